@@ -1,0 +1,156 @@
+import type { Emitter } from 'mitt'
+import { type OutboundQueue, toArrayBuffer } from './channels'
+import type { PeerEvents } from './events'
+import { Negotiator, type StackQuirks } from './negotiation'
+import type { CandidateMessage, DescriptionMessage } from './protocol'
+
+/** A negotiated data channel, identical on both sides. */
+export interface ChannelSpec {
+  name: string
+  id: number
+  init: RTCDataChannelInit
+}
+
+/** What a connection needs to be built. */
+export interface ConnectionSetup {
+  session: number
+  RTCPeerConnection: typeof RTCPeerConnection
+  rtcConfig?: RTCConfiguration
+  channels: readonly ChannelSpec[]
+  queues: ReadonlyMap<string, OutboundQueue>
+  tracks: ReadonlyArray<{ track: MediaStreamTrack; streams: MediaStream[] }>
+  quirks: StackQuirks
+  stallTimeout: number
+}
+
+/** What a connection tells its peer. */
+export interface ConnectionHooks {
+  signal(body: Pick<DescriptionMessage, 'kind' | 'description'> | Pick<CandidateMessage, 'kind' | 'candidate'>): void
+  open(): void
+  lost(): void
+  stalled(reason: 'stalled' | 'failed'): void
+  /** Passes `message`, `track` and `error` events straight to the peer's emitter. */
+  emit: Emitter<PeerEvents>['emit']
+}
+
+/**
+ * One RTCPeerConnection and its negotiated data channels, from creation to
+ * close. A peer replaces the whole object on every rebuild, so no state of
+ * a dead connection can leak into the next one.
+ */
+export class Connection {
+  readonly pc: RTCPeerConnection
+  readonly session: number
+  /** The remote session this connection negotiates with. */
+  paired?: number
+  /** Every channel is open (and `open` was reported). */
+  isOpen = false
+  readonly #negotiator: Negotiator
+  readonly #channels: RTCDataChannel[] = []
+  #closed = false
+  #watchdog?: ReturnType<typeof setTimeout>
+
+  readonly #setup: ConnectionSetup
+  readonly #hooks: ConnectionHooks
+
+  constructor(setup: ConnectionSetup, hooks: ConnectionHooks) {
+    this.#setup = setup
+    this.#hooks = hooks
+    this.session = setup.session
+    const pc = new setup.RTCPeerConnection(setup.rtcConfig)
+    this.pc = pc
+    this.#negotiator = new Negotiator(pc, setup.quirks, {
+      sendDescription: (description) => this.#hooks.signal({ kind: 'description', description }),
+      progress: () => this.#progress(),
+      error: (error) => this.#hooks.emit('error', error),
+    })
+    pc.onnegotiationneeded = () => void this.#negotiator.negotiate()
+    pc.onicecandidate = (event) => {
+      const candidate = event.candidate
+      this.#progress()
+      // Firefox reports end-of-candidates as an empty candidate; the remote skips it anyway.
+      if (this.#closed || !candidate?.candidate) return
+      const { sdpMid, sdpMLineIndex, usernameFragment } = candidate
+      this.#hooks.signal({
+        kind: 'candidate',
+        candidate: { candidate: candidate.candidate, sdpMid, sdpMLineIndex, usernameFragment },
+      })
+    }
+    pc.oniceconnectionstatechange = () => this.#progress()
+    pc.onicegatheringstatechange = () => this.#progress()
+    pc.onconnectionstatechange = () => this.#onConnectionState()
+    pc.ontrack = (event) => this.#closed || this.#hooks.emit('track', { track: event.track, streams: event.streams ?? [] })
+    for (const { track, streams } of setup.tracks) pc.addTrack(track, ...streams)
+    for (const spec of setup.channels) this.#openChannel(spec)
+  }
+
+  /** Pairs with a remote session and starts negotiating. */
+  pair(remoteSession: number, polite: boolean, politeWaitsForFirstOffer: boolean): void {
+    this.paired = remoteSession
+    this.#negotiator.start(polite, politeWaitsForFirstOffer)
+    this.#progress()
+  }
+
+  /** Hands a description or candidate meant for this connection to the negotiator. */
+  deliver(message: DescriptionMessage | CandidateMessage): void {
+    if (message.kind === 'description') void this.#negotiator.handleDescription(message.description)
+    else if (message.candidate) void this.#negotiator.handleCandidate(message.candidate)
+  }
+
+  /** Closes everything; no hook fires after this (every hook checks `#closed`). */
+  close(): void {
+    this.#closed = true
+    this.#negotiator.close()
+    clearTimeout(this.#watchdog)
+    for (const channel of this.#channels) this.#setup.queues.get(channel.label)?.detach(channel)
+    this.pc.close()
+  }
+
+  #openChannel(spec: ChannelSpec): void {
+    const channel = this.pc.createDataChannel(spec.name, { ...spec.init, negotiated: true, id: spec.id })
+    channel.binaryType = 'arraybuffer'
+    const queue = this.#setup.queues.get(spec.name)
+    channel.onopen = () => {
+      if (this.#closed) return
+      queue?.attach(channel)
+      if (!this.isOpen && this.#channels.every((c) => c.readyState === 'open')) {
+        this.isOpen = true
+        clearTimeout(this.#watchdog)
+        this.#hooks.open()
+      }
+    }
+    channel.onclose = () => {
+      queue?.detach(channel)
+      if (this.isOpen && !this.#closed) {
+        this.isOpen = false
+        this.#hooks.lost()
+        this.#progress()
+      }
+    }
+    channel.onmessage = (event) =>
+      this.#closed || this.#hooks.emit('message', { data: toArrayBuffer(event.data), channel: spec.name })
+    this.#channels.push(channel)
+  }
+
+  #onConnectionState(): void {
+    const state = this.pc.connectionState
+    if (state === 'failed') this.#fire('failed')
+    else this.#progress()
+  }
+
+  /**
+   * Re-arms the stall watchdog. A paired connection that is not open and
+   * makes no progress for `stallTimeout` is rebuilt: this covers a lost
+   * offer or answer, and Chromium's glare bug where a rolled-back peer
+   * gathers no candidate ever again.
+   */
+  #progress(): void {
+    if (this.#closed || this.paired === undefined || this.isOpen) return
+    clearTimeout(this.#watchdog)
+    this.#watchdog = setTimeout(() => this.#fire('stalled'), this.#setup.stallTimeout)
+  }
+
+  #fire(reason: 'stalled' | 'failed'): void {
+    if (!this.#closed) this.#hooks.stalled(reason)
+  }
+}

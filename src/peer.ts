@@ -1,0 +1,323 @@
+import mitt, { type Emitter } from 'mitt'
+import { OutboundQueue, type Payload } from './channels'
+import { type ChannelSpec, Connection } from './connection'
+import { PolitelyError } from './errors'
+import type { CloseReason, PeerEvents, PeerState, RebuildReason } from './events'
+import { randomId } from './ids'
+import type { StackQuirks } from './negotiation'
+import { routeSignal } from './pairing'
+import {
+  type CandidateMessage,
+  DEFAULT_MAX_SIGNAL_SIZE,
+  type DescriptionMessage,
+  isValidPeerId,
+  parseSignal,
+  type SignalMessage,
+} from './protocol'
+import type { Signaler } from './signalers/signaler'
+
+/** Options of a named data channel. Both peers must declare the same channels. */
+export type ChannelOptions = Pick<RTCDataChannelInit, 'ordered' | 'maxRetransmits' | 'maxPacketLifeTime' | 'protocol'>
+
+/** Options of {@link PerfectNegotiationPeer}. Only `signaler` is required. */
+export interface PeerOptions {
+  /** How this peer finds and talks to the other one. The peer owns it and closes it on `close()`. */
+  signaler: Signaler
+  /** This peer's id; random by default. Must be unique per running instance: a reloaded page needs a new one. */
+  id?: string
+  /** Force the role; by default the peer with the lower id is polite (both sides agree without a round trip). */
+  polite?: boolean
+  /** Passed to `RTCPeerConnection`. Default: no ICE servers (host candidates only). */
+  rtcConfig?: RTCConfiguration
+  /** Named data channels besides `'default'`, negotiated (not announced), recreated on every rebuild. */
+  channels?: Record<string, ChannelOptions>
+  /** The RTCPeerConnection constructor; defaults to the global one. Pass one from a Node WebRTC stack to run in Node. */
+  RTCPeerConnection?: typeof RTCPeerConnection
+  /**
+   * Who makes the first offer of a fresh connection: `'impolite'` (default)
+   * avoids glare on every start; `'either'` is the bare W3C pattern, where
+   * both sides may offer at once and glare is resolved (and survived).
+   */
+  firstOffer?: 'impolite' | 'either'
+  /** A paired connection that is not open and makes no progress for this long (ms) is rebuilt. */
+  stallTimeout?: number
+  /** While waiting for a known remote to answer, `hello` is repeated this often (ms). */
+  helloInterval?: number
+  /** Largest accepted signaling message, in characters of JSON. */
+  maxSignalSize?: number
+  /** Most messages a channel holds while it is not open. */
+  maxQueuedMessages?: number
+  /** Most bytes a channel holds while it is not open. */
+  maxQueuedBytes?: number
+  /** Largest message `send()` accepts, in bytes (256 KiB crosses every browser). */
+  maxMessageSize?: number
+}
+
+/** Defaults of every optional {@link PeerOptions} field. */
+export const DEFAULTS = {
+  firstOffer: 'impolite' as 'impolite' | 'either',
+  stallTimeout: 2500,
+  helloInterval: 3000,
+  maxSignalSize: DEFAULT_MAX_SIGNAL_SIZE,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  maxMessageSize: 256 * 1024,
+}
+
+const DEFAULT_CHANNEL = 'default'
+const MAX_RETIRED = 32
+
+/**
+ * A WebRTC peer that negotiates without glare and comes back by itself.
+ *
+ * @example
+ * const peer = new PerfectNegotiationPeer({ signaler: new BroadcastChannelSignaler({ room: 'demo' }) })
+ * peer.on('open', () => peer.send('hello'))
+ * peer.on('message', ({ data }) => console.log(data))
+ * await peer.start()
+ */
+export class PerfectNegotiationPeer {
+  /** This peer's id, as the remote sees it in `from`. */
+  readonly id: string
+  readonly #options: typeof DEFAULTS & PeerOptions
+  readonly #emitter: Emitter<PeerEvents> = mitt<PeerEvents>()
+  readonly #specs: ChannelSpec[]
+  readonly #queues = new Map<string, OutboundQueue>()
+  readonly #tracks: Array<{ track: MediaStreamTrack; streams: MediaStream[] }> = []
+  readonly #quirks: StackQuirks = {}
+  readonly #retired: string[] = []
+  #current?: Connection
+  #sessions = 0
+  #remote?: { id: string; latest: number; used: number }
+  #currentState: PeerState = 'idle'
+  #starting?: Promise<void>
+  #cleanup: Array<() => void> = []
+
+  constructor(options: PeerOptions) {
+    this.#options = { ...DEFAULTS, ...options }
+    const Peer = this.#options.RTCPeerConnection ?? globalThis.RTCPeerConnection
+    if (!options?.signaler || typeof Peer !== 'function') {
+      throw new PolitelyError('invalid-options', 'signaler and RTCPeerConnection needed')
+    }
+    this.#options.RTCPeerConnection = Peer
+    this.id = options.id ?? randomId()
+    if (!isValidPeerId(this.id)) throw new PolitelyError('invalid-options', 'id: 1-64 of [A-Za-z0-9_.:~-]')
+    const channels = this.#options.channels ?? {}
+    const names = Object.keys(channels).sort()
+    if (names.includes(DEFAULT_CHANNEL))
+      throw new PolitelyError('invalid-options', `"${DEFAULT_CHANNEL}" is the built-in channel`)
+    this.#specs = [DEFAULT_CHANNEL, ...names].map((name, id) => ({ name, id, init: channels[name] ?? {} }))
+    for (const { name } of this.#specs) {
+      this.#queues.set(name, new OutboundQueue(this.#options, (error) => this.#emitter.emit('error', error)))
+    }
+  }
+
+  /** Where the peer is in its life. */
+  get state(): PeerState {
+    return this.#currentState
+  }
+
+  /** Id of the paired remote peer, if any. */
+  get remoteId(): string | undefined {
+    return this.#current?.paired !== undefined ? this.#remote?.id : undefined
+  }
+
+  /** The current RTCPeerConnection (replaced on every rebuild), for stats and advanced use. */
+  get connection(): RTCPeerConnection | undefined {
+    return this.#current?.pc
+  }
+
+  /**
+   * Subscribes to an event; returns the unsubscribe function. A handler
+   * that throws does not disturb the peer or the other handlers.
+   *
+   * @example
+   * const off = peer.on('message', ({ data, channel }) => console.log(channel, data))
+   */
+  on<K extends keyof PeerEvents>(type: K, handler: (event: PeerEvents[K]) => void): () => void {
+    const guarded = (event: PeerEvents[K]) => {
+      try {
+        handler(event)
+      } catch (error) {
+        setTimeout(() => {
+          throw error
+        })
+      }
+    }
+    this.#emitter.on(type, guarded)
+    return () => this.#emitter.off(type, guarded)
+  }
+
+  /**
+   * Connects the signaler and announces this peer; negotiation starts when a
+   * remote answers. Resolves once signaling is up, not when the remote is
+   * connected: listen to `open` for that.
+   */
+  start(): Promise<void> {
+    if (this.#currentState === 'closed') return Promise.reject(new PolitelyError('closed', 'start() after close()'))
+    this.#starting ??= this.#run()
+    return this.#starting
+  }
+
+  /**
+   * Sends a message on a channel (`'default'` unless named). Before the
+   * channel is open (or while it reconnects) the message waits in a bounded
+   * queue. Throws a `PolitelyError` (`queue-full`, `message-too-large`,
+   * `unknown-channel`, `closed`) rather than dropping it.
+   *
+   * @example
+   * peer.send(JSON.stringify({ x: 1 }))
+   * peer.send(new Uint8Array([1, 2, 3]), 'files')
+   */
+  send(data: Payload, channel: string = DEFAULT_CHANNEL): void {
+    if (this.#currentState === 'closed') throw new PolitelyError('closed', 'send() after close()')
+    const queue = this.#queues.get(channel)
+    if (!queue) throw new PolitelyError('unknown-channel', `No channel named "${channel}"`)
+    queue.push(data)
+  }
+
+  /** Sends a media track to the remote, now and after every rebuild; renegotiates glare-free. */
+  addTrack(track: MediaStreamTrack, ...streams: MediaStream[]): void {
+    this.#tracks.push({ track, streams })
+    this.#current?.pc.addTrack(track, ...streams)
+  }
+
+  /** Says `bye`, closes the connection and the signaler. Final. */
+  close(): void {
+    if (this.#currentState === 'closed') return
+    if (this.#current) this.#signal({ kind: 'bye' }, this.#remote?.id)
+    this.#dispose('local-close')
+    for (const undo of this.#cleanup) undo()
+    this.#options.signaler.close()
+    this.#setState('closed')
+  }
+
+  async #run(): Promise<void> {
+    const { signaler, helloInterval } = this.#options
+    this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
+    this.#current = this.#build()
+    await signaler.connect()
+    if (this.#currentState === 'closed') return
+    this.#setState('waiting')
+    this.#hello()
+    const timer = setInterval(() => {
+      // Our announcement may have gone unanswered (a lost reply): repeat it to a remote we know.
+      if (this.#current?.paired === undefined && this.#remote) this.#hello()
+    }, helloInterval)
+    this.#cleanup.push(() => clearInterval(timer))
+    const onPageHide = () => this.close()
+    globalThis.addEventListener?.('pagehide', onPageHide)
+    this.#cleanup.push(() => globalThis.removeEventListener?.('pagehide', onPageHide))
+  }
+
+  #receive(raw: unknown): void {
+    const connection = this.#current
+    if (!connection) return
+    let message: SignalMessage
+    try {
+      message = parseSignal(raw, this.#options.maxSignalSize)
+    } catch (error) {
+      this.#emitter.emit('error', error as PolitelyError)
+      return
+    }
+    const retired = this.#retired
+    const { session, paired } = connection
+    const route = routeSignal({ id: this.id, session, paired, remote: this.#remote, retired }, message)
+    if (route.drop) {
+      if (route.drop !== 'not-for-me') this.#emitter.emit('dropped', { code: route.drop, kind: message.kind })
+      return
+    }
+    this.#emitter.emit('signal', { direction: 'in', message })
+    if (route.retire) {
+      retired.push(route.retire)
+      if (retired.length > MAX_RETIRED) retired.shift()
+      if (this.#remote?.id === route.retire) this.#remote = undefined
+    }
+    if (route.rebuild) this.#rebuild(route.rebuild)
+    if (route.pair) this.#pair(route.pair.id, route.pair.session)
+    if (route.deliver) this.#current?.deliver(message as DescriptionMessage | CandidateMessage)
+    if (route.reply) this.#hello(message.from)
+  }
+
+  #pair(id: string, session: number): void {
+    const connection = this.#current
+    if (!connection) return
+    if (this.#remote?.id !== id) this.#remote = { id, latest: session, used: 0 }
+    this.#remote.latest = Math.max(this.#remote.latest, session)
+    const polite = this.#options.polite ?? this.id < id
+    connection.pair(session, polite, this.#options.firstOffer === 'impolite')
+    this.#emitter.emit('remote', { id, session })
+    this.#setState('connecting')
+  }
+
+  #build(): Connection {
+    const session = ++this.#sessions
+    const connection: Connection = new Connection(
+      {
+        ...this.#options,
+        session,
+        channels: this.#specs,
+        queues: this.#queues,
+        tracks: this.#tracks,
+        quirks: this.#quirks,
+      } as never,
+      {
+        signal: (body) => this.#signal({ ...body, toSession: connection.paired }, this.#remote?.id, session),
+        open: () => {
+          this.#setState('connected')
+          this.#emitter.emit('open', { remoteId: this.#remote?.id ?? '' })
+        },
+        lost: () => {
+          this.#emitter.emit('close', { reason: 'connection-lost' })
+          this.#setState('connecting')
+        },
+        stalled: (reason) => {
+          if (this.#current !== connection) return
+          this.#rebuild(reason)
+          this.#hello(this.#remote?.id)
+        },
+        emit: this.#emitter.emit,
+      },
+    )
+    return connection
+  }
+
+  #rebuild(reason: RebuildReason): void {
+    const old = this.#current
+    if (old?.paired !== undefined && this.#remote) this.#remote.used = Math.max(this.#remote.used, old.paired)
+    this.#dispose(reason === 'remote-restarted' ? 'remote-replaced' : reason)
+    this.#current = this.#build()
+    this.#emitter.emit('rebuild', { reason, session: this.#current.session })
+    this.#setState('waiting')
+  }
+
+  /** Closes the current connection, reporting `close` if its channels were open. */
+  #dispose(reason: CloseReason): void {
+    const connection = this.#current
+    this.#current = undefined
+    connection?.close()
+    if (connection?.isOpen) this.#emitter.emit('close', { reason })
+  }
+
+  #hello(to?: string): void {
+    // Fields left undefined vanish in JSON: a broadcast hello has neither `to` nor `toSession`.
+    this.#signal({ kind: 'hello', toSession: to && this.#current?.paired }, to)
+  }
+
+  #signal(body: object, to?: string, session = this.#current?.session): void {
+    const message = { ...body, from: this.id, session, to } as SignalMessage
+    try {
+      this.#options.signaler.send(message)
+      this.#emitter.emit('signal', { direction: 'out', message })
+    } catch (cause) {
+      this.#emitter.emit('error', new PolitelyError('signaling-failed', `Sending a ${message.kind} failed`, { cause }))
+    }
+  }
+
+  #setState(state: PeerState): void {
+    const previous = this.#currentState
+    if (previous === state || previous === 'closed') return
+    this.#currentState = state
+    this.#emitter.emit('state', { state, previous })
+  }
+}

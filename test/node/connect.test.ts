@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { BroadcastChannelSignaler, type PerfectNegotiationPeer } from '../../src/index'
+import { cuttable } from '../support/chaos'
+import { makePeer, next, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+
+describe.each(STACKS)('%o', (makeStack) => {
+  let stack: Stack
+  const peers: PerfectNegotiationPeer[] = []
+  const peer = (...args: Parameters<typeof makePeer> extends [unknown, ...infer R] ? R : never) => {
+    const created = makePeer(stack, ...args)
+    peers.push(created)
+    return created
+  }
+  beforeAll(async () => {
+    stack = await makeStack()
+  })
+  afterAll(async () => {
+    for (const p of peers) p.close()
+    await stack.close()
+  })
+
+  test('two peers connect and exchange text and binary both ways', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b = peer(room)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    expect(a.remoteId).toBe(b.id)
+    expect(b.remoteId).toBe(a.id)
+    await roundTrip(a, b, 'hello from a')
+    await roundTrip(b, a, 'hello from b')
+    const binary = next<{ data: unknown }>((h) => a.on('message', h))
+    b.send(new Uint8Array([1, 2, 3, 250]))
+    expect(new Uint8Array((await binary).data as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3, 250]))
+    const blob = next<{ data: unknown }>((h) => b.on('message', h))
+    a.send(new Blob([new Uint8Array([9, 8, 7])]))
+    expect(new Uint8Array((await blob).data as ArrayBuffer)).toEqual(new Uint8Array([9, 8, 7]))
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('messages sent before the channel opens arrive, in order', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b = peer(room)
+    const texts = Array.from({ length: 50 }, (_, i) => `early ${i}`)
+    for (const text of texts) a.send(text)
+    const received: unknown[] = []
+    const all = new Promise<void>((resolve) =>
+      b.on('message', ({ data }) => {
+        received.push(data)
+        if (received.length === texts.length) resolve()
+      }),
+    )
+    await Promise.all([a.start(), b.start()])
+    await all
+    expect(received).toEqual(texts)
+  })
+
+  test('simultaneous start connects every time (20 runs)', async () => {
+    for (let run = 0; run < 20; run++) {
+      const room = uniqueRoom()
+      const a = peer(room)
+      const b = peer(room)
+      await Promise.all([a.start(), b.start()])
+      await Promise.all([opened(a), opened(b)])
+      await roundTrip(a, b, `run ${run}`)
+      expect([...a.errors, ...b.errors]).toEqual([])
+      a.close()
+      b.close()
+    }
+  })
+
+  test('a late joiner, seconds later, connects (no offer is sent to nobody)', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const sent: string[] = []
+    a.on('signal', ({ direction, message }) => direction === 'out' && sent.push(message.kind))
+    await a.start()
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    expect(sent).toEqual(['hello'])
+    const b = peer(room)
+    await b.start()
+    await Promise.all([opened(a), opened(b)])
+    await roundTrip(b, a, 'late but here')
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('a remote that restarts without bye is replaced at once and data flows again', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const crashing = cuttable(new BroadcastChannelSignaler({ room }))
+    const b1 = peer(room, { signaler: crashing })
+    await Promise.all([a.start(), b1.start()])
+    await Promise.all([opened(a), opened(b1)])
+    // b1 dies without a word: its bye never leaves, its connection is not closed by a.
+    crashing.cut()
+    b1.close()
+    const rebuilt = next<{ reason: string }>((h) => a.on('rebuild', h))
+    const b2 = peer(room)
+    await b2.start()
+    expect((await rebuilt).reason).toBe('remote-replaced')
+    await Promise.all([opened(a), opened(b2)])
+    expect(a.remoteId).toBe(b2.id)
+    await roundTrip(a, b2, 'welcome back')
+    await roundTrip(b2, a, 'thanks')
+    expect([...a.errors, ...b2.errors]).toEqual([])
+  })
+
+  test('bye on close tears down at once; the peer waits for the next remote', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b1 = peer(room)
+    await Promise.all([a.start(), b1.start()])
+    await Promise.all([opened(a), opened(b1)])
+    const closed = next<{ reason: string }>((h) => a.on('close', h))
+    const rebuilt = next<{ reason: string }>((h) => a.on('rebuild', h))
+    b1.close()
+    // The channels may close from the transport (b1's connection closed) before the bye arrives.
+    expect(['remote-left', 'connection-lost']).toContain((await closed).reason)
+    expect((await rebuilt).reason).toBe('remote-left')
+    expect(a.state).toBe('waiting')
+    const b2 = peer(room)
+    await b2.start()
+    await opened(a)
+    await roundTrip(b2, a, 'next one')
+  })
+})
