@@ -26,17 +26,28 @@ export interface PairingState {
   retired: readonly string[]
 }
 
-/** What to do with a message, applied in this order: retire, rebuild, pair, deliver, reply. */
+/** What the peer knows of its remote. */
+export interface RemoteRecord {
+  id: string
+  /** Newest session seen from it. */
+  latest: number
+  /** Newest of its sessions that belongs to an earlier connection of ours: never pair with it again. */
+  used: number
+}
+
+/** What to do with a message, applied in this order: retire, rebuild, remember, pair, deliver, reply. */
 export type Route =
   | { drop: 'not-for-me' | 'stale-session' | 'retired-peer' }
   | {
       drop?: undefined
-      /** Retire the current remote id (it left, or a new instance replaced it). */
+      /** Retire this remote id (it left, or a new instance replaced it). */
       retire?: string
       /** Throw the current connection away first. */
       rebuild?: RebuildReason
-      /** Pair the (possibly new) connection with this remote id and session. */
-      pair?: { id: string; session: number }
+      /** What to remember of the remote from now on. */
+      remote?: RemoteRecord
+      /** Pair the (possibly new) connection with this remote session. */
+      pair?: number
       /** Hand the message to the negotiator of the current connection. */
       deliver: boolean
       /** Answer with a `hello` addressed to the sender. */
@@ -50,50 +61,50 @@ const STALE = { drop: 'stale-session' } as const
  * Decides what an incoming, already validated message means for the pairing
  * of connections. Pure, so every race can be tested without WebRTC.
  *
- * The rules, in short: a remote session newer than the paired one means the
- * remote rebuilt, so we rebuild too; a fresh connection pairs with a remote
- * session that no earlier connection of ours used, or with one that has
- * explicitly paired with it (a message whose `toSession` is our session);
- * a new remote id means the remote reloaded and replaces the old one.
+ * The rules: a new remote id means the remote reloaded and replaces the old
+ * one; a remote session newer than the paired one means the remote rebuilt,
+ * so we rebuild too; a fresh connection pairs with a remote session that
+ * paired with it (`toSession` is our session) or that no connection of ours
+ * has claimed; a remote session that names an older session of ours belongs
+ * to that dead connection, so we announce our current one instead.
  */
 export function routeSignal(state: PairingState, message: SignalMessage): Route {
-  const { from, session } = message
+  const { from, session, kind } = message
   if (from === state.id || (message.to !== undefined && message.to !== state.id)) return NOT_FOR_ME
   if (state.retired.includes(from)) return { drop: 'retired-peer' }
-  const known = state.remote && state.remote.id === from ? state.remote : undefined
-  const confirmsUs = 'toSession' in message && message.toSession === state.session
-
-  if (message.kind === 'bye') {
-    return known ? { retire: from, rebuild: 'remote-left', deliver: false, reply: false } : NOT_FOR_ME
-  }
-  if (!known) {
-    // A stranger. Only an announcement (or a message proving it heard our
-    // announcement) may replace the remote we have: anything else is a
-    // leftover of some earlier exchange.
-    if (message.kind !== 'hello' && !confirmsUs) return STALE
-    const retire = state.remote?.id
-    const rebuild = state.paired !== undefined ? 'remote-replaced' : undefined
-    const deliver = message.kind !== 'hello' && !rebuild
-    return { retire, rebuild, pair: { id: from, session }, deliver, reply: !(confirmsUs && !rebuild) }
-  }
+  const known = state.remote?.id === from ? state.remote : undefined
+  if (kind === 'bye') return known ? { retire: from, rebuild: 'remote-left', deliver: false, reply: false } : NOT_FOR_ME
+  const toSession = 'toSession' in message ? message.toSession : undefined
   // Descriptions and candidates are only ever for our current connection.
-  if (session < known.latest || (message.kind !== 'hello' && !confirmsUs)) return STALE
+  if ((kind !== 'hello' && toSession !== state.session) || (known && session < known.latest)) return STALE
 
-  if (state.paired === session) {
-    if (message.kind !== 'hello') return { deliver: true, reply: false }
+  let { paired } = state
+  let { latest, used } = known ?? { latest: session, used: 0 }
+  let retire: string | undefined
+  let rebuild: RebuildReason | undefined
+  if (!known) {
+    // A stranger: first contact, or the remote reloaded and this is its new instance.
+    retire = state.remote?.id
+    if (paired !== undefined) rebuild = 'remote-replaced'
+  } else if (paired !== undefined && paired !== session) {
+    // A newer session than the paired one: the remote rebuilt, our counterpart is gone.
+    rebuild = 'remote-restarted'
+    used = Math.max(used, paired)
+  }
+  if (rebuild) paired = undefined
+  latest = Math.max(latest, session)
+  const confirmsUs = toSession === state.session && !rebuild
+  if (toSession !== undefined && !confirmsUs) used = Math.max(used, session)
+  const remote = { id: from, latest, used }
+
+  if (paired === session) {
     // A broadcast hello means the remote lost track of us (its signaling restarted): tell it again.
-    return { deliver: false, reply: message.to === undefined }
+    return kind === 'hello'
+      ? { remote, deliver: false, reply: message.to === undefined }
+      : { remote, deliver: true, reply: false }
   }
-  if (state.paired !== undefined) {
-    // The remote has a newer session than the one we are paired with: it rebuilt.
-    // Our connection's counterpart is gone, so ours goes too.
-    return { rebuild: 'remote-restarted', pair: { id: from, session }, deliver: false, reply: true }
+  if (confirmsUs || session > used) {
+    return { retire, rebuild, remote, pair: session, deliver: kind !== 'hello', reply: !confirmsUs }
   }
-  // Our connection is fresh.
-  if (confirmsUs || session > known.used) {
-    return { pair: { id: from, session }, deliver: message.kind !== 'hello', reply: !confirmsUs }
-  }
-  // The remote's session was paired with an earlier connection of ours and
-  // has not yet heard of our new one: announce it, and the remote rebuilds.
-  return { deliver: false, reply: true }
+  return { retire, rebuild, remote, deliver: false, reply: true }
 }

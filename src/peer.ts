@@ -234,18 +234,17 @@ export class PerfectNegotiationPeer {
       if (this.#remote?.id === route.retire) this.#remote = undefined
     }
     if (route.rebuild) this.#rebuild(route.rebuild)
-    if (route.pair) this.#pair(route.pair.id, route.pair.session)
+    if (route.remote) this.#remote = route.remote
+    if (route.pair) this.#pair(route.pair)
     if (route.deliver) this.#current?.deliver(message as DescriptionMessage | CandidateMessage)
     if (route.reply) this.#hello(message.from)
   }
 
-  #pair(id: string, session: number): void {
+  #pair(session: number): void {
     const connection = this.#current
-    if (!connection) return
-    if (this.#remote?.id !== id) this.#remote = { id, latest: session, used: 0 }
-    this.#remote.latest = Math.max(this.#remote.latest, session)
-    const polite = this.#options.polite ?? this.id < id
-    connection.pair(session, polite, this.#options.firstOffer === 'impolite')
+    const id = this.#remote?.id
+    if (!connection || !id) return
+    connection.pair(session, this.#options.polite ?? this.id < id, this.#options.firstOffer === 'impolite')
     this.#emitter.emit('remote', { id, session })
     this.#setState('connecting')
   }

@@ -1,0 +1,76 @@
+// Real Chromium for the browser suites: Debian's package driven by playwright-core
+// (never `playwright install`, which would download a browser).
+import { existsSync } from 'node:fs'
+import { type Browser, chromium } from 'playwright-core'
+import { describe, test } from 'vitest'
+
+const INSTALL = 'sudo apt-get install chromium'
+
+/** The Chromium binary: `CHROMIUM_PATH` if set, else Debian's or Ubuntu's. Undefined when none exists. */
+export const chromiumPath: string | undefined = process.env.CHROMIUM_PATH
+  ? process.env.CHROMIUM_PATH
+  : ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path))
+
+/** Whether {@link chromiumPath} points at a file that exists. */
+export const hasChromium: boolean = chromiumPath !== undefined && existsSync(chromiumPath)
+
+/** Launches headless Chromium with nothing that talks to the internet. */
+export async function launchChromium(): Promise<Browser> {
+  if (!hasChromium) throw new Error(`Chromium not found (set CHROMIUM_PATH or: ${INSTALL})`)
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      // Raw host candidates: mDNS names would need multicast and resolve nowhere useful here.
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      // No first-run pings, updaters or sync: a test must not reach the internet.
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+}
+
+let warned = false
+
+/**
+ * `describe` for suites that need Chromium. Without it, CI fails loudly (a
+ * green run that tested no browser would lie); a developer's machine skips
+ * the suite with a banner saying so.
+ */
+export function describeBrowser(name: string, fn: () => void): void {
+  if (hasChromium) {
+    describe(name, fn)
+    return
+  }
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      test('Chromium is installed', () => {
+        throw new Error(
+          `Chromium not found; CI needs it: apt-get install chromium (looked for ${chromiumPath ?? '/usr/bin/chromium, /usr/bin/chromium-browser'})`,
+        )
+      })
+    })
+    return
+  }
+  if (!warned) {
+    warned = true
+    const line = '!'.repeat(72)
+    console.warn(
+      [
+        line,
+        '!! Chromium not found: the browser test suites were SKIPPED.',
+        `!! Install it to run them:  ${INSTALL}`,
+        '!! (or point CHROMIUM_PATH at a Chromium binary)',
+        line,
+      ].join('\n'),
+    )
+  }
+  describe.skip(name, fn)
+}

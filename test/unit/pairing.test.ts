@@ -1,0 +1,189 @@
+import { describe, expect, test } from 'vitest'
+import { type PairingState, routeSignal, type SignalMessage } from '../../src/index'
+import { prng } from '../support/chaos'
+
+const base = (over: Partial<PairingState> = {}): PairingState => ({ id: 'me', session: 1, retired: [], ...over })
+const hello = (over: Partial<SignalMessage> = {}) => ({ kind: 'hello', from: 'you', session: 1, ...over }) as SignalMessage
+const offer = (over: Record<string, unknown> = {}) =>
+  ({
+    kind: 'description',
+    from: 'you',
+    to: 'me',
+    session: 1,
+    toSession: 1,
+    description: { type: 'offer', sdp: 'x' },
+    ...over,
+  }) as SignalMessage
+
+describe('routeSignal rules', () => {
+  test('ignores our own messages and messages for someone else', () => {
+    expect(routeSignal(base(), hello({ from: 'me' }))).toEqual({ drop: 'not-for-me' })
+    expect(routeSignal(base(), hello({ to: 'other' }))).toEqual({ drop: 'not-for-me' })
+  })
+
+  test('first hello from a stranger: pair and reply', () => {
+    expect(routeSignal(base(), hello())).toMatchObject({ pair: 1, reply: true, deliver: false })
+  })
+
+  test('a hello that already names our session pairs without a reply', () => {
+    expect(routeSignal(base(), hello({ to: 'me', toSession: 1 } as never))).toMatchObject({ pair: 1, reply: false })
+  })
+
+  test('an offer that outran its hello pairs and is delivered', () => {
+    expect(routeSignal(base(), offer())).toMatchObject({ pair: 1, deliver: true })
+  })
+
+  test('an offer for an older session of ours is stale', () => {
+    const state = base({ session: 2, paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    expect(routeSignal(state, offer({ toSession: 1 }))).toEqual({ drop: 'stale-session' })
+  })
+
+  test('a message from an older remote session is stale', () => {
+    const state = base({ paired: 3, remote: { id: 'you', latest: 3, used: 2 } })
+    expect(routeSignal(state, hello({ session: 2 }))).toEqual({ drop: 'stale-session' })
+    expect(routeSignal(state, offer({ session: 2 }))).toEqual({ drop: 'stale-session' })
+  })
+
+  test('a newer remote session means the remote rebuilt: rebuild too, pair, reply', () => {
+    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    expect(routeSignal(state, hello({ session: 2 }))).toMatchObject({
+      rebuild: 'remote-restarted',
+      remote: { id: 'you', latest: 2, used: 1 },
+      pair: 2,
+      deliver: false,
+      reply: true,
+    })
+  })
+
+  test('a new remote id replaces the old one (the remote reloaded)', () => {
+    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    expect(routeSignal(state, hello({ from: 'you2' }))).toMatchObject({
+      retire: 'you',
+      rebuild: 'remote-replaced',
+      pair: 1,
+    })
+  })
+
+  test('retired ids are dropped', () => {
+    expect(routeSignal(base({ retired: ['you'] }), hello())).toEqual({ drop: 'retired-peer' })
+  })
+
+  test('bye from the remote retires it and rebuilds; from a stranger it is ignored', () => {
+    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    expect(routeSignal(state, { kind: 'bye', from: 'you', session: 1 })).toMatchObject({ retire: 'you', rebuild: 'remote-left' })
+    expect(routeSignal(state, { kind: 'bye', from: 'x', session: 1 })).toEqual({ drop: 'not-for-me' })
+  })
+
+  test('a fresh connection does not pair with a remote session an earlier one used', () => {
+    const state = base({ session: 2, remote: { id: 'you', latest: 1, used: 1 } })
+    expect(routeSignal(state, hello())).toMatchObject({ deliver: false, reply: true })
+    expect(routeSignal(state, hello())).not.toHaveProperty('pair')
+  })
+
+  test('a session that names an older session of ours belongs to it: remembered as used, not paired', () => {
+    const route = routeSignal(base({ session: 2 }), hello({ to: 'me', toSession: 1 } as never))
+    expect(route).toMatchObject({ remote: { id: 'you', latest: 1, used: 1 }, reply: true })
+    expect(route).not.toHaveProperty('pair')
+    // …so its delayed broadcast hello does not pair either.
+    const later = routeSignal(base({ session: 2, remote: { id: 'you', latest: 1, used: 1 } }), hello())
+    expect(later).not.toHaveProperty('pair')
+  })
+
+  test('a broadcast hello from the paired session is answered; an addressed one is not', () => {
+    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    expect(routeSignal(state, hello())).toMatchObject({ deliver: false, reply: true })
+    expect(routeSignal(state, hello({ to: 'me', toSession: 1 } as never))).toMatchObject({ deliver: false, reply: false })
+  })
+})
+
+/**
+ * A model of two peers applying routeSignal the way PerfectNegotiationPeer
+ * does, over a network that reorders, duplicates and delays, with random
+ * stalls (watchdog rebuilds). Whatever happens, they must end paired with
+ * each other's current sessions, without rebuilding forever.
+ */
+describe('pairing converges under chaos (model)', () => {
+  interface SimPeer {
+    id: string
+    session: number
+    paired?: number
+    remote?: { id: string; latest: number; used: number }
+    retired: string[]
+    rebuilds: number
+  }
+  type Wire = { at: number; message: SignalMessage }
+
+  function simulate(seed: number) {
+    const random = prng(seed)
+    const peers: SimPeer[] = [
+      { id: 'a', session: 1, retired: [], rebuilds: 0 },
+      { id: 'b', session: 1, retired: [], rebuilds: 0 },
+    ]
+    let wire: Wire[] = []
+    let now = 0
+    const send = (from: SimPeer, body: Record<string, unknown>, to?: string) => {
+      const message = { ...body, from: from.id, session: from.session, ...(to ? { to } : {}) } as SignalMessage
+      const copies = random() < 0.2 ? 2 : 1
+      for (let i = 0; i < copies; i++) wire.push({ at: now + Math.floor(random() * 30), message })
+    }
+    const helloFrom = (peer: SimPeer, to?: string) =>
+      send(peer, to && peer.paired !== undefined ? { kind: 'hello', toSession: peer.paired } : { kind: 'hello' }, to)
+    const rebuild = (peer: SimPeer) => {
+      if (peer.paired !== undefined && peer.remote) peer.remote.used = Math.max(peer.remote.used, peer.paired)
+      peer.session++
+      peer.paired = undefined
+      peer.rebuilds++
+    }
+    const pair = (peer: SimPeer, id: string, session: number) => {
+      peer.paired = session
+      // A paired impolite side offers at once, as the real peer does.
+      if (peer.id > id) send(peer, { kind: 'description', toSession: session, description: { type: 'offer', sdp: 's' } }, id)
+    }
+    const receive = (peer: SimPeer, message: SignalMessage) => {
+      const before = `${peer.id}[s${peer.session} p${peer.paired} l${peer.remote?.latest} u${peer.remote?.used}]`
+      const route = routeSignal(
+        { id: peer.id, session: peer.session, paired: peer.paired, remote: peer.remote, retired: peer.retired },
+        message,
+      )
+      if (process.env.TRACE && peer.id !== message.from)
+        console.log(now, before, JSON.stringify(message), '→', JSON.stringify(route))
+      if (route.drop) return
+      if (route.retire && peer.remote?.id === route.retire) peer.remote = undefined
+      if (route.rebuild) rebuild(peer)
+      if (route.remote) peer.remote = route.remote
+      if (route.pair) pair(peer, message.from, route.pair)
+      if (route.reply) helloFrom(peer, message.from)
+    }
+    // Staggered starts.
+    helloFrom(peers[0] as SimPeer)
+    now = Math.floor(random() * 40)
+    helloFrom(peers[1] as SimPeer)
+    let stalls = 6
+    for (let step = 0; step < 5000 && (wire.length || stalls); step++) {
+      if (!wire.length || (stalls && random() < 0.02)) {
+        // The watchdog of one side fires.
+        stalls--
+        const peer = peers[Math.floor(random() * 2)] as SimPeer
+        if (process.env.TRACE) console.log(now, 'STALL', peer.id)
+        rebuild(peer)
+        helloFrom(peer, peer.remote?.id)
+        continue
+      }
+      wire.sort((x, y) => x.at - y.at)
+      const [next, ...rest] = wire
+      wire = rest
+      now = (next as Wire).at
+      for (const peer of peers) receive(peer, (next as Wire).message)
+    }
+    return { peers, wire }
+  }
+
+  test.each(Array.from({ length: 1000 }, (_, i) => i + 1))('seed %i', (seed) => {
+    const { peers, wire } = simulate(seed)
+    const [a, b] = peers as [SimPeer, SimPeer]
+    expect(wire).toEqual([])
+    expect(a.paired).toBe(b.session)
+    expect(b.paired).toBe(a.session)
+    expect(a.rebuilds + b.rebuilds).toBeLessThan(20)
+  })
+})
