@@ -2,7 +2,7 @@ import type { Emitter } from 'mitt'
 import { type OutboundQueue, toArrayBuffer } from './channels'
 import type { PeerEvents } from './events'
 import { Negotiator, type StackQuirks } from './negotiation'
-import type { CandidateMessage, DescriptionMessage } from './protocol'
+import type { CandidateInit, CandidateMessage, DescriptionMessage } from './protocol'
 
 /** A negotiated data channel, identical on both sides. */
 export interface ChannelSpec {
@@ -69,12 +69,8 @@ export class Connection {
       const candidate = event.candidate
       this.#progress()
       // Firefox reports end-of-candidates as an empty candidate; the remote skips it anyway.
-      if (this.#closed || !candidate?.candidate) return
-      const { sdpMid, sdpMLineIndex, usernameFragment } = candidate
-      this.#hooks.signal({
-        kind: 'candidate',
-        candidate: { candidate: candidate.candidate, sdpMid, sdpMLineIndex, usernameFragment },
-      })
+      if (!this.#closed && candidate?.candidate)
+        this.#hooks.signal({ kind: 'candidate', candidate: candidate.toJSON() as CandidateInit })
     }
     pc.oniceconnectionstatechange = () => this.#progress()
     pc.onicegatheringstatechange = () => this.#progress()

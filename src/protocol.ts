@@ -134,7 +134,7 @@ export function parseSignal(input: unknown, maxSize: number = DEFAULT_MAX_SIGNAL
   const { kind, from, to, session } = value
   if (typeof kind !== 'string') throw invalid('kind')
   if (!SIGNAL_KINDS.includes(kind as never)) {
-    throw new PolitelyError('unknown-kind', `Unknown signal kind ${JSON.stringify(kind.slice(0, 32))}`)
+    throw new PolitelyError('unknown-kind', `Unknown signal kind: ${kind.slice(0, 32)}`)
   }
   if (!isValidPeerId(from)) throw invalid('from')
   if (to !== undefined && !isValidPeerId(to)) throw invalid('to')

@@ -32,7 +32,11 @@ export async function weriftStack(): Promise<Stack> {
   }
 }
 
-export const STACKS = [wrtcStack, weriftStack]
+/** Both Node stacks, for `describe.each(STACKS)('$name', ({ make }) => …)`. */
+export const STACKS = [
+  { name: 'wrtc', make: wrtcStack },
+  { name: 'werift', make: weriftStack },
+]
 
 /** A unique room name per test, so tests never hear each other. */
 export function uniqueRoom(): string {
