@@ -1,5 +1,9 @@
 // The politely demo: a chat between two tabs of one browser, signaling over a
 // BroadcastChannel. Plain script on purpose: it shows the <script>-tag build.
+if (!window.Politely) {
+  document.getElementById('timeline').textContent = '/dist/politely.umd.min.js did not load: run `npm run build`, then reload.'
+  throw new Error('window.Politely is missing: /dist/politely.umd.min.js did not load')
+}
 const { PerfectNegotiationPeer, BroadcastChannelSignaler } = window.Politely
 
 const room = new URLSearchParams(location.search).get('room') || 'demo'
@@ -10,6 +14,13 @@ window.demoPeer = peer
 const $ = (id) => document.getElementById(id)
 const show = (id, text) => {
   $(id).textContent = text
+}
+
+/** Appends to a scrolling list and keeps the newest row in view (the list scrolls, not the page). */
+function append(id, row) {
+  const list = $(id)
+  list.append(row)
+  list.scrollTop = list.scrollHeight
 }
 
 show('room', room)
@@ -29,7 +40,7 @@ function note(text, kind = '') {
   const label = document.createElement('span')
   label.textContent = text
   row.append(time, label)
-  $('timeline').append(row)
+  append('timeline', row)
   candidates = undefined
   return row
 }
@@ -70,8 +81,7 @@ function say(text, direction) {
   row.className = `msg ${direction}`
   // textContent, never innerHTML: the other tab's text is not trusted markup.
   row.textContent = text
-  $('log').append(row)
-  row.scrollIntoView({ block: 'nearest' })
+  append('log', row)
 }
 
 peer.on('message', ({ data }) => {

@@ -3,7 +3,7 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import { dirname, resolve, sep } from 'node:path'
+import { dirname, extname, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -62,14 +62,19 @@ export async function startStaticServer({ root, host = '127.0.0.1', port = 0, ro
 async function handle(request, response, mounts) {
   if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'Method not allowed')
   let url
+  let path
   try {
+    // Checked before the URL parser folds `..` away: a request that tries to climb out is refused, not rewritten.
+    const asked = decodeURIComponent(request.url.split('?')[0])
+    if (asked.includes('\0') || asked.split(/[\\/]/).includes('..')) return send(response, 403, 'Forbidden')
     // Prefixed, not used as a base: a request for `//name/x` is a path, not a host.
     url = new URL(`http://x${request.url}`)
+    path = decodeURIComponent(url.pathname)
   } catch {
     return send(response, 400, 'Bad request')
   }
-  const file = locate(url.pathname, mounts)
-  if (!file) return send(response, 404, 'Not found')
+  const file = locate(path, mounts)
+  if (!file) return send(response, 403, 'Forbidden')
   const info = await stat(file).catch(() => undefined)
   if (info?.isDirectory()) {
     // Relative links in an index page resolve against the URL: it must end in a slash.
@@ -81,30 +86,19 @@ async function handle(request, response, mounts) {
   return serveFile(request, response, file, info)
 }
 
-/** Maps a URL path to a file inside one mount, or undefined if it would leave it. */
-function locate(pathname, mounts) {
-  let path
-  try {
-    // The URL parser folds plain `..` segments; decoding afterwards is what exposes `..%2f`-style ones.
-    path = decodeURIComponent(pathname)
-  } catch {
-    return undefined
-  }
-  if (path.includes('\0') || path.split(/[\\/]/).includes('..')) return undefined
-  const mount = mounts.find(([prefix]) => path.startsWith(prefix))
-  if (!mount) return undefined
-  const [prefix, dir] = mount
+/** Maps a decoded URL path to a file inside one mount, or undefined if it would land outside it. */
+function locate(path, mounts) {
+  const [prefix, dir] = mounts.find(([prefix]) => path.startsWith(prefix))
   const file = resolve(dir, `.${path.slice(prefix.length - 1)}`)
-  // Belt and braces: whatever the string checks missed, never serve outside the mount.
+  // Belt and braces: whatever the check on the request missed, never serve outside the mount.
   return file === dir || file.startsWith(dir + sep) ? file : undefined
 }
 
 async function serveFile(request, response, file, info) {
   const size = info?.size ?? (await stat(file).catch(() => undefined))?.size
   if (size === undefined) return send(response, 404, 'Not found')
-  const extension = file.slice(file.lastIndexOf('.'))
   response.writeHead(200, {
-    'Content-Type': TYPES[extension] ?? 'application/octet-stream',
+    'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
     'Content-Length': size,
     // Always fresh: a reload after `npm run build` must get the new bundle.
     'Cache-Control': 'no-store',

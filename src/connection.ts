@@ -96,7 +96,6 @@ export class Connection {
   /** Closes everything; no hook fires after this (every hook checks `#closed`). */
   close(): void {
     this.#closed = true
-    this.#negotiator.close()
     clearTimeout(this.#watchdog)
     for (const channel of this.#channels) this.#setup.queues.get(channel.label)?.detach(channel)
     this.pc.close()

@@ -1,5 +1,4 @@
-/** A random peer id: 16 characters of base 36, from the platform's CSPRNG. */
+/** A random peer id: about 19 characters of base 36, 96 bits from the platform's CSPRNG. */
 export function randomId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16))
-  return Array.from(bytes, (byte) => (byte % 36).toString(36)).join('')
+  return Array.from(crypto.getRandomValues(new Uint32Array(3)), (n) => n.toString(36)).join('')
 }

@@ -54,7 +54,6 @@ export class Negotiator {
   #ignoreOffer = false
   #isSettingRemoteAnswerPending = false
   #polite = false
-  #closed = false
   /** `negotiationneeded` fired while we could not act on it. */
   #needed = false
   /**
@@ -75,15 +74,16 @@ export class Negotiator {
     this.#hooks = hooks
   }
 
+  /** Its connection was closed: nothing may be sent or reported any more. */
+  get #closed(): boolean {
+    return this.#pc.signalingState === 'closed'
+  }
+
   /** Begins negotiating with a known remote. */
   start(polite: boolean, politeWaitsForFirstOffer: boolean): void {
     this.#polite = polite
     this.#hold = polite && politeWaitsForFirstOffer
     if (this.#needed) void this.negotiate()
-  }
-
-  close(): void {
-    this.#closed = true
   }
 
   /** Handler for the connection's `negotiationneeded` event. */

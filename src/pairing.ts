@@ -95,16 +95,16 @@ export function routeSignal(state: PairingState, message: SignalMessage): Route 
   latest = Math.max(latest, session)
   const confirmsUs = toSession === state.session && !rebuild
   if (toSession !== undefined && !confirmsUs) used = Math.max(used, session)
-  const remote = { id: from, latest, used }
-
-  if (paired === session) {
-    // A broadcast hello means the remote lost track of us (its signaling restarted): tell it again.
-    return kind === 'hello'
-      ? { remote, deliver: false, reply: message.to === undefined }
-      : { remote, deliver: true, reply: false }
+  const same = paired === session
+  const pair = !same && (confirmsUs || session > used) ? session : undefined
+  return {
+    retire,
+    rebuild,
+    remote: { id: from, latest, used },
+    pair,
+    deliver: kind !== 'hello' && (same || pair !== undefined),
+    // Paired already: answer only a broadcast hello (the remote lost track of us, e.g. its signaling
+    // restarted). Otherwise answer unless the remote has already paired with us.
+    reply: same ? message.to === undefined && kind === 'hello' : !confirmsUs || pair === undefined,
   }
-  if (confirmsUs || session > used) {
-    return { retire, rebuild, remote, pair: session, deliver: kind !== 'hello', reply: !confirmsUs }
-  }
-  return { retire, rebuild, remote, deliver: false, reply: true }
 }

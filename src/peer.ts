@@ -79,7 +79,7 @@ const MAX_RETIRED = 32
 export class PerfectNegotiationPeer {
   /** This peer's id, as the remote sees it in `from`. */
   readonly id: string
-  readonly #options: typeof DEFAULTS & PeerOptions
+  readonly #options: Required<PeerOptions> & typeof DEFAULTS
   readonly #emitter: Emitter<PeerEvents> = mitt<PeerEvents>()
   readonly #specs: ChannelSpec[]
   readonly #queues = new Map<string, OutboundQueue>()
@@ -94,21 +94,27 @@ export class PerfectNegotiationPeer {
   #cleanup: Array<() => void> = []
 
   constructor(options: PeerOptions) {
-    this.#options = { ...DEFAULTS, ...options }
-    const Peer = this.#options.RTCPeerConnection ?? globalThis.RTCPeerConnection
-    if (!options?.signaler || typeof Peer !== 'function') {
-      throw new PolitelyError('invalid-options', 'signaler and RTCPeerConnection needed')
+    // An option given as `undefined` keeps its default (a spread would let it erase the default).
+    const merged: Record<string, unknown> = { ...DEFAULTS, RTCPeerConnection: globalThis.RTCPeerConnection, channels: {} }
+    for (const [key, value] of Object.entries(options ?? {})) if (value !== undefined) merged[key] = value
+    const resolved = merged as unknown as Required<PeerOptions> & typeof DEFAULTS
+    const { channels } = resolved
+    this.#options = resolved
+    this.id = options?.id ?? randomId()
+    if (
+      !options?.signaler ||
+      typeof resolved.RTCPeerConnection !== 'function' ||
+      !isValidPeerId(this.id) ||
+      DEFAULT_CHANNEL in channels
+    ) {
+      throw new PolitelyError(
+        'invalid-options',
+        'Needs a signaler and an RTCPeerConnection; id is 1-64 of [A-Za-z0-9_.:~-]; no channel may be named "default"',
+      )
     }
-    this.#options.RTCPeerConnection = Peer
-    this.id = options.id ?? randomId()
-    if (!isValidPeerId(this.id)) throw new PolitelyError('invalid-options', 'id: 1-64 of [A-Za-z0-9_.:~-]')
-    const channels = this.#options.channels ?? {}
-    const names = Object.keys(channels).sort()
-    if (names.includes(DEFAULT_CHANNEL))
-      throw new PolitelyError('invalid-options', `"${DEFAULT_CHANNEL}" is the built-in channel`)
-    this.#specs = [DEFAULT_CHANNEL, ...names].map((name, id) => ({ name, id, init: channels[name] ?? {} }))
+    this.#specs = [DEFAULT_CHANNEL, ...Object.keys(channels).sort()].map((name, id) => ({ name, id, init: channels[name] ?? {} }))
     for (const { name } of this.#specs) {
-      this.#queues.set(name, new OutboundQueue(this.#options, (error) => this.#emitter.emit('error', error)))
+      this.#queues.set(name, new OutboundQueue(resolved, (error) => this.#emitter.emit('error', error)))
     }
   }
 

@@ -3,7 +3,7 @@ import { BroadcastChannelSignaler, type PerfectNegotiationPeer } from '../../src
 import { cuttable } from '../support/chaos'
 import { makePeer, next, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
 
-describe.each(STACKS)('$name', ({ name, make: makeStack }) => {
+describe.each(STACKS)('$name', ({ make: makeStack }) => {
   let stack: Stack
   const peers: PerfectNegotiationPeer[] = []
   const peer = (...args: Parameters<typeof makePeer> extends [unknown, ...infer R] ? R : never) => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { decideCollision } from '../../src/index'
+import { decideCollision } from '../../src/negotiation'
 
 // The decision table of the W3C perfect-negotiation example (webrtc-pc §10.7).
 describe('decideCollision', () => {
