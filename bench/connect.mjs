@@ -4,7 +4,7 @@
 //
 //   npm run bench            (builds first)     RUNS=50 npm run bench
 import { chromium } from 'playwright-core'
-import { startStaticServer } from '../scripts/static-server.mjs'
+import { startStaticServer } from '../dist/server.mjs'
 
 const RUNS = Number(process.env.RUNS ?? 30)
 const RELOADS = Number(process.env.RELOADS ?? 10)
@@ -24,7 +24,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const p90 = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.9)]
 const fmt = (ms) => `${ms.toFixed(1)} ms`
 
-const server = await startStaticServer({ root: 'bench' })
+const server = await startStaticServer({ '/': 'bench', '/dist/': 'dist' })
 const browser = await chromium.launch({ executablePath, headless: true, args })
 const context = await browser.newContext()
 const pages = [await context.newPage(), await context.newPage()]

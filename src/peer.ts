@@ -202,7 +202,11 @@ export class PerfectNegotiationPeer {
     const { signaler, helloInterval } = this.#options
     this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
     this.#current = this.#build()
-    await signaler.connect()
+    await signaler.connect(this.id, {
+      error: (error) => this.#emitter.emit('error', error),
+      // Messages may have been lost while signaling was down: tell the remote our session again.
+      reset: () => this.#hello(),
+    })
     if (this.#currentState === 'closed') return
     this.#setState('waiting')
     this.#hello()

@@ -31,6 +31,7 @@ export class BroadcastChannelSignaler implements Signaler {
     }
   }
 
+  /** Opens the channel (the peer id and events are not needed: a BroadcastChannel never drops or resets). */
   async connect(): Promise<void> {
     if (this.#channel) return
     const Channel = this.#options.BroadcastChannel ?? globalThis.BroadcastChannel

@@ -1,20 +1,35 @@
+import type { PolitelyError } from '../errors'
 import type { SignalMessage } from '../protocol'
+
+/** What a signaler tells its peer besides messages. */
+export interface SignalerEvents {
+  /** Something failed that the signaler could not fix by retrying (it keeps running). */
+  error(error: PolitelyError): void
+  /**
+   * The transport came back but could not resume where it left off: messages
+   * may have been missed. The peer announces itself again.
+   */
+  reset(): void
+}
 
 /**
  * A signaling transport. The peer validates everything it receives, so an
- * adapter hands over what arrived as it is (usually a JSON string): incoming
- * data is `unknown` on purpose.
+ * adapter hands over what arrived as it is (a JSON string, or a value it had
+ * to parse anyway): incoming data is `unknown` on purpose.
  *
  * Adapters own their transport's reconnection and queue what is sent while
  * it is down, so the peer never sees a gap.
  */
 export interface Signaler {
-  /** Resolves when messages can flow both ways. */
-  connect(): Promise<void>
+  /**
+   * Starts (or resumes) the transport as peer `peerId`. Resolves when
+   * messages can flow both ways.
+   */
+  connect(peerId: string, events: SignalerEvents): Promise<void>
   /** Sends one message to the room (queued while (re)connecting). */
   send(message: SignalMessage): void
   /** Registers a handler for incoming messages; returns its unsubscribe function. */
   subscribe(handler: (message: unknown) => void): () => void
-  /** Stops for good. */
+  /** Stops for good. Messages already handed to `send()` are still delivered if the transport allows. */
   close(): void
 }

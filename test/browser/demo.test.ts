@@ -2,6 +2,7 @@
 // BroadcastChannel, and come back after reloads. Needs the built dist/ (npm test builds first).
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest'
+import { startStaticServer } from '../../src/server/static'
 import { describeBrowser, launchChromium } from './chromium'
 
 /** Generous: a connection takes ~200 ms here, a reconnect after a reload a few seconds at most. */
@@ -14,7 +15,6 @@ interface StaticServer {
 
 // A plain-JS script shared with `npm run demo`; loaded by URL so the type
 // checker needs no declaration file for it.
-const serverModule = new URL('../../scripts/static-server.mjs', import.meta.url).href
 const demoRoot = new URL('../../demo/', import.meta.url).pathname
 
 let rooms = 0
@@ -30,10 +30,7 @@ describeBrowser('demo page in Chromium', () => {
   let problems: string[] = []
 
   beforeAll(async () => {
-    const { startStaticServer } = (await import(serverModule)) as {
-      startStaticServer(options: { root: string }): Promise<StaticServer>
-    }
-    server = await startStaticServer({ root: demoRoot })
+    server = await startStaticServer({ '/': demoRoot, '/dist/': 'dist' })
     browser = await launchChromium()
     context = await browser.newContext()
     await context.route('**/*', (route) => {

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startStaticServer } from '../../scripts/static-server.mjs'
+import { startStaticServer } from '../../src/server/static'
 import { describeBrowser, launchChromium } from './chromium'
 
 declare global {
@@ -36,7 +36,7 @@ describeBrowser('tight glare in Chromium', () => {
   const errors: string[] = []
 
   beforeAll(async () => {
-    server = await startStaticServer({ root: 'test/browser/fixtures' })
+    server = await startStaticServer({ '/': 'test/browser/fixtures', '/dist/': 'dist' })
     browser = await launchChromium()
     // One context: BroadcastChannel reaches only pages of the same context.
     const context = await browser.newContext()

@@ -100,7 +100,7 @@ describe.each(STACKS)('$name', ({ name, make: makeStack }) => {
     // Drops every answer the first time it is seen: the offerer waits forever unless it rebuilds.
     const dropFirstAnswer = (inner: Signaler): Signaler => ({
       ...inner,
-      connect: () => inner.connect(),
+      connect: (id, events) => inner.connect(id, events),
       send: (m) => inner.send(m),
       close: () => inner.close(),
       subscribe: (handler) =>

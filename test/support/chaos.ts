@@ -41,7 +41,7 @@ export function chaos(inner: Signaler, options: ChaosOptions): Signaler & { stat
   }
   return {
     stats,
-    connect: () => inner.connect(),
+    connect: (id, events) => inner.connect(id, events),
     send: (message) => inner.send(message),
     close: () => inner.close(),
     subscribe(handler) {
@@ -73,7 +73,7 @@ export function cuttable(inner: Signaler): Signaler & { cut(): void } {
     cut: () => {
       cut = true
     },
-    connect: () => inner.connect(),
+    connect: (id, events) => inner.connect(id, events),
     send: (message) => {
       if (!cut) inner.send(message)
     },

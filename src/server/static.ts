@@ -1,14 +1,11 @@
-// A tiny static file server for the demo and the browser tests: node:http and
-// node:fs only, so serving a page never needs a dependency or the network.
-import { createReadStream } from 'node:fs'
+// Static files for the CLI (the demos and the built bundles) and the browser
+// tests: node:http and node:fs only, loopback by default.
+import { createReadStream, type Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { createServer } from 'node:http'
-import { dirname, extname, resolve, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { extname, resolve, sep } from 'node:path'
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-
-const TYPES = {
+const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
@@ -18,40 +15,47 @@ const TYPES = {
   '.svg': 'image/svg+xml',
 }
 
+/** URL prefix → directory. */
+export type Mounts = Record<string, string>
+
 /**
- * Serves `root`, and every directory in `routes` under its URL prefix
- * (`{ '/assets/': '/abs/dir' }`). `/dist/` always maps to the repo's build,
- * so a page can load `/dist/politely.umd.min.js` with a plain script tag.
- *
- * @example
- * const server = await startStaticServer({ root: 'demo' })
- * console.log(server.url) // http://127.0.0.1:40123/
- * await server.close()
+ * A request handler serving each directory of `mounts` under its URL prefix
+ * (`{ '/': 'demo', '/dist/': 'dist' }`). Refuses `..`, NUL and anything that
+ * would resolve outside its directory.
  */
-export async function startStaticServer({ root, host = '127.0.0.1', port = 0, routes = {} }) {
-  const mounts = Object.entries({ '/dist/': resolve(REPO, 'dist'), ...routes })
-    .map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : `${prefix}/`, resolve(dir)])
+export function serveStatic(mounts: Mounts): (request: IncomingMessage, response: ServerResponse) => void {
+  const sorted = Object.entries(mounts)
+    .map(([prefix, dir]): [string, string] => [prefix.endsWith('/') ? prefix : `${prefix}/`, resolve(dir)])
     // Longest prefix first, so a nested mount wins over its parent.
     .sort(([a], [b]) => b.length - a.length)
-  mounts.push(['/', resolve(root)])
+  return (request, response) => {
+    handle(request, response, sorted).catch(() => send(response, 500, 'Internal error'))
+  }
+}
 
-  const server = createServer((request, response) => {
-    handle(request, response, mounts).catch(() => send(response, 500, 'Internal error'))
-  })
-  await new Promise((done, fail) => {
+/**
+ * Starts a static server (for tests and benchmarks).
+ *
+ * @example
+ * const server = await startStaticServer({ '/': 'demo', '/dist/': 'dist' })
+ * console.log(server.url) // http://127.0.0.1:40123/
+ */
+export async function startStaticServer(mounts: Mounts, host = '127.0.0.1', port = 0) {
+  const server = createServer(serveStatic(mounts))
+  await new Promise<void>((done, fail) => {
     server.once('error', fail)
     server.listen(port, host, () => {
       server.off('error', fail)
       done()
     })
   })
-  const actual = server.address().port
-  const origin = host.includes(':') ? `[${host}]` : host
+  const address = server.address()
+  const actual = typeof address === 'object' && address ? address.port : port
   return {
-    url: `http://${origin}:${actual}/`,
+    url: `http://${host}:${actual}/`,
     port: actual,
     close: () =>
-      new Promise((done) => {
+      new Promise<void>((done) => {
         // Browsers keep idle keep-alive sockets open; without this, close() waits for their timeout.
         server.closeAllConnections()
         server.close(() => done())
@@ -59,13 +63,13 @@ export async function startStaticServer({ root, host = '127.0.0.1', port = 0, ro
   }
 }
 
-async function handle(request, response, mounts) {
+async function handle(request: IncomingMessage, response: ServerResponse, mounts: Array<[string, string]>): Promise<void> {
   if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'Method not allowed')
-  let url
-  let path
+  let url: URL
+  let path: string
   try {
     // Checked before the URL parser folds `..` away: a request that tries to climb out is refused, not rewritten.
-    const asked = decodeURIComponent(request.url.split('?')[0])
+    const asked = decodeURIComponent((request.url ?? '/').split('?')[0] as string)
     if (asked.includes('\0') || asked.split(/[\\/]/).includes('..')) return send(response, 403, 'Forbidden')
     // Prefixed, not used as a base: a request for `//name/x` is a path, not a host.
     url = new URL(`http://x${request.url}`)
@@ -74,7 +78,7 @@ async function handle(request, response, mounts) {
     return send(response, 400, 'Bad request')
   }
   const file = locate(path, mounts)
-  if (!file) return send(response, 403, 'Forbidden')
+  if (!file) return send(response, 404, 'Not found')
   const info = await stat(file).catch(() => undefined)
   if (info?.isDirectory()) {
     // Relative links in an index page resolve against the URL: it must end in a slash.
@@ -87,14 +91,16 @@ async function handle(request, response, mounts) {
 }
 
 /** Maps a decoded URL path to a file inside one mount, or undefined if it would land outside it. */
-function locate(path, mounts) {
-  const [prefix, dir] = mounts.find(([prefix]) => path.startsWith(prefix))
+function locate(path: string, mounts: Array<[string, string]>): string | undefined {
+  const mount = mounts.find(([prefix]) => path.startsWith(prefix) || `${path}/` === prefix)
+  if (!mount) return undefined
+  const [prefix, dir] = mount
   const file = resolve(dir, `.${path.slice(prefix.length - 1)}`)
   // Belt and braces: whatever the check on the request missed, never serve outside the mount.
   return file === dir || file.startsWith(dir + sep) ? file : undefined
 }
 
-async function serveFile(request, response, file, info) {
+async function serveFile(request: IncomingMessage, response: ServerResponse, file: string, info?: Stats): Promise<void> {
   const size = info?.size ?? (await stat(file).catch(() => undefined))?.size
   if (size === undefined) return send(response, 404, 'Not found')
   response.writeHead(200, {
@@ -104,19 +110,17 @@ async function serveFile(request, response, file, info) {
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
   })
-  if (request.method === 'HEAD') return response.end()
+  if (request.method === 'HEAD') return void response.end()
   createReadStream(file)
     .on('error', () => response.destroy())
     .pipe(response)
 }
 
-function redirect(response, location) {
-  response.writeHead(301, { Location: location })
-  response.end()
+function redirect(response: ServerResponse, location: string): void {
+  response.writeHead(301, { Location: location }).end()
 }
 
-function send(response, status, text) {
-  if (response.headersSent) return response.destroy()
-  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' })
-  response.end(`${text}\n`)
+function send(response: ServerResponse, status: number, text: string): void {
+  if (response.headersSent) return void response.destroy()
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${text}\n`)
 }

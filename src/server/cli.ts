@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// politely-server: the reference signaling server, and optionally static files (the demos).
+//
+//   politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]...
+//
+// Every limit of ServerOptions can be set as --max-peers-per-room 8, --rate-per-second 20, …
+import { createServer } from 'node:http'
+import { parseArgs } from 'node:util'
+import { createSignalingServer, SERVER_DEFAULTS, type ServerOptions, serveStatic } from './index'
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+const limits = Object.keys(SERVER_DEFAULTS).filter((key) => key !== 'path')
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '8787' },
+    host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
+    path: { type: 'string', default: SERVER_DEFAULTS.path },
+    static: { type: 'string', multiple: true, default: [] },
+    help: { type: 'boolean', default: false },
+    ...Object.fromEntries(limits.map((key) => [kebab(key), { type: 'string' as const }])),
+  },
+})
+
+if (values.help) {
+  console.log(`politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]...
+  ${limits.map((key) => `--${kebab(key)} (default ${SERVER_DEFAULTS[key as keyof typeof SERVER_DEFAULTS]})`).join('\n  ')}`)
+  process.exit(0)
+}
+
+const options: ServerOptions = { path: values.path as string }
+for (const key of limits) {
+  const text = values[kebab(key) as keyof typeof values] as string | undefined
+  if (text === undefined) continue
+  const number = Number(text)
+  if (!Number.isFinite(number) || number <= 0) {
+    console.error(`--${kebab(key)} must be a positive number`)
+    process.exit(2)
+  }
+  ;(options as Record<string, number>)[key] = number
+}
+
+const signaling = createSignalingServer(options)
+// Static directories: the first is served at /, every one also under /<its name>/; /dist/ is the build.
+const dirs = values.static as string[]
+const mounts: Record<string, string> = { '/dist/': new URL('.', import.meta.url).pathname }
+dirs.forEach((dir, index) => {
+  mounts[index === 0 ? '/' : `/${dir.replace(/\/$/, '').split('/').pop()}/`] = dir
+})
+const files = dirs.length ? serveStatic(mounts) : undefined
+const server = createServer((request, response) => {
+  if (signaling.handle(request, response)) return
+  if (files) files(request, response)
+  else response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not-found","message":"No such route"}')
+})
+server.on('upgrade', (request, socket, head) => {
+  if (!signaling.upgrade(request, socket, head)) socket.destroy()
+})
+
+const host = values.host as string
+const listen = (port: number) =>
+  new Promise<number>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      const address = server.address()
+      resolve(typeof address === 'object' && address ? address.port : port)
+    })
+  })
+
+let port: number
+try {
+  port = await listen(Number(values.port))
+} catch (error) {
+  if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
+  console.warn(`port ${values.port} is taken, using a free one`)
+  port = await listen(0)
+}
+const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+console.log(`politely signaling: ${origin}${options.path}  (SSE: GET, publish: POST, WebSocket: same URL)`)
+if (dirs.length) console.log(`politely demo: ${origin}/`)
+
+const stop = async () => {
+  await signaling.close()
+  server.closeAllConnections()
+  server.close(() => process.exit(0))
+}
+process.once('SIGINT', stop)
+process.once('SIGTERM', stop)

@@ -1,0 +1,47 @@
+/**
+ * The room model behind every route, as an interface so the state can live
+ * in this process (MemoryHub) or be shared by many processes (a Redis hub).
+ * Everything is per room; a room exists while it has peers or buffered events.
+ */
+
+/** One relayed signaling message, as stored for fan-out and replay. */
+export interface RoomEvent {
+  /** Opaque, ordered within a room; valid as an SSE `id` / resume position. */
+  id: string
+  from: string
+  /** Recipient peer id; absent for broadcasts. */
+  to?: string
+  /** The validated message, re-serialized by the server (never the client's raw bytes). */
+  data: string
+}
+
+/** Why a claim of a peer id was refused. */
+export type ClaimRefusal = 'id-taken' | 'room-full' | 'too-many-rooms'
+
+export interface Hub {
+  /**
+   * Binds `peer` in `room` to whoever holds `token`. The same token may claim
+   * again (a reconnect, which replaces the older connection); another token
+   * is refused while the binding lives (connected, or within the release grace).
+   */
+  claim(room: string, peer: string, token: string): Promise<ClaimRefusal | undefined>
+  /** Whether `token` holds `peer` in `room`. */
+  verify(room: string, peer: string, token: string): Promise<boolean>
+  /** A connection of `peer` ended; after the release grace with no new one, the id is free. */
+  release(room: string, peer: string, token: string): void
+  /** Appends to the room's replay buffer and fans out to every subscriber. */
+  publish(room: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent>
+  /** Live events of a room; returns the unsubscribe function. */
+  subscribe(room: string, listener: (event: RoomEvent) => void): () => void
+  /**
+   * Buffered events after `lastId`, oldest first; all buffered events when
+   * `lastId` is undefined; `'gap'` when `lastId` is not a position this room
+   * can resume from (expired from the buffer, or issued before a restart).
+   */
+  since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'>
+  /** Peer ids that hold a live binding in the room. */
+  present(room: string): Promise<string[]>
+  /** Number of rooms (for limits and stats). */
+  rooms(): number
+  close(): Promise<void>
+}

@@ -1,0 +1,170 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Refusal, sendRefusal } from './http-errors'
+import { MemoryHub } from './memory-hub'
+import { type ResolvedServerOptions, SERVER_DEFAULTS, type ServerOptions } from './options'
+import { servePublish } from './publish'
+import { RateLimiter } from './rate-limit'
+import { Relay } from './relay'
+import { serveEvents } from './sse'
+import { roomOf, subscriptionTarget } from './target'
+import { refuseUpgrade, WebSocketRoute } from './websocket'
+
+export { REFUSALS, type RefusalCode } from './http-errors'
+export type { ClaimRefusal, Hub, RoomEvent } from './hub'
+export { MemoryHub, type MemoryHubOptions } from './memory-hub'
+export { SERVER_DEFAULTS, type ServerOptions } from './options'
+export { type Mounts, serveStatic, startStaticServer } from './static'
+
+/** A signaling server to mount: `handle` for requests, `upgrade` for WebSockets. */
+export interface SignalingServer {
+  /**
+   * The request handler. Returns `false`, without answering, for a request
+   * outside `path`, so a framework can go on to its next route.
+   */
+  handle(request: IncomingMessage, response: ServerResponse): boolean
+  /** The `upgrade` handler; returns `false` for a path that is not ours. */
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean
+  /** Attaches both handlers to a `node:http` server (requests outside `path` get 404). */
+  attach(server: Server): void
+  /** Ends every connection and the hub. */
+  close(): Promise<void>
+}
+
+function resolve(options: ServerOptions): ResolvedServerOptions {
+  const resolved: Record<string, unknown> = { ...SERVER_DEFAULTS }
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) resolved[key] = value
+  const limits = resolved as typeof SERVER_DEFAULTS
+  resolved.hub ??= new MemoryHub({
+    maxPeersPerRoom: limits.maxPeersPerRoom,
+    maxRooms: limits.maxRooms,
+    replayMessages: limits.replayMessages,
+    replayAgeMs: limits.replayAgeMs,
+    releaseMs: limits.releaseMs,
+  })
+  return resolved as unknown as ResolvedServerOptions
+}
+
+/**
+ * The reference signaling server: SSE subscribe (`GET <path>/<room>`), POST
+ * publish (`POST <path>/<room>`) and WebSocket (upgrade on the same URL), one
+ * room model behind all three, with replay, sender authentication and limits.
+ *
+ * @example
+ * // bare node:http
+ * const signaling = createSignalingServer()
+ * const server = http.createServer()
+ * signaling.attach(server)
+ * server.listen(8787)
+ *
+ * @example
+ * // inside Express: requests outside /signal fall through to the app
+ * app.use((req, res, next) => signaling.handle(req, res) || next())
+ * httpServer.on('upgrade', (req, socket, head) => signaling.upgrade(req, socket, head) || socket.destroy())
+ */
+export function createSignalingServer(options: ServerOptions = {}): SignalingServer {
+  const resolved = resolve(options)
+  const limiter = new RateLimiter(resolved.ratePerSecond, resolved.rateBurst)
+  const relay = new Relay(resolved, limiter)
+  const websockets = new WebSocketRoute(relay, resolved)
+  const streams = new Set<ServerResponse>()
+
+  const locate = (request: IncomingMessage) => {
+    let url: URL
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost')
+    } catch {
+      return undefined
+    }
+    let room: string | undefined
+    try {
+      room = roomOf(url, resolved.path)
+    } catch {
+      room = '' // undecodable: ours, but invalid
+    }
+    return room === undefined ? undefined : { url, room }
+  }
+
+  async function route(request: IncomingMessage, response: ServerResponse, url: URL, room: string): Promise<void> {
+    if (request.method === 'GET') {
+      streams.add(response)
+      response.on('close', () => streams.delete(response))
+      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, resolved)
+    } else if (request.method === 'POST') {
+      await servePublish(request, response, room, relay, resolved)
+    } else if (request.method === 'OPTIONS') {
+      response.writeHead(204, { allow: 'GET, POST, OPTIONS' }).end()
+    } else {
+      throw new Refusal('method-not-allowed', 'Use GET (events), POST (publish) or a WebSocket upgrade')
+    }
+  }
+
+  const signaling: SignalingServer = {
+    handle(request, response) {
+      const found = locate(request)
+      if (!found) return false
+      route(request, response, found.url, found.room).catch((error) => {
+        sendRefusal(response, error instanceof Refusal ? error : new Refusal('bad-request', 'The request could not be served'))
+      })
+      return true
+    },
+    upgrade(request, socket, head) {
+      const found = locate(request)
+      if (!found) return false
+      socket.on('error', () => socket.destroy())
+      Promise.resolve()
+        .then(() => websockets.upgrade(request, socket, head, subscriptionTarget(request, found.url, found.room)))
+        .catch((error) => refuseUpgrade(socket, error instanceof Refusal ? error : new Refusal('bad-request', 'Upgrade failed')))
+      return true
+    },
+    attach(server) {
+      server.on('request', (request, response) => {
+        if (!signaling.handle(request, response)) sendRefusal(response, new Refusal('not-found', 'No such route'))
+      })
+      server.on('upgrade', (request, socket, head) => {
+        if (!signaling.upgrade(request, socket, head)) socket.destroy()
+      })
+    },
+    async close() {
+      websockets.close()
+      for (const response of streams) response.destroy()
+      limiter.close()
+      await resolved.hub.close()
+    },
+  }
+  return signaling
+}
+
+/**
+ * Starts a bare signaling server on `host:port` (port 0 picks a free one).
+ *
+ * @example
+ * const { url, close } = await startSignalingServer({ port: 0 })
+ */
+export async function startSignalingServer(
+  options: ServerOptions & { port?: number; host?: string; server?: Server } = {},
+): Promise<{ server: Server; signaling: SignalingServer; port: number; url: string; close(): Promise<void> }> {
+  const { port = 8787, host = '127.0.0.1', server = createServer(), ...rest } = options
+  const signaling = createSignalingServer(rest)
+  signaling.attach(server)
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail)
+    server.listen(port, host, () => {
+      server.off('error', fail)
+      done()
+    })
+  })
+  const address = server.address()
+  const actual = typeof address === 'object' && address ? address.port : port
+  return {
+    server,
+    signaling,
+    port: actual,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}${rest.path ?? SERVER_DEFAULTS.path}`,
+    async close() {
+      await signaling.close()
+      server.closeAllConnections()
+      await new Promise<void>((done) => server.close(() => done()))
+    },
+  }
+}

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto'
+import type { ClaimRefusal, Hub, RoomEvent } from './hub'
+
+/** Limits of the in-memory hub. */
+export interface MemoryHubOptions {
+  maxPeersPerRoom: number
+  maxRooms: number
+  /** Replay buffer per room: most events kept, and for how long (ms). */
+  replayMessages: number
+  replayAgeMs: number
+  /** How long a peer id stays bound after its last connection ended (ms), so it can resume. */
+  releaseMs: number
+}
+
+interface Binding {
+  tokenHash: string
+  connections: number
+  releaseTimer?: ReturnType<typeof setTimeout>
+}
+
+interface Room {
+  bindings: Map<string, Binding>
+  events: Array<RoomEvent & { seq: number; at: number }>
+  seq: number
+  listeners: Set<(event: RoomEvent) => void>
+}
+
+const hash = (token: string) => createHash('sha256').update(token).digest('base64url')
+
+/**
+ * The default hub: rooms in this process's memory, zero set-up. Event ids are
+ * `<epoch>-<seq>`: the epoch changes with every process start, so a resume
+ * position issued by a previous process is recognised as a gap, not
+ * misread as a position in the new sequence.
+ */
+export class MemoryHub implements Hub {
+  readonly #rooms = new Map<string, Room>()
+  readonly #epoch = Date.now().toString(36)
+  readonly #options: MemoryHubOptions
+  readonly #sweeper: ReturnType<typeof setInterval>
+
+  constructor(options: MemoryHubOptions) {
+    this.#options = options
+    // Expired events and empty rooms go away even in rooms nobody writes to any more.
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(options.replayAgeMs, 30_000))
+    this.#sweeper.unref?.()
+  }
+
+  async claim(roomId: string, peer: string, token: string): Promise<ClaimRefusal | undefined> {
+    let room = this.#rooms.get(roomId)
+    if (!room) {
+      if (this.#rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
+      room = { bindings: new Map(), events: [], seq: 0, listeners: new Set() }
+      this.#rooms.set(roomId, room)
+    }
+    const tokenHash = hash(token)
+    const binding = room.bindings.get(peer)
+    if (binding) {
+      if (binding.tokenHash !== tokenHash) return 'id-taken'
+      clearTimeout(binding.releaseTimer)
+      binding.connections++
+      return undefined
+    }
+    if (room.bindings.size >= this.#options.maxPeersPerRoom) return 'room-full'
+    room.bindings.set(peer, { tokenHash, connections: 1 })
+    return undefined
+  }
+
+  async verify(roomId: string, peer: string, token: string): Promise<boolean> {
+    return this.#rooms.get(roomId)?.bindings.get(peer)?.tokenHash === hash(token)
+  }
+
+  release(roomId: string, peer: string, token: string): void {
+    const room = this.#rooms.get(roomId)
+    const binding = room?.bindings.get(peer)
+    if (!room || !binding || binding.tokenHash !== hash(token)) return
+    binding.connections--
+    if (binding.connections > 0) return
+    clearTimeout(binding.releaseTimer)
+    binding.releaseTimer = setTimeout(() => {
+      if (binding.connections === 0 && room.bindings.get(peer) === binding) room.bindings.delete(peer)
+    }, this.#options.releaseMs)
+    binding.releaseTimer.unref?.()
+  }
+
+  async publish(roomId: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
+    const room = this.#rooms.get(roomId)
+    if (!room) throw new Error(`No room ${roomId}`)
+    const seq = ++room.seq
+    const stored = { ...event, id: `${this.#epoch}-${seq}`, seq, at: Date.now() }
+    room.events.push(stored)
+    this.#trim(room)
+    const { seq: _seq, at: _at, ...relayed } = stored
+    for (const listener of room.listeners) listener(relayed)
+    return relayed
+  }
+
+  subscribe(roomId: string, listener: (event: RoomEvent) => void): () => void {
+    const listeners = this.#rooms.get(roomId)?.listeners
+    listeners?.add(listener)
+    return () => listeners?.delete(listener)
+  }
+
+  async since(roomId: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'> {
+    const room = this.#rooms.get(roomId)
+    if (!room) return lastId === undefined ? [] : 'gap'
+    this.#trim(room)
+    let after = 0
+    if (lastId !== undefined) {
+      const [epoch, seqText] = lastId.split('-')
+      const seq = Number(seqText)
+      if (epoch !== this.#epoch || !Number.isSafeInteger(seq) || seq > room.seq) return 'gap'
+      // The event right after the resume position must still be buffered, or something was lost.
+      const first = room.events[0]
+      if (seq < room.seq && (!first || first.seq > seq + 1)) return 'gap'
+      after = seq
+    }
+    return room.events
+      .filter((event) => event.seq > after)
+      .map(({ id, from, to, data }) => (to === undefined ? { id, from, data } : { id, from, to, data }))
+  }
+
+  async present(roomId: string): Promise<string[]> {
+    return [...(this.#rooms.get(roomId)?.bindings.keys() ?? [])]
+  }
+
+  rooms(): number {
+    return this.#rooms.size
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweeper)
+    for (const room of this.#rooms.values()) for (const binding of room.bindings.values()) clearTimeout(binding.releaseTimer)
+    this.#rooms.clear()
+  }
+
+  #trim(room: Room): void {
+    const { replayMessages, replayAgeMs } = this.#options
+    const oldest = Date.now() - replayAgeMs
+    let drop = Math.max(0, room.events.length - replayMessages)
+    while (drop < room.events.length && (room.events[drop] as { at: number }).at < oldest) drop++
+    if (drop) room.events.splice(0, drop)
+  }
+
+  #sweep(): void {
+    for (const [id, room] of this.#rooms) {
+      this.#trim(room)
+      if (!room.bindings.size && !room.events.length && !room.listeners.size) this.#rooms.delete(id)
+    }
+  }
+}

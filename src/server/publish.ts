@@ -1,0 +1,64 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Refusal } from './http-errors'
+import type { ResolvedServerOptions } from './options'
+import type { Relay } from './relay'
+import { bearer } from './target'
+
+/** Reads a request body up to `limit` bytes; a larger one is refused with 413 without reading it all. */
+function readBody(request: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length'])
+    if (declared > limit) {
+      reject(new Refusal('too-large', `The body exceeds ${limit} bytes`))
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        reject(new Refusal('too-large', `The body exceeds ${limit} bytes`))
+        request.removeAllListeners('data')
+        request.resume()
+        return
+      }
+      chunks.push(chunk)
+    })
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    request.on('error', reject)
+  })
+}
+
+/**
+ * POST: publishes one message or an array of them (in order) as the peer
+ * that holds the bearer token. Answers 202 with the event ids.
+ */
+export async function servePublish(
+  request: IncomingMessage,
+  response: ServerResponse,
+  room: string,
+  relay: Relay,
+  options: ResolvedServerOptions,
+): Promise<void> {
+  const token = bearer(request)
+  if (!token) throw new Refusal('unauthorized', 'Send `Authorization: Bearer <token>`, the token your subscription used')
+  const body = await readBody(request, options.maxBodyBytes)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    throw new Refusal('invalid-signal', 'The body is not JSON')
+  }
+  const messages = Array.isArray(parsed) ? parsed : [parsed]
+  if (!messages.length || messages.length > options.maxBatch) {
+    throw new Refusal('bad-request', `Send 1 to ${options.maxBatch} messages`)
+  }
+  const from = (messages[0] as { from?: unknown } | null)?.from
+  if (typeof from !== 'string' || !(await relay.verify(room, from, token))) {
+    throw new Refusal('spoofed-sender', 'The token does not hold the `from` peer id in this room (subscribe first)')
+  }
+  const ids = await relay.publish(room, from, messages)
+  response
+    .writeHead(202, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+    .end(JSON.stringify({ ids }))
+}

@@ -1,0 +1,120 @@
+import type { PolitelyError } from '../errors'
+import { parseSignal } from '../protocol'
+import { Refusal } from './http-errors'
+import type { Hub, RoomEvent } from './hub'
+import type { ResolvedServerOptions } from './options'
+import type { RateLimiter } from './rate-limit'
+import type { Target } from './target'
+
+/** Where a subscription writes: an SSE stream or a WebSocket. */
+export interface Sink {
+  send(event: RoomEvent): void
+  /** The resume position could not be honoured: the client may have missed messages. */
+  reset(): void
+  /** Closes the connection (another connection of the same peer took over). */
+  close(): void
+}
+
+const isFor = (event: RoomEvent, peer: string) => event.from !== peer && (event.to === undefined || event.to === peer)
+
+/**
+ * The relay shared by every transport: subscriptions with replay, and
+ * authenticated publishing. One instance per server.
+ */
+export class Relay {
+  readonly #hub: Hub
+  readonly #options: ResolvedServerOptions
+  readonly #limiter: RateLimiter
+  /** The live connection of each peer, so a reconnect of the same peer replaces it. */
+  readonly #live = new Map<string, Sink>()
+
+  constructor(options: ResolvedServerOptions, limiter: RateLimiter) {
+    this.#hub = options.hub
+    this.#options = options
+    this.#limiter = limiter
+  }
+
+  /** Checks the `authorize` hook and claims the peer id. Throws a {@link Refusal}. */
+  async admit(request: Parameters<NonNullable<ResolvedServerOptions['authorize']>>[0], target: Target): Promise<void> {
+    const { authorize } = this.#options
+    if (authorize && !(await authorize(request, { room: target.room, peer: target.peer }))) {
+      throw new Refusal('forbidden', 'Not allowed in this room')
+    }
+    const refusal = await this.#hub.claim(target.room, target.peer, target.token)
+    if (refusal === 'id-taken') throw new Refusal('id-taken', 'This peer id is held by another connection')
+    if (refusal === 'room-full') throw new Refusal('room-full', 'The room is full')
+    if (refusal === 'too-many-rooms') throw new Refusal('too-many-rooms', 'The server holds too many rooms; try later')
+  }
+
+  /**
+   * Streams a room to an admitted peer: what it missed since its resume
+   * position (or, for a new subscriber, what was addressed to it and what
+   * peers still present broadcast), then live events, with nothing lost or
+   * doubled in between. Returns the function that ends the subscription.
+   */
+  async subscribe(target: Target, sink: Sink): Promise<() => void> {
+    const { room, peer, token } = target
+    const key = `${room}\u0000${peer}`
+    this.#live.get(key)?.close()
+    this.#live.set(key, sink)
+    let pending: RoomEvent[] | undefined = []
+    const unsubscribe = this.#hub.subscribe(room, (event) => {
+      if (!isFor(event, peer)) return
+      if (pending) pending.push(event)
+      else sink.send(event)
+    })
+    let missed = await this.#hub.since(room, target.lastEventId)
+    let fresh = target.lastEventId === undefined
+    if (missed === 'gap') {
+      sink.reset()
+      missed = (await this.#hub.since(room, undefined)) as RoomEvent[]
+      fresh = true
+    }
+    // A new subscriber gets broadcasts only from peers still here: a hello from a peer that
+    // has since gone would pair it with nobody.
+    const present = fresh ? new Set(await this.#hub.present(room)) : undefined
+    const replayed = new Set<string>()
+    for (const event of missed) {
+      if (!isFor(event, peer) || (present && event.to === undefined && !present.has(event.from))) continue
+      replayed.add(event.id)
+      sink.send(event)
+    }
+    for (const event of pending) if (!replayed.has(event.id)) sink.send(event)
+    pending = undefined
+    return () => {
+      unsubscribe()
+      if (this.#live.get(key) === sink) this.#live.delete(key)
+      this.#hub.release(room, peer, token)
+    }
+  }
+
+  /**
+   * Publishes messages from `peer` (already authenticated). Each is validated
+   * and re-serialized; one whose `from` is not `peer` is refused.
+   */
+  async publish(room: string, peer: string, messages: unknown[]): Promise<string[]> {
+    if (!this.#limiter.take(`${room}\u0000${peer}`, messages.length)) {
+      throw new Refusal('rate-limited', `More than ${this.#options.ratePerSecond} messages a second`)
+    }
+    const parsed = messages.map((raw) => {
+      try {
+        return parseSignal(raw, this.#options.maxMessageBytes)
+      } catch (error) {
+        const code = (error as PolitelyError).code === 'signal-too-large' ? 'too-large' : 'invalid-signal'
+        throw new Refusal(code, (error as Error).message)
+      }
+    })
+    if (parsed.some((message) => message.from !== peer)) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
+    const ids: string[] = []
+    for (const message of parsed) {
+      const event = await this.#hub.publish(room, { from: peer, to: message.to, data: JSON.stringify(message) })
+      ids.push(event.id)
+    }
+    return ids
+  }
+
+  /** Whether `token` holds `peer` in `room`. */
+  verify(room: string, peer: string, token: string): Promise<boolean> {
+    return this.#hub.verify(room, peer, token)
+  }
+}

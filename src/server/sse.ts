@@ -1,0 +1,51 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ResolvedServerOptions } from './options'
+import type { Relay } from './relay'
+import type { Target } from './target'
+
+/**
+ * Server-Sent Events: one stream per peer. Event ids are resume positions
+ * (EventSource sends the last one back as `Last-Event-ID` when it
+ * reconnects); `data` is always JSON the server serialized itself, so no
+ * client can put a line break, and with it a forged event, into another
+ * client's stream.
+ */
+export async function serveEvents(
+  request: IncomingMessage,
+  response: ServerResponse,
+  target: Target,
+  relay: Relay,
+  options: ResolvedServerOptions,
+): Promise<void> {
+  await relay.admit(request, target)
+  response.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    // Proxies such as nginx buffer responses unless told not to; an event stream must flow.
+    'x-accel-buffering': 'no',
+  })
+  response.socket?.setNoDelay(true)
+  let closed = false
+  const write = (chunk: string) => {
+    if (closed) return
+    response.write(chunk)
+    // A client that stops reading must not make this process hold its events forever.
+    if (response.writableLength > options.maxBufferedBytes) response.destroy()
+  }
+  write(`retry: ${options.retryMs}\nevent: welcome\ndata: ${JSON.stringify({ peer: target.peer })}\n\n`)
+  const stop = await relay.subscribe(target, {
+    send: (event) => write(`id: ${event.id}\ndata: ${event.data}\n\n`),
+    reset: () => write('event: reset\ndata: {}\n\n'),
+    close: () => response.end(),
+  })
+  const heartbeat = setInterval(() => write(': ping\n\n'), options.heartbeatMs)
+  const end = () => {
+    if (closed) return
+    closed = true
+    clearInterval(heartbeat)
+    stop()
+  }
+  response.on('close', end)
+  if (response.destroyed) end()
+}

@@ -1,0 +1,42 @@
+import type { IncomingMessage } from 'node:http'
+import { isValidPeerId } from '../protocol'
+import { Refusal } from './http-errors'
+
+/** Who asks for what: the room from the path, the peer and its secret from the query or headers. */
+export interface Target {
+  room: string
+  peer: string
+  token: string
+  /** Resume position: the `Last-Event-ID` header, or `lastEventId` in the query (WebSocket, fresh EventSource). */
+  lastEventId?: string
+}
+
+const TOKEN = /^[\w-]{16,128}$/
+const EVENT_ID = /^[\w-]{1,64}$/
+
+/** The room named by a request path under `prefix`, or undefined when the path is not ours. */
+export function roomOf(url: URL, prefix: string): string | undefined {
+  if (!url.pathname.startsWith(`${prefix}/`)) return undefined
+  const room = decodeURIComponent(url.pathname.slice(prefix.length + 1))
+  return room
+}
+
+/** Parses and validates the target of a subscription (SSE or WebSocket). */
+export function subscriptionTarget(request: IncomingMessage, url: URL, room: string): Target {
+  const peer = url.searchParams.get('peer')
+  const token = url.searchParams.get('token') ?? bearer(request)
+  const header = request.headers['last-event-id']
+  const lastEventId = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('lastEventId') ?? undefined
+  if (!isValidPeerId(room)) throw new Refusal('bad-request', 'The room must be 1-64 of [A-Za-z0-9_.:~-]')
+  if (!isValidPeerId(peer)) throw new Refusal('bad-request', 'peer must be 1-64 of [A-Za-z0-9_.:~-]')
+  if (!token) throw new Refusal('unauthorized', 'A token (16-128 of [A-Za-z0-9_-]) is required')
+  if (!TOKEN.test(token)) throw new Refusal('bad-request', 'The token must be 16-128 of [A-Za-z0-9_-]')
+  if (lastEventId !== undefined && !EVENT_ID.test(lastEventId)) throw new Refusal('bad-request', 'Invalid Last-Event-ID')
+  return { room, peer, token, lastEventId }
+}
+
+/** The token of `Authorization: Bearer <token>`, if present and well-formed. */
+export function bearer(request: IncomingMessage): string | undefined {
+  const match = /^Bearer ([\w-]{16,128})$/.exec(request.headers.authorization ?? '')
+  return match?.[1]
+}

@@ -1,0 +1,98 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { type WebSocket, WebSocketServer } from 'ws'
+import { REFUSALS, Refusal } from './http-errors'
+import type { ResolvedServerOptions } from './options'
+import type { Relay } from './relay'
+import type { Target } from './target'
+
+/**
+ * Server → client frames are JSON objects with a `type`:
+ * `welcome`, `message` (`{ id, message }`), `reset`, `error` (`{ code, message }`).
+ * Client → server frames are signaling messages (or arrays of them).
+ */
+export class WebSocketRoute {
+  readonly #server: WebSocketServer
+  readonly #relay: Relay
+  readonly #options: ResolvedServerOptions
+
+  constructor(relay: Relay, options: ResolvedServerOptions) {
+    this.#relay = relay
+    this.#options = options
+    // maxPayload: ws closes an oversized frame's socket with 1009 before buffering it.
+    this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxBodyBytes, perMessageDeflate: false })
+  }
+
+  /** Admits (or refuses, as an HTTP answer on the raw socket) and upgrades. */
+  async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, target: Target): Promise<void> {
+    await this.#relay.admit(request, target)
+    this.#server.handleUpgrade(request, socket, head, (ws) => {
+      this.#serve(ws, target).catch(() => ws.terminate())
+    })
+  }
+
+  close(): void {
+    for (const client of this.#server.clients) client.terminate()
+    this.#server.close()
+  }
+
+  async #serve(ws: WebSocket, target: Target): Promise<void> {
+    const send = (frame: string) => ws.readyState === ws.OPEN && ws.send(frame)
+    send(JSON.stringify({ type: 'welcome', peer: target.peer }))
+    let alive = true
+    ws.on('pong', () => {
+      alive = true
+    })
+    const heartbeat = setInterval(() => {
+      // No pong since the last ping: the peer is gone without closing (a pulled cable).
+      if (!alive) return ws.terminate()
+      alive = false
+      ws.ping()
+    }, this.#options.heartbeatMs)
+    let chain = Promise.resolve()
+    ws.on('message', (data, isBinary) => {
+      // Publish in arrival order, one frame after the other.
+      chain = chain.then(() => this.#receive(ws, target, isBinary ? undefined : data.toString()))
+    })
+    const stop = await this.#relay.subscribe(target, {
+      send: (event) => send(`{"type":"message","id":${JSON.stringify(event.id)},"message":${event.data}}`),
+      reset: () => send('{"type":"reset"}'),
+      close: () => ws.close(4000, 'replaced by a newer connection'),
+    })
+    const end = () => {
+      clearInterval(heartbeat)
+      stop()
+    }
+    if (ws.readyState !== ws.OPEN) end()
+    else ws.on('close', end)
+  }
+
+  async #receive(ws: WebSocket, target: Target, text: string | undefined): Promise<void> {
+    try {
+      if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text)
+      } catch {
+        throw new Refusal('invalid-signal', 'The frame is not JSON')
+      }
+      const messages = Array.isArray(parsed) ? parsed : [parsed]
+      if (!messages.length || messages.length > this.#options.maxBatch) {
+        throw new Refusal('bad-request', `Send 1 to ${this.#options.maxBatch} messages`)
+      }
+      await this.#relay.publish(target.room, target.peer, messages)
+    } catch (error) {
+      const refusal = error instanceof Refusal ? error : new Refusal('bad-request', 'Could not publish')
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }))
+    }
+  }
+}
+
+/** Refuses an upgrade with a plain HTTP answer (the client sees the status, e.g. 409). */
+export function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
+  const { status } = REFUSALS[refusal.code]
+  const body = JSON.stringify({ error: refusal.code, message: refusal.message })
+  socket.end(
+    `HTTP/1.1 ${status} ${refusal.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
+}

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { PerfectNegotiationPeer } from '../../src/index'
+import { ADAPTERS, startServer } from '../support/server'
+import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+const combos = STACKS.flatMap((stack) => ADAPTERS.map((adapter) => ({ name: `${adapter.name} × ${stack.name}`, stack, adapter })))
+
+describe.each(combos)('$name', ({ stack: stackKind, adapter }) => {
+  let stack: Stack
+  let server: Awaited<ReturnType<typeof startServer>>
+  const peers: PerfectNegotiationPeer[] = []
+  const peer = (room: string) => {
+    const created = makePeer(stack, room, { signaler: adapter.make(server.url, room) })
+    peers.push(created)
+    return created
+  }
+  beforeAll(async () => {
+    stack = await stackKind.make()
+    server = await startServer()
+  })
+  afterAll(async () => {
+    for (const p of peers) p.close()
+    await server.close()
+    await stack.close()
+  })
+
+  test('two peers connect through the server and exchange data both ways', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b = peer(room)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    await roundTrip(a, b, 'over the server')
+    await roundTrip(b, a, 'and back')
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('the lost-offer case: the other peer subscribes seconds after everything was sent', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    await a.start()
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const b = peer(room)
+    await b.start()
+    await Promise.all([opened(a), opened(b)])
+    await roundTrip(b, a, 'found you')
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('server killed and restarted on the same port: data keeps flowing, signaling comes back, renegotiation works', async () => {
+    const own = await startServer()
+    const room = uniqueRoom()
+    const make = (r: string) => {
+      const created = makePeer(stack, r, { signaler: adapter.make(own.url, r) })
+      peers.push(created)
+      return created
+    }
+    const a = make(room)
+    const b = make(room)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    const port = own.port
+    await own.close()
+    // Peer to peer, nothing depends on the server.
+    await roundTrip(a, b, 'server is down')
+    const again = await startServer({ port })
+    try {
+      await roundTrip(b, a, 'server is back')
+      // A renegotiation needs signaling: it must go through the restarted server.
+      a.connection?.addTransceiver('audio', { direction: 'sendrecv' })
+      await until(
+        () =>
+          [a, b].every((p) => p.connection?.signalingState === 'stable' && p.connection.getTransceivers().length === 1) &&
+          !!a.connection?.getTransceivers()[0]?.mid,
+        'renegotiation through the restarted server',
+      )
+      expect(a.state).toBe('connected')
+      await roundTrip(a, b, 'after renegotiation')
+      expect([...a.errors, ...b.errors]).toEqual([])
+    } finally {
+      await again.close()
+    }
+  })
+})
