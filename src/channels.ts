@@ -5,6 +5,9 @@ export type Payload = string | ArrayBuffer | ArrayBufferView | Blob
 
 type Sendable = string | ArrayBuffer | ArrayBufferView
 
+/** Bytes a channel may hold unsent before we wait for it to drain. */
+const HIGH_WATER_MARK = 1024 * 1024
+
 /** Bounds of one channel's outgoing queue. */
 export interface QueueLimits {
   /** Most messages held while the channel is not open. */
@@ -25,6 +28,7 @@ export class OutboundQueue {
   #entries: Array<{ data?: Sendable; blob?: Promise<ArrayBuffer>; size: number }> = []
   #bytes = 0
   #channel?: RTCDataChannel
+  #drain?: ReturnType<typeof setTimeout>
   readonly #limits: QueueLimits
   readonly #onError: (error: PolitelyError) => void
 
@@ -38,7 +42,7 @@ export class OutboundQueue {
     const isString = typeof data === 'string'
     // A string is measured by its length: the byte count needs an encode, and the wire has its own bound.
     const size = isString ? data.length : ((data as ArrayBuffer)?.byteLength ?? (data as Blob)?.size)
-    if (typeof size !== 'number') throw new PolitelyError('invalid-message', 'send() takes a string, ArrayBuffer, view or Blob')
+    if (typeof size !== 'number') throw new PolitelyError('invalid-message', 'send() takes string, ArrayBuffer, view, Blob')
     const { maxMessageSize, maxQueuedMessages, maxQueuedBytes } = this.#limits
     if (size > maxMessageSize) throw new PolitelyError('message-too-large', `${size} bytes > maxMessageSize`)
     if (this.#entries.length >= maxQueuedMessages || this.#bytes + size > maxQueuedBytes) {
@@ -60,17 +64,20 @@ export class OutboundQueue {
       },
     )
     this.#flush()
+    // Waiting data is copied: the caller may reuse its buffer as soon as send() returns,
+    // as RTCDataChannel.send() allows.
+    if (entry.data && typeof entry.data !== 'string' && this.#entries.includes(entry)) {
+      const data = entry.data
+      entry.data = toArrayBuffer(ArrayBuffer.isView(data) ? data : new Uint8Array(data))
+    }
   }
 
-  /** Starts writing to an open channel. */
+  /** Starts writing to an open channel (until it closes: only an open channel is written to). */
   attach(channel: RTCDataChannel): void {
     this.#channel = channel
+    channel.bufferedAmountLowThreshold = HIGH_WATER_MARK / 2
+    channel.addEventListener('bufferedamountlow', () => this.#flush())
     this.#flush()
-  }
-
-  /** Stops writing to a channel that closed. */
-  detach(channel: RTCDataChannel): void {
-    if (this.#channel === channel) this.#channel = undefined
   }
 
   #remove(entry: { size: number }): void {
@@ -82,6 +89,13 @@ export class OutboundQueue {
     const channel = this.#channel
     let head = this.#entries[0]
     while (channel?.readyState === 'open' && head?.data !== undefined) {
+      // Past the high-water mark a stack drops or refuses what it is given: wait for it to drain.
+      // (`bufferedamountlow` resumes us; the timer covers stacks that never fire it.)
+      if (channel.bufferedAmount > HIGH_WATER_MARK) {
+        clearTimeout(this.#drain)
+        this.#drain = setTimeout(() => this.#flush(), 20)
+        return
+      }
       try {
         channel.send(head.data as string)
       } catch (cause) {

@@ -47,7 +47,6 @@ export class Connection {
   isOpen = false
   readonly #negotiator: Negotiator
   readonly #channels: RTCDataChannel[] = []
-  #closed = false
   #watchdog?: ReturnType<typeof setTimeout>
 
   readonly #setup: ConnectionSetup
@@ -61,7 +60,6 @@ export class Connection {
     this.pc = pc
     this.#negotiator = new Negotiator(pc, setup.quirks, {
       sendDescription: (description) => this.#hooks.signal({ kind: 'description', description }),
-      progress: () => this.#progress(),
       error: (error) => this.#hooks.emit('error', error),
     })
     pc.onnegotiationneeded = () => void this.#negotiator.negotiate()
@@ -72,9 +70,8 @@ export class Connection {
       if (!this.#closed && candidate?.candidate)
         this.#hooks.signal({ kind: 'candidate', candidate: candidate.toJSON() as CandidateInit })
     }
-    pc.oniceconnectionstatechange = () => this.#progress()
-    pc.onicegatheringstatechange = () => this.#progress()
-    pc.onconnectionstatechange = () => this.#onConnectionState()
+    pc.oniceconnectionstatechange = pc.onicegatheringstatechange = pc.onsignalingstatechange = () => this.#progress()
+    pc.onconnectionstatechange = () => (pc.connectionState === 'failed' ? this.#fire('failed') : this.#progress())
     pc.ontrack = (event) => this.#closed || this.#hooks.emit('track', { track: event.track, streams: event.streams ?? [] })
     for (const { track, streams } of setup.tracks) pc.addTrack(track, ...streams)
     for (const spec of setup.channels) this.#openChannel(spec)
@@ -93,12 +90,17 @@ export class Connection {
     else if (message.candidate) void this.#negotiator.handleCandidate(message.candidate)
   }
 
-  /** Closes everything; no hook fires after this (every hook checks `#closed`). */
+  /**
+   * Closes everything; no hook fires after this (every hook checks `#closed`).
+   * The queues need not be told: they write only to a channel that is open.
+   */
   close(): void {
-    this.#closed = true
     clearTimeout(this.#watchdog)
-    for (const channel of this.#channels) this.#setup.queues.get(channel.label)?.detach(channel)
     this.pc.close()
+  }
+
+  get #closed(): boolean {
+    return this.pc.signalingState === 'closed'
   }
 
   #openChannel(spec: ChannelSpec): void {
@@ -107,15 +109,14 @@ export class Connection {
     const queue = this.#setup.queues.get(spec.name)
     channel.onopen = () => {
       if (this.#closed) return
-      queue?.attach(channel)
+      queue!.attach(channel)
       if (!this.isOpen && this.#channels.every((c) => c.readyState === 'open')) {
         this.isOpen = true
-        clearTimeout(this.#watchdog)
+        this.#progress()
         this.#hooks.open()
       }
     }
     channel.onclose = () => {
-      queue?.detach(channel)
       if (this.isOpen && !this.#closed) {
         this.isOpen = false
         this.#hooks.lost()
@@ -127,12 +128,6 @@ export class Connection {
     this.#channels.push(channel)
   }
 
-  #onConnectionState(): void {
-    const state = this.pc.connectionState
-    if (state === 'failed') this.#fire('failed')
-    else this.#progress()
-  }
-
   /**
    * Re-arms the stall watchdog. A paired connection that is not open and
    * makes no progress for `stallTimeout` is rebuilt: this covers a lost
@@ -140,8 +135,10 @@ export class Connection {
    * gathers no candidate ever again.
    */
   #progress(): void {
-    if (this.#closed || this.paired === undefined || this.isOpen) return
     clearTimeout(this.#watchdog)
+    // Watched until open, and whenever a (re)negotiation is under way: a lost renegotiation
+    // offer or answer would otherwise leave the connection in have-local-offer for good.
+    if (this.#closed || this.paired === undefined || (this.isOpen && this.pc.signalingState === 'stable')) return
     this.#watchdog = setTimeout(() => this.#fire('stalled'), this.#setup.stallTimeout)
   }
 

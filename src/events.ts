@@ -15,13 +15,21 @@ export type PeerState = 'idle' | 'waiting' | 'connecting' | 'connected' | 'close
  * Why the data channels closed:
  * - `remote-left`: the remote said `bye` (closed its peer or its page);
  * - `remote-replaced`: a new instance of the remote appeared (it reloaded);
+ * - `remote-restarted`: the remote rebuilt its connection;
  * - `stalled`: the connection made no progress in time and is being rebuilt;
  * - `failed`: ICE failed and the connection is being rebuilt;
  * - `connection-lost`: the channels closed under us (the remote closed its
  *   connection, or the transport died); a rebuild follows;
  * - `local-close`: `close()` was called here.
  */
-export type CloseReason = 'remote-left' | 'remote-replaced' | 'stalled' | 'failed' | 'connection-lost' | 'local-close'
+export type CloseReason =
+  | 'remote-left'
+  | 'remote-replaced'
+  | 'remote-restarted'
+  | 'stalled'
+  | 'failed'
+  | 'connection-lost'
+  | 'local-close'
 
 /** Why a connection was thrown away and built anew. */
 export type RebuildReason = 'remote-replaced' | 'remote-restarted' | 'remote-left' | 'stalled' | 'failed'
@@ -58,7 +66,7 @@ export type PeerEvents = {
    * A signaling message was dropped as an expected race (it was meant for a
    * connection that no longer exists). Not an error; useful for debugging.
    */
-  dropped: { code: 'stale-session' | 'retired-peer'; kind: string }
+  dropped: { code: 'stale-session' | 'retired-peer' | 'other-peer'; kind: string }
   /** Something unexpected went wrong. The peer keeps running. */
   error: PolitelyError
 }

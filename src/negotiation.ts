@@ -3,25 +3,24 @@ import type { CandidateInit, DescriptionMessage } from './protocol'
 
 type Description = DescriptionMessage['description']
 
-/** Inputs of the W3C perfect-negotiation decision for one incoming description. */
-export interface CollisionInput {
-  type: 'offer' | 'answer'
-  polite: boolean
-  makingOffer: boolean
-  signalingState: RTCSignalingState
-  isSettingRemoteAnswerPending: boolean
-}
-
 /**
  * The "ignore this offer?" decision of the W3C perfect-negotiation example
- * (webrtc-pc §10.7): an offer collides when we are making one ourselves or
- * are not stable (unless only our remote answer is being applied); the
- * impolite peer ignores a colliding offer, the polite one rolls back.
+ * (webrtc-pc §10.7): an incoming offer collides when we are making an offer
+ * ourselves, or are not stable (unless only our remote answer is being
+ * applied); the impolite peer then ignores it, the polite one rolls back.
+ * Positional, not an options object: it runs on every description and
+ * its property names would cost bytes in every bundle.
  */
-export function decideCollision(input: CollisionInput): { offerCollision: boolean; ignoreOffer: boolean } {
-  const readyForOffer = !input.makingOffer && (input.signalingState === 'stable' || input.isSettingRemoteAnswerPending)
-  const offerCollision = input.type === 'offer' && !readyForOffer
-  return { offerCollision, ignoreOffer: !input.polite && offerCollision }
+export function decideCollision(
+  type: 'offer' | 'answer',
+  polite: boolean,
+  makingOffer: boolean,
+  signalingState: RTCSignalingState,
+  isSettingRemoteAnswerPending: boolean,
+): { offerCollision: boolean; ignoreOffer: boolean } {
+  const readyForOffer = !makingOffer && (signalingState === 'stable' || isSettingRemoteAnswerPending)
+  const offerCollision = type === 'offer' && !readyForOffer
+  return { offerCollision, ignoreOffer: !polite && offerCollision }
 }
 
 /**
@@ -37,8 +36,6 @@ export interface StackQuirks {
 /** What the negotiator needs from its owner. */
 export interface NegotiatorHooks {
   sendDescription(description: Description): void
-  /** Something moved forward (for the stall watchdog). */
-  progress(): void
   error(error: PolitelyError): void
 }
 
@@ -61,7 +58,8 @@ export class Negotiator {
    * impolite side's first offer arrived, so a fresh pair does not glare.
    */
   #hold = true
-  readonly #seenRemoteSdp = new Set<string>()
+  /** The last few remote SDPs, to apply a duplicate once (bounded: a long call renegotiates often). */
+  readonly #seenRemoteSdp: string[] = []
   #bufferedCandidates: CandidateInit[] = []
 
   readonly #pc: RTCPeerConnection
@@ -112,23 +110,23 @@ export class Negotiator {
   async handleDescription(description: Description): Promise<void> {
     const pc = this.#pc
     // A duplicate is applied (or ignored) once, like the original.
-    if (this.#seenRemoteSdp.has(description.sdp)) return
+    const seen = this.#seenRemoteSdp
+    if (seen.includes(description.sdp)) return
     if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return // stale answer
-    this.#seenRemoteSdp.add(description.sdp)
-    const { offerCollision, ignoreOffer } = decideCollision({
-      type: description.type,
-      polite: this.#polite,
-      makingOffer: this.#makingOffer,
-      signalingState: pc.signalingState,
-      isSettingRemoteAnswerPending: this.#isSettingRemoteAnswerPending,
-    })
+    if (seen.push(description.sdp) > 8) seen.shift()
+    const { offerCollision, ignoreOffer } = decideCollision(
+      description.type,
+      this.#polite,
+      this.#makingOffer,
+      pc.signalingState,
+      this.#isSettingRemoteAnswerPending,
+    )
     this.#ignoreOffer = ignoreOffer
     if (ignoreOffer) return
     try {
       this.#isSettingRemoteAnswerPending = description.type === 'answer'
       await this.#setRemote(description, offerCollision)
       this.#isSettingRemoteAnswerPending = false
-      this.#hooks.progress()
       if (description.type === 'offer') {
         // The browser fires `negotiationneeded` again after this answer if our side still needs it.
         this.#needed = this.#hold = false
@@ -139,7 +137,8 @@ export class Negotiator {
       await this.#flushCandidates()
     } catch (cause) {
       this.#isSettingRemoteAnswerPending = false
-      this.#seenRemoteSdp.delete(description.sdp)
+      // Not applied after all: a duplicate may try again.
+      seen[seen.indexOf(description.sdp)] = ''
       if (!this.#closed) this.#fail(`setRemoteDescription(${description.type})`, cause)
     }
   }
@@ -162,7 +161,6 @@ export class Negotiator {
     const ignoring = this.#ignoreOffer
     try {
       await this.#pc.addIceCandidate(candidate)
-      this.#hooks.progress()
     } catch (cause) {
       if (!ignoring && !this.#closed) this.#fail('addIceCandidate', cause)
     }
@@ -190,7 +188,6 @@ export class Negotiator {
     // Our offer lost the race to an incoming one while it was being created.
     if (type === 'offer' && pc.signalingState !== 'stable') return
     await pc.setLocalDescription(description)
-    this.#hooks.progress()
   }
 
   async #setRemote(description: Description, offerCollision: boolean): Promise<void> {
@@ -213,9 +210,8 @@ export class Negotiator {
   }
 
   #send(description: RTCSessionDescription): void {
-    if (this.#closed) return
-    this.#hooks.progress()
-    this.#hooks.sendDescription({ type: description.type as Description['type'], sdp: description.sdp })
+    // Sent as it is: RTCSessionDescription serializes to { type, sdp }.
+    if (!this.#closed) this.#hooks.sendDescription(description as Description)
   }
 
   #fail(step: string, cause: unknown): void {

@@ -14,21 +14,22 @@ export interface PairingState {
   session: number
   /** Remote session the current connection is paired with, if any. */
   paired?: number
+  /** Whether the current connection's channels are open. */
+  open: boolean
   /** The remote peer, once one has been heard from. */
-  remote?: {
-    id: string
-    /** Newest session seen from it. */
-    latest: number
-    /** Newest of its sessions that an earlier connection of ours was paired with. */
-    used: number
-  }
-  /** Remote ids that left or were replaced: everything from them is stale. */
-  retired: readonly string[]
+  remote?: RemoteRecord
+  /** Instances that said `bye`: nothing more comes from them. */
+  retired: readonly Instance[]
+}
+
+/** A running peer: its id and when it started (`since` of its hellos). */
+export interface Instance {
+  id: string
+  since: number
 }
 
 /** What the peer knows of its remote. */
-export interface RemoteRecord {
-  id: string
+export interface RemoteRecord extends Instance {
   /** Newest session seen from it. */
   latest: number
   /** Newest of its sessions that belongs to an earlier connection of ours: never pair with it again. */
@@ -37,11 +38,11 @@ export interface RemoteRecord {
 
 /** What to do with a message, applied in this order: retire, rebuild, remember, pair, deliver, reply. */
 export type Route =
-  | { drop: 'not-for-me' | 'stale-session' | 'retired-peer' }
+  | { drop: 'not-for-me' | 'stale-session' | 'retired-peer' | 'other-peer' }
   | {
       drop?: undefined
-      /** Retire this remote id (it left, or a new instance replaced it). */
-      retire?: string
+      /** Retire the remote (it said `bye`). */
+      retire?: Instance
       /** Throw the current connection away first. */
       rebuild?: RebuildReason
       /** What to remember of the remote from now on. */
@@ -61,8 +62,9 @@ const STALE = { drop: 'stale-session' } as const
  * Decides what an incoming, already validated message means for the pairing
  * of connections. Pure, so every race can be tested without WebRTC.
  *
- * The rules: a new remote id means the remote reloaded and replaces the old
- * one; a remote session newer than the paired one means the remote rebuilt,
+ * The rules: a new instance (new id, or an id started again) replaces the
+ * remote unless a live connection is open with a remote that started later;
+ * a remote session newer than the paired one means the remote rebuilt,
  * so we rebuild too; a fresh connection pairs with a remote session that
  * paired with it (`toSession` is our session) or that no connection of ours
  * has claimed; a remote session that names an older session of ours belongs
@@ -71,20 +73,26 @@ const STALE = { drop: 'stale-session' } as const
 export function routeSignal(state: PairingState, message: SignalMessage): Route {
   const { from, session, kind } = message
   if (from === state.id || (message.to !== undefined && message.to !== state.id)) return NOT_FOR_ME
-  if (state.retired.includes(from)) return { drop: 'retired-peer' }
-  const known = state.remote?.id === from ? state.remote : undefined
-  if (kind === 'bye') return known ? { retire: from, rebuild: 'remote-left', deliver: false, reply: false } : NOT_FOR_ME
+  const since = (kind === 'hello' && message.since) || 0
+  // A peer that said bye never speaks again; only a new instance under the same id (started later) may.
+  const gone = state.retired.find((instance) => instance.id === from)
+  if (gone && since <= gone.since) return { drop: 'retired-peer' }
+  let known = state.remote?.id === from ? state.remote : undefined
+  // The same id from a later start: the app reuses ids, and this is a new instance.
+  if (known && since > known.since) known = undefined
+  if (kind === 'bye') return known ? { retire: known, rebuild: 'remote-left', deliver: false, reply: false } : NOT_FOR_ME
   const toSession = 'toSession' in message ? message.toSession : undefined
   // Descriptions and candidates are only ever for our current connection.
   if ((kind !== 'hello' && toSession !== state.session) || (known && session < known.latest)) return STALE
+  // A live remote is displaced only by an instance that started later (its reload, or a newer
+  // peer: a room is for two). A late message of some older instance must not break a working pair.
+  if (!known && state.remote && state.open && since <= state.remote.since) return { drop: 'other-peer' }
 
   let { paired } = state
   let { latest, used } = known ?? { latest: session, used: 0 }
-  let retire: string | undefined
   let rebuild: RebuildReason | undefined
   if (!known) {
-    // A stranger: first contact, or the remote reloaded and this is its new instance.
-    retire = state.remote?.id
+    // First contact, or the remote reloaded and this is its new instance.
     if (paired !== undefined) rebuild = 'remote-replaced'
   } else if (paired !== undefined && paired !== session) {
     // A newer session than the paired one: the remote rebuilt, our counterpart is gone.
@@ -98,9 +106,8 @@ export function routeSignal(state: PairingState, message: SignalMessage): Route 
   const same = paired === session
   const pair = !same && (confirmsUs || session > used) ? session : undefined
   return {
-    retire,
     rebuild,
-    remote: { id: from, latest, used },
+    remote: { id: from, since: known ? known.since : since, latest, used },
     pair,
     deliver: kind !== 'hello' && (same || pair !== undefined),
     // Paired already: answer only a broadcast hello (the remote lost track of us, e.g. its signaling

@@ -5,7 +5,7 @@ import { PolitelyError } from './errors'
 import type { CloseReason, PeerEvents, PeerState, RebuildReason } from './events'
 import { randomId } from './ids'
 import type { StackQuirks } from './negotiation'
-import { routeSignal } from './pairing'
+import { type Instance, type RemoteRecord, routeSignal } from './pairing'
 import {
   type CandidateMessage,
   DEFAULT_MAX_SIGNAL_SIZE,
@@ -85,10 +85,14 @@ export class PerfectNegotiationPeer {
   readonly #queues = new Map<string, OutboundQueue>()
   readonly #tracks: Array<{ track: MediaStreamTrack; streams: MediaStream[] }> = []
   readonly #quirks: StackQuirks = {}
-  readonly #retired: string[] = []
+  readonly #retired: Instance[] = []
+  /** When this instance started: a later start replaces an earlier one on the remote side. */
+  readonly #since = Date.now()
   #current?: Connection
   #sessions = 0
-  #remote?: { id: string; latest: number; used: number }
+  /** Stall rebuilds since the last `open`. */
+  #stalls = 0
+  #remote?: RemoteRecord
   #currentState: PeerState = 'idle'
   #starting?: Promise<void>
   #cleanup: Array<() => void> = []
@@ -109,7 +113,7 @@ export class PerfectNegotiationPeer {
     ) {
       throw new PolitelyError(
         'invalid-options',
-        'Needs a signaler and an RTCPeerConnection; id is 1-64 of [A-Za-z0-9_.:~-]; no channel may be named "default"',
+        'Needs signaler and RTCPeerConnection; id: 1-64 of [\\w.:~-]; "default" is a reserved channel',
       )
     }
     this.#specs = [DEFAULT_CHANNEL, ...Object.keys(channels).sort()].map((name, id) => ({ name, id, init: channels[name] ?? {} }))
@@ -161,7 +165,11 @@ export class PerfectNegotiationPeer {
    */
   start(): Promise<void> {
     if (this.#currentState === 'closed') return Promise.reject(new PolitelyError('closed', 'start() after close()'))
-    this.#starting ??= this.#run()
+    // A start whose signaler failed to connect may be tried again.
+    this.#starting ??= this.#run().catch((error) => {
+      this.#starting = undefined
+      throw error
+    })
     return this.#starting
   }
 
@@ -212,7 +220,7 @@ export class PerfectNegotiationPeer {
     this.#hello()
     const timer = setInterval(() => {
       // Our announcement may have gone unanswered (a lost reply): repeat it to a remote we know.
-      if (this.#current?.paired === undefined && this.#remote) this.#hello()
+      if (this.#current?.paired === undefined) this.#hello(this.#remote?.id)
     }, helloInterval)
     this.#cleanup.push(() => clearInterval(timer))
     const onPageHide = () => this.close()
@@ -232,7 +240,7 @@ export class PerfectNegotiationPeer {
     }
     const retired = this.#retired
     const { session, paired } = connection
-    const route = routeSignal({ id: this.id, session, paired, remote: this.#remote, retired }, message)
+    const route = routeSignal({ id: this.id, session, paired, open: connection.isOpen, remote: this.#remote, retired }, message)
     if (route.drop) {
       if (route.drop !== 'not-for-me') this.#emitter.emit('dropped', { code: route.drop, kind: message.kind })
       return
@@ -241,7 +249,7 @@ export class PerfectNegotiationPeer {
     if (route.retire) {
       retired.push(route.retire)
       if (retired.length > MAX_RETIRED) retired.shift()
-      if (this.#remote?.id === route.retire) this.#remote = undefined
+      this.#remote = undefined
     }
     if (route.rebuild) this.#rebuild(route.rebuild)
     if (route.remote) this.#remote = route.remote
@@ -265,6 +273,8 @@ export class PerfectNegotiationPeer {
       {
         ...this.#options,
         session,
+        // Each stall in a row doubles the wait (up to 16×): signaling slower than the timeout must still get through.
+        stallTimeout: this.#options.stallTimeout * 2 ** Math.min(this.#stalls, 4),
         channels: this.#specs,
         queues: this.#queues,
         tracks: this.#tracks,
@@ -273,6 +283,7 @@ export class PerfectNegotiationPeer {
       {
         signal: (body) => this.#signal({ ...body, toSession: connection.paired }, this.#remote?.id, session),
         open: () => {
+          this.#stalls = 0
           this.#setState('connected')
           this.#emitter.emit('open', { remoteId: this.#remote?.id ?? '' })
         },
@@ -282,6 +293,7 @@ export class PerfectNegotiationPeer {
         },
         stalled: (reason) => {
           if (this.#current !== connection) return
+          this.#stalls++
           this.#rebuild(reason)
           this.#hello(this.#remote?.id)
         },
@@ -294,7 +306,7 @@ export class PerfectNegotiationPeer {
   #rebuild(reason: RebuildReason): void {
     const old = this.#current
     if (old?.paired !== undefined && this.#remote) this.#remote.used = Math.max(this.#remote.used, old.paired)
-    this.#dispose(reason === 'remote-restarted' ? 'remote-replaced' : reason)
+    this.#dispose(reason)
     this.#current = this.#build()
     this.#emitter.emit('rebuild', { reason, session: this.#current.session })
     this.#setState('waiting')
@@ -310,7 +322,7 @@ export class PerfectNegotiationPeer {
 
   #hello(to?: string): void {
     // Fields left undefined vanish in JSON: a broadcast hello has neither `to` nor `toSession`.
-    this.#signal({ kind: 'hello', toSession: to && this.#current?.paired }, to)
+    this.#signal({ kind: 'hello', toSession: to && this.#current?.paired, since: this.#since }, to)
   }
 
   #signal(body: object, to?: string, session = this.#current?.session): void {

@@ -26,6 +26,8 @@ interface MessageBase {
 export interface HelloMessage extends MessageBase {
   kind: 'hello'
   toSession?: number
+  /** When the sender's instance started (ms since the epoch): a later start replaces an earlier one. */
+  since?: number
 }
 
 /** An SDP offer or answer for the recipient's session `toSession`. */
@@ -57,57 +59,81 @@ export interface CandidateInit {
   usernameFragment?: string | null
 }
 
-/** The message kinds this version understands. */
-export const SIGNAL_KINDS: readonly SignalMessage['kind'][] = ['hello', 'description', 'candidate', 'bye']
-
 /** Largest accepted signaling message, in characters of JSON; SDP of a large call is ~40 000. */
 export const DEFAULT_MAX_SIGNAL_SIZE = 128 * 1024
 
 const ID_PATTERN = /^[\w.:~-]{1,64}$/
-const MAX_CANDIDATE_FIELD = 2048
 
 /** Whether `value` can be used as a peer id: 1–64 of `A–Z a–z 0–9 _ . : ~ -`. */
 export function isValidPeerId(value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value)
 }
 
-/** The field named is missing or has the wrong type, range or length; see the types above. */
-function invalid(field: string): PolitelyError {
-  return new PolitelyError('invalid-signal', `Invalid signal field: ${field}`)
+/** Checks one field of untrusted input and returns what may be kept of it (a fresh copy for objects). */
+type Field = (value: unknown, name: string) => unknown
+
+/** The field named is missing or has the wrong type, range or length; see the message types above. */
+function invalid(name: string): never {
+  throw new PolitelyError('invalid-signal', `Invalid signal field: ${name}`)
 }
 
 function tooLarge(size: number, max: number): PolitelyError {
   return new PolitelyError('signal-too-large', `Signal of ${size} characters exceeds ${max}`)
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null
-}
-
-function isSession(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0
-}
-
-function readCandidate(value: unknown): CandidateInit | null {
-  if (value === null) return null
-  if (!isRecord(value) || typeof value.candidate !== 'string' || value.candidate.length > MAX_CANDIDATE_FIELD)
-    throw invalid('candidate')
-  const { candidate, sdpMid, sdpMLineIndex, usernameFragment } = value
-  if (sdpMLineIndex != null && !(Number.isInteger(sdpMLineIndex) && (sdpMLineIndex as number) >= 0))
-    throw invalid('candidate.sdpMLineIndex')
-  for (const field of [sdpMid, usernameFragment]) {
-    if (field != null && !(typeof field === 'string' && field.length <= 256)) throw invalid('candidate.sdpMid/usernameFragment')
+const id: Field = (value, name) => (isValidPeerId(value) ? value : invalid(name))
+const positive: Field = (value, name) => (Number.isSafeInteger(value) && (value as number) > 0 ? value : invalid(name))
+const index: Field = (value, name) => (Number.isSafeInteger(value) && (value as number) >= 0 ? value : invalid(name))
+const text =
+  (max: number): Field =>
+  (value, name) =>
+    typeof value === 'string' && value.length <= max ? value : invalid(name)
+const optional =
+  (field: Field): Field =>
+  (value, name) =>
+    value == null ? value : field(value, name)
+/** Only the listed fields are read and copied: nothing else from untrusted input travels further. */
+const object =
+  (shape: Record<string, Field>): Field =>
+  (value, name) => {
+    if (typeof value !== 'object' || !value) return invalid(name)
+    const copy: Record<string, unknown> = {}
+    for (const [key, field] of Object.entries(shape)) {
+      const kept = field((value as Record<string, unknown>)[key], key)
+      if (kept !== undefined) copy[key] = kept
+    }
+    return copy
   }
-  // A fresh object: nothing else from untrusted input reaches the RTCPeerConnection.
-  return { candidate, sdpMid, sdpMLineIndex, usernameFragment } as CandidateInit
-}
 
-function readDescription(value: unknown, maxSize: number): DescriptionMessage['description'] {
-  if (!isRecord(value) || (value.type !== 'offer' && value.type !== 'answer') || typeof value.sdp !== 'string') {
-    throw invalid('description')
-  }
-  if (value.sdp.length > maxSize) throw tooLarge(value.sdp.length, maxSize)
-  return { type: value.type, sdp: value.sdp }
+const candidate = object({
+  candidate: text(2048),
+  sdpMid: optional(text(256)),
+  sdpMLineIndex: optional(index),
+  usernameFragment: optional(text(256)),
+})
+
+/** The fields of each kind, besides `kind`, `from`, `to` and `session`. */
+const KINDS: Record<string, (maxSize: number) => Record<string, Field>> = {
+  hello: () => ({ toSession: optional(positive), since: optional(positive) }),
+  bye: () => ({}),
+  description: (maxSize) => ({
+    to: id,
+    toSession: positive,
+    description: object({
+      type: (value, name) => (value === 'offer' || value === 'answer' ? value : invalid(name)),
+      sdp: (value, name) => {
+        if (typeof value !== 'string') return invalid(name)
+        if (value.length > maxSize) throw tooLarge(value.length, maxSize)
+        return value
+      },
+    }),
+  }),
+  // `null` is end-of-candidates; a missing candidate is not.
+  candidate: () => ({
+    to: id,
+    toSession: positive,
+    candidate: (value, name) => (value === null ? null : candidate(value, name)),
+  }),
 }
 
 /**
@@ -130,28 +156,12 @@ export function parseSignal(input: unknown, maxSize: number = DEFAULT_MAX_SIGNAL
       throw new PolitelyError('invalid-signal', 'Signal is not JSON', { cause })
     }
   }
-  if (!isRecord(value)) throw invalid('(not an object)')
-  const { kind, from, to, session } = value
-  if (typeof kind !== 'string') throw invalid('kind')
-  if (!SIGNAL_KINDS.includes(kind as never)) {
-    throw new PolitelyError('unknown-kind', `Unknown signal kind: ${kind.slice(0, 32)}`)
-  }
-  if (!isValidPeerId(from)) throw invalid('from')
-  if (to !== undefined && !isValidPeerId(to)) throw invalid('to')
-  if (!isSession(session)) throw invalid('session')
-  const message: Record<string, unknown> = { kind, from, session }
-  if (to !== undefined) message.to = to
-  const { toSession } = value
-  // toSession is optional on hello (and meaningless without `to`), required on descriptions and candidates.
-  if (kind === 'description' || kind === 'candidate' || (kind === 'hello' && to !== undefined && toSession !== undefined)) {
-    if (to === undefined) throw invalid('to')
-    if (!isSession(toSession)) throw invalid('toSession')
-    message.toSession = toSession
-  }
-  if (kind === 'description') message.description = readDescription(value.description, maxSize)
-  if (kind === 'candidate') {
-    if (!('candidate' in value)) throw invalid('candidate')
-    message.candidate = readCandidate(value.candidate)
-  }
-  return message as unknown as SignalMessage
+  const kind = (value as { kind?: unknown } | null)?.kind
+  if (typeof kind !== 'string') return invalid('kind')
+  const fields = Object.hasOwn(KINDS, kind) && KINDS[kind]
+  if (!fields) throw new PolitelyError('unknown-kind', `Unknown signal kind: ${kind.slice(0, 32)}`)
+  return object({ kind: String, from: id, to: optional(id), session: positive, ...fields(maxSize) })(
+    value,
+    'message',
+  ) as SignalMessage
 }

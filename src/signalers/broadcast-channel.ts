@@ -21,21 +21,19 @@ export class BroadcastChannelSignaler implements Signaler {
   #channel?: BroadcastChannel
   readonly #handlers = new Set<(message: unknown) => void>()
 
-  readonly #options: BroadcastChannelSignalerOptions
+  readonly #name: string
+  readonly #Channel: typeof BroadcastChannel
 
   constructor(options: BroadcastChannelSignalerOptions) {
-    this.#options = options
-    const Channel = options.BroadcastChannel ?? globalThis.BroadcastChannel
-    if (typeof options.room !== 'string' || !options.room || !Channel) {
-      throw new PolitelyError('invalid-options', 'room and BroadcastChannel needed')
-    }
+    this.#name = `politely:${options?.room}`
+    this.#Channel = options?.BroadcastChannel ?? globalThis.BroadcastChannel
+    if (!options?.room || !this.#Channel) throw new PolitelyError('invalid-options', 'room and BroadcastChannel needed')
   }
 
   /** Opens the channel (the peer id and events are not needed: a BroadcastChannel never drops or resets). */
   async connect(): Promise<void> {
     if (this.#channel) return
-    const Channel = this.#options.BroadcastChannel ?? globalThis.BroadcastChannel
-    const channel = new Channel(`politely:${this.#options.room}`)
+    const channel = new this.#Channel(this.#name)
     channel.onmessage = (event) => {
       for (const handler of this.#handlers) handler(event.data)
     }
@@ -43,9 +41,9 @@ export class BroadcastChannelSignaler implements Signaler {
   }
 
   send(message: SignalMessage): void {
-    if (!this.#channel) throw new PolitelyError('signaling-failed', 'send() while not connected')
+    // Before connect() or after close() this throws, and the peer reports `signaling-failed`.
     // A string, not an object: the same bytes any other transport would carry, measured the same way.
-    this.#channel.postMessage(JSON.stringify(message))
+    this.#channel!.postMessage(JSON.stringify(message))
   }
 
   subscribe(handler: (message: unknown) => void): () => void {

@@ -1,6 +1,15 @@
 import { describe, expect, test } from 'vitest'
 import { decideCollision } from '../../src/negotiation'
 
+type Input = {
+  type: 'offer' | 'answer'
+  polite: boolean
+  makingOffer: boolean
+  signalingState: RTCSignalingState
+  isSettingRemoteAnswerPending: boolean
+}
+const decide = (i: Input) => decideCollision(i.type, i.polite, i.makingOffer, i.signalingState, i.isSettingRemoteAnswerPending)
+
 // The decision table of the W3C perfect-negotiation example (webrtc-pc §10.7).
 describe('decideCollision', () => {
   const states = ['stable', 'have-local-offer', 'have-remote-offer'] as const
@@ -14,19 +23,19 @@ describe('decideCollision', () => {
 
   test.each(cases)('offer with %o', (input) => {
     const ready = !input.makingOffer && (input.signalingState === 'stable' || input.isSettingRemoteAnswerPending)
-    const result = decideCollision({ type: 'offer', ...input })
+    const result = decide({ type: 'offer', ...input })
     expect(result.offerCollision).toBe(!ready)
     expect(result.ignoreOffer).toBe(!ready && !input.polite)
   })
 
   test.each(cases)('an answer never collides: %o', (input) => {
-    expect(decideCollision({ type: 'answer', ...input })).toEqual({ offerCollision: false, ignoreOffer: false })
+    expect(decide({ type: 'answer', ...input })).toEqual({ offerCollision: false, ignoreOffer: false })
   })
 
   test('named rows', () => {
     // Both sides offered at once: the impolite one ignores, the polite one rolls back.
     expect(
-      decideCollision({
+      decide({
         type: 'offer',
         polite: false,
         makingOffer: true,
@@ -38,7 +47,7 @@ describe('decideCollision', () => {
       ignoreOffer: true,
     })
     expect(
-      decideCollision({
+      decide({
         type: 'offer',
         polite: true,
         makingOffer: false,
@@ -51,7 +60,7 @@ describe('decideCollision', () => {
     })
     // An offer that arrives while our answer is being applied is not a collision.
     expect(
-      decideCollision({
+      decide({
         type: 'offer',
         polite: false,
         makingOffer: false,

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest'
-import { type PairingState, routeSignal } from '../../src/pairing'
+import { type PairingState, type RemoteRecord, routeSignal } from '../../src/pairing'
 import type { SignalMessage } from '../../src/protocol'
 import { prng } from '../support/chaos'
 
-const base = (over: Partial<PairingState> = {}): PairingState => ({ id: 'me', session: 1, retired: [], ...over })
+const base = (over: Partial<PairingState> = {}): PairingState => ({ id: 'me', session: 1, open: false, retired: [], ...over })
 const hello = (over: Partial<SignalMessage> = {}) => ({ kind: 'hello', from: 'you', session: 1, ...over }) as SignalMessage
 const offer = (over: Record<string, unknown> = {}) =>
   ({
@@ -35,21 +35,21 @@ describe('routeSignal rules', () => {
   })
 
   test('an offer for an older session of ours is stale', () => {
-    const state = base({ session: 2, paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    const state = base({ session: 2, paired: 1, remote: { id: 'you', since: 0, latest: 1, used: 0 } })
     expect(routeSignal(state, offer({ toSession: 1 }))).toEqual({ drop: 'stale-session' })
   })
 
   test('a message from an older remote session is stale', () => {
-    const state = base({ paired: 3, remote: { id: 'you', latest: 3, used: 2 } })
+    const state = base({ paired: 3, remote: { id: 'you', since: 0, latest: 3, used: 2 } })
     expect(routeSignal(state, hello({ session: 2 }))).toEqual({ drop: 'stale-session' })
     expect(routeSignal(state, offer({ session: 2 }))).toEqual({ drop: 'stale-session' })
   })
 
   test('a newer remote session means the remote rebuilt: rebuild too, pair, reply', () => {
-    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    const state = base({ paired: 1, remote: { id: 'you', since: 0, latest: 1, used: 0 } })
     expect(routeSignal(state, hello({ session: 2 }))).toMatchObject({
       rebuild: 'remote-restarted',
-      remote: { id: 'you', latest: 2, used: 1 },
+      remote: { id: 'you', since: 0, latest: 2, used: 1 },
       pair: 2,
       deliver: false,
       reply: true,
@@ -57,41 +57,70 @@ describe('routeSignal rules', () => {
   })
 
   test('a new remote id replaces the old one (the remote reloaded)', () => {
-    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    const state = base({ paired: 1, remote: { id: 'you', since: 0, latest: 1, used: 0 } })
     expect(routeSignal(state, hello({ from: 'you2' }))).toMatchObject({
-      retire: 'you',
       rebuild: 'remote-replaced',
       pair: 1,
     })
   })
 
-  test('retired ids are dropped', () => {
-    expect(routeSignal(base({ retired: ['you'] }), hello())).toEqual({ drop: 'retired-peer' })
+  test('an instance that said bye is dropped; the same id started later is a new instance', () => {
+    const state = base({ retired: [{ id: 'you', since: 100 }] })
+    expect(routeSignal(state, hello({ since: 100 } as never))).toEqual({ drop: 'retired-peer' })
+    expect(routeSignal(state, offer())).toEqual({ drop: 'retired-peer' })
+    expect(routeSignal(state, hello({ since: 200 } as never))).toMatchObject({ pair: 1, remote: { id: 'you', since: 200 } })
+  })
+
+  test('a live pair is not broken by an older or unannounced instance', () => {
+    const state = base({ paired: 1, open: true, remote: { id: 'you', since: 100, latest: 1, used: 0 } })
+    expect(routeSignal(state, hello({ from: 'ghost', since: 50 } as never))).toEqual({ drop: 'other-peer' })
+    expect(routeSignal(state, hello({ from: 'ghost', to: 'me' } as never))).toEqual({ drop: 'other-peer' })
+    // …but an instance that started later replaces it (the remote reloaded).
+    expect(routeSignal(state, hello({ from: 'you2', since: 150 } as never))).toMatchObject({
+      rebuild: 'remote-replaced',
+      pair: 1,
+    })
+    // …and while not connected, anyone may take the free seat.
+    expect(routeSignal({ ...state, open: false }, hello({ from: 'ghost', since: 50 } as never))).toMatchObject({
+      rebuild: 'remote-replaced',
+    })
+  })
+
+  test('the same id started again (an app that reuses ids) is a new instance: its session 1 is not stale', () => {
+    const state = base({ paired: 7, open: true, remote: { id: 'you', since: 100, latest: 7, used: 6 } })
+    expect(routeSignal(state, hello({ session: 1, since: 300 } as never))).toMatchObject({
+      rebuild: 'remote-replaced',
+      remote: { id: 'you', since: 300, latest: 1, used: 0 },
+      pair: 1,
+    })
   })
 
   test('bye from the remote retires it and rebuilds; from a stranger it is ignored', () => {
-    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
-    expect(routeSignal(state, { kind: 'bye', from: 'you', session: 1 })).toMatchObject({ retire: 'you', rebuild: 'remote-left' })
+    const state = base({ paired: 1, remote: { id: 'you', since: 0, latest: 1, used: 0 } })
+    expect(routeSignal(state, { kind: 'bye', from: 'you', session: 1 })).toMatchObject({
+      retire: { id: 'you' },
+      rebuild: 'remote-left',
+    })
     expect(routeSignal(state, { kind: 'bye', from: 'x', session: 1 })).toEqual({ drop: 'not-for-me' })
   })
 
   test('a fresh connection does not pair with a remote session an earlier one used', () => {
-    const state = base({ session: 2, remote: { id: 'you', latest: 1, used: 1 } })
+    const state = base({ session: 2, remote: { id: 'you', since: 0, latest: 1, used: 1 } })
     expect(routeSignal(state, hello())).toMatchObject({ deliver: false, reply: true })
     expect((routeSignal(state, hello()) as { pair?: number }).pair).toBeUndefined()
   })
 
   test('a session that names an older session of ours belongs to it: remembered as used, not paired', () => {
     const route = routeSignal(base({ session: 2 }), hello({ to: 'me', toSession: 1 } as never))
-    expect(route).toMatchObject({ remote: { id: 'you', latest: 1, used: 1 }, reply: true })
+    expect(route).toMatchObject({ remote: { id: 'you', since: 0, latest: 1, used: 1 }, reply: true })
     expect((route as { pair?: number }).pair).toBeUndefined()
     // …so its delayed broadcast hello does not pair either.
-    const later = routeSignal(base({ session: 2, remote: { id: 'you', latest: 1, used: 1 } }), hello())
+    const later = routeSignal(base({ session: 2, remote: { id: 'you', since: 0, latest: 1, used: 1 } }), hello())
     expect((later as { pair?: number }).pair).toBeUndefined()
   })
 
   test('a broadcast hello from the paired session is answered; an addressed one is not', () => {
-    const state = base({ paired: 1, remote: { id: 'you', latest: 1, used: 0 } })
+    const state = base({ paired: 1, remote: { id: 'you', since: 0, latest: 1, used: 0 } })
     expect(routeSignal(state, hello())).toMatchObject({ deliver: false, reply: true })
     expect(routeSignal(state, hello({ to: 'me', toSession: 1 } as never))).toMatchObject({ deliver: false, reply: false })
   })
@@ -108,8 +137,7 @@ describe('pairing converges under chaos (model)', () => {
     id: string
     session: number
     paired?: number
-    remote?: { id: string; latest: number; used: number }
-    retired: string[]
+    remote?: RemoteRecord
     rebuilds: number
   }
   type Wire = { at: number; message: SignalMessage }
@@ -117,8 +145,8 @@ describe('pairing converges under chaos (model)', () => {
   function simulate(seed: number) {
     const random = prng(seed)
     const peers: SimPeer[] = [
-      { id: 'a', session: 1, retired: [], rebuilds: 0 },
-      { id: 'b', session: 1, retired: [], rebuilds: 0 },
+      { id: 'a', session: 1, rebuilds: 0 },
+      { id: 'b', session: 1, rebuilds: 0 },
     ]
     let wire: Wire[] = []
     let now = 0
@@ -143,13 +171,13 @@ describe('pairing converges under chaos (model)', () => {
     const receive = (peer: SimPeer, message: SignalMessage) => {
       const before = `${peer.id}[s${peer.session} p${peer.paired} l${peer.remote?.latest} u${peer.remote?.used}]`
       const route = routeSignal(
-        { id: peer.id, session: peer.session, paired: peer.paired, remote: peer.remote, retired: peer.retired },
+        { id: peer.id, session: peer.session, paired: peer.paired, open: false, remote: peer.remote, retired: [] },
         message,
       )
       if (process.env.TRACE && peer.id !== message.from)
         console.log(now, before, JSON.stringify(message), '→', JSON.stringify(route))
       if (route.drop) return
-      if (route.retire && peer.remote?.id === route.retire) peer.remote = undefined
+      if (route.retire) peer.remote = undefined
       if (route.rebuild) rebuild(peer)
       if (route.remote) peer.remote = route.remote
       if (route.pair) pair(peer, message.from, route.pair)

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { BroadcastChannelSignaler, type PerfectNegotiationPeer, type Signaler } from '../../src/index'
+import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Wraps a signaler; `filter` decides, per incoming raw message, whether (and after how long) it is delivered. */
+function filtered(inner: Signaler, filter: (raw: string) => number | false): Signaler {
+  return {
+    connect: (id, events) => inner.connect(id, events),
+    send: (message) => inner.send(message),
+    close: () => inner.close(),
+    subscribe: (handler) =>
+      inner.subscribe((raw) => {
+        const delay = filter(String(raw))
+        if (delay === false) return
+        if (delay) setTimeout(() => handler(raw), delay)
+        else handler(raw)
+      }),
+  }
+}
+
+describe.each(STACKS)('$name', ({ make: makeStack }) => {
+  let stack: Stack
+  const peers: PerfectNegotiationPeer[] = []
+  const peer = (...args: Parameters<typeof makePeer> extends [unknown, ...infer R] ? R : never) => {
+    const created = makePeer(stack, ...args)
+    peers.push(created)
+    return created
+  }
+  beforeAll(async () => {
+    stack = await makeStack()
+  })
+  afterAll(async () => {
+    for (const p of peers) p.close()
+    await stack.close()
+  })
+
+  test('a third peer that joins and leaves: the original pair comes back together', async () => {
+    const room = uniqueRoom()
+    const fast = { stallTimeout: 500, helloInterval: 300 }
+    const a = peer(room, fast)
+    const b = peer(room, fast)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    const c = peer(room, fast)
+    await c.start()
+    await until(() => c.state === 'connected', 'the newcomer to take a seat')
+    c.close()
+    await until(
+      () => a.remoteId === b.id && b.remoteId === a.id && a.state === 'connected' && b.state === 'connected',
+      'a and b to pair again',
+    )
+    await roundTrip(a, b, 'together again')
+  })
+
+  test('a late hello from a dead, older instance does not break a live pair', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b = peer(room)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    const dropped: string[] = []
+    a.on('dropped', ({ code }) => dropped.push(code))
+    const ghost = new BroadcastChannel(`politely:${room}`)
+    ghost.postMessage(JSON.stringify({ kind: 'hello', from: 'deadbeef', session: 1, to: a.id, since: 1 }))
+    ghost.postMessage(JSON.stringify({ kind: 'hello', from: 'deadbee2', session: 1 }))
+    await until(() => dropped.length === 2, 'both ghost hellos to be dropped')
+    ghost.close()
+    expect(dropped).toEqual(['other-peer', 'other-peer'])
+    expect(a.remoteId).toBe(b.id)
+    await roundTrip(b, a, 'still here')
+  })
+
+  test('a lost renegotiation offer after open: the stalled connection is rebuilt, and later renegotiation works', async () => {
+    const room = uniqueRoom()
+    let dropNextOffer = false
+    const lossy = () =>
+      filtered(new BroadcastChannelSignaler({ room }), (raw) => {
+        if (dropNextOffer && raw.includes('"type":"offer"')) {
+          dropNextOffer = false
+          return false
+        }
+        return 0
+      })
+    const a = peer(room, { signaler: lossy(), stallTimeout: 500 })
+    const b = peer(room, { signaler: lossy(), stallTimeout: 500 })
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    const rebuilt: string[] = []
+    a.on('rebuild', ({ reason }) => rebuilt.push(reason))
+    dropNextOffer = true
+    a.connection?.addTransceiver('audio')
+    await until(
+      () => rebuilt.includes('stalled') && a.state === 'connected' && b.state === 'connected',
+      'a rebuild and reconnect',
+    )
+    a.connection?.addTransceiver('audio')
+    await until(
+      () => [a, b].every((p) => p.connection?.signalingState === 'stable' && p.connection.getTransceivers().length === 1),
+      'renegotiation',
+    )
+    await roundTrip(a, b, 'renegotiated')
+  })
+
+  test('signaling slower than the stall timeout still connects (the timeout backs off)', async () => {
+    const room = uniqueRoom()
+    const slow = () => filtered(new BroadcastChannelSignaler({ room }), () => 300)
+    const a = peer(room, { signaler: slow(), stallTimeout: 500 })
+    const b = peer(room, { signaler: slow(), stallTimeout: 500 })
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    await roundTrip(a, b, 'slowly')
+  })
+
+  test('a buffer reused after send() does not change what was queued', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b = peer(room)
+    const got: number[] = []
+    b.on('message', ({ data }) => got.push(new Uint8Array(data as ArrayBuffer)[0] as number))
+    const buffer = new Uint8Array(1)
+    for (const value of [1, 2, 3]) {
+      buffer[0] = value
+      a.send(buffer)
+    }
+    await Promise.all([a.start(), b.start()])
+    await until(() => got.length === 3, 'three messages')
+    expect(got).toEqual([1, 2, 3])
+  })
+
+  test('a burst larger than the transport buffer: what send() accepts arrives whole and in order; the rest is refused loudly', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b = peer(room)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    const received: number[] = []
+    b.on('message', ({ data }) => received.push(new Uint32Array(data as ArrayBuffer)[0] as number))
+    const chunk = new Uint32Array(16 * 1024) // 64 KiB
+    let accepted = 0
+    let refusal: unknown
+    // 24 MiB in one go: more than the stack buffers, more than the 16 MiB queue.
+    for (let i = 0; i < 384 && !refusal; i++) {
+      chunk[0] = i
+      try {
+        a.send(chunk)
+        accepted++
+      } catch (error) {
+        refusal = error
+      }
+    }
+    if (refusal) expect(refusal).toMatchObject({ name: 'PolitelyError', code: 'queue-full' })
+    await until(() => received.length === accepted, `${accepted} messages of 64 KiB`, 60_000)
+    expect(received).toEqual(Array.from({ length: accepted }, (_, i) => i))
+    expect(a.errors).toEqual([])
+  })
+})
