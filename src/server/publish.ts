@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { parseBatch } from './body'
 import { Refusal } from './http-errors'
 import type { ResolvedServerOptions } from './options'
 import type { Relay } from './relay'
@@ -43,18 +44,10 @@ export async function servePublish(
   const token = bearer(request)
   if (!token) throw new Refusal('unauthorized', 'Send `Authorization: Bearer <token>`, the token your subscription used')
   const body = await readBody(request, options.maxBodyBytes)
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(body)
-  } catch {
-    throw new Refusal('invalid-signal', 'The body is not JSON')
-  }
-  const messages = Array.isArray(parsed) ? parsed : [parsed]
-  if (!messages.length || messages.length > options.maxBatch) {
-    throw new Refusal('bad-request', `Send 1 to ${options.maxBatch} messages`)
-  }
+  const messages = parseBatch(body, options.maxBatch)
   const from = (messages[0] as { from?: unknown } | null)?.from
-  if (typeof from !== 'string' || !(await relay.verify(room, from, token))) {
+  if (typeof from !== 'string') throw new Refusal('invalid-signal', 'Each message needs `from`, your peer id')
+  if (!(await relay.verify(room, from, token))) {
     throw new Refusal('spoofed-sender', 'The token does not hold the `from` peer id in this room (subscribe first)')
   }
   const ids = await relay.publish(room, from, messages)

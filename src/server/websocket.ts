@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { type WebSocket, WebSocketServer } from 'ws'
+import { parseBatch } from './body'
 import { REFUSALS, Refusal } from './http-errors'
 import type { ResolvedServerOptions } from './options'
 import type { Relay } from './relay'
@@ -70,16 +71,7 @@ export class WebSocketRoute {
   async #receive(ws: WebSocket, target: Target, text: string | undefined): Promise<void> {
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(text)
-      } catch {
-        throw new Refusal('invalid-signal', 'The frame is not JSON')
-      }
-      const messages = Array.isArray(parsed) ? parsed : [parsed]
-      if (!messages.length || messages.length > this.#options.maxBatch) {
-        throw new Refusal('bad-request', `Send 1 to ${this.#options.maxBatch} messages`)
-      }
+      const messages = parseBatch(text, this.#options.maxBatch)
       await this.#relay.publish(target.room, target.peer, messages)
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal('bad-request', 'Could not publish')

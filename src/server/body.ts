@@ -1,0 +1,39 @@
+import { Refusal } from './http-errors'
+
+/** Deepest nesting a signaling message has (message → description / candidate); anything deeper is not ours. */
+const MAX_DEPTH = 8
+
+/**
+ * Nesting depth of a JSON text, outside strings, in one pass. Checked before
+ * JSON.parse so a body of ten thousand `[` is refused for what it is.
+ */
+function depthOf(text: string): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92)
+        i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) deepest = Math.max(deepest, ++depth)
+    else if (c === 125 || c === 93) depth--
+  }
+  return deepest
+}
+
+/** Parses a POST body or WebSocket frame: one message or an array of 1 to `maxBatch`. Throws a {@link Refusal}. */
+export function parseBatch(text: string, maxBatch: number): unknown[] {
+  if (depthOf(text) > MAX_DEPTH) throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new Refusal('invalid-signal', 'Not JSON')
+  }
+  const messages = Array.isArray(parsed) ? parsed : [parsed]
+  if (!messages.length || messages.length > maxBatch) throw new Refusal('bad-request', `Send 1 to ${maxBatch} messages`)
+  return messages
+}
