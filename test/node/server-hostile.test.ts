@@ -42,7 +42,7 @@ function post(
   base: string,
   room: string,
   secret: string | undefined,
-  body: string | Buffer,
+  body: string,
   headers: Record<string, string> = {},
 ) {
   return fetch(`${base}/${room}`, {
