@@ -38,13 +38,7 @@ async function subscribe(base: string, room: string, peer: string, secret: strin
   }
 }
 
-function post(
-  base: string,
-  room: string,
-  secret: string | undefined,
-  body: string,
-  headers: Record<string, string> = {},
-) {
+function post(base: string, room: string, secret: string | undefined, body: string, headers: Record<string, string> = {}) {
   return fetch(`${base}/${room}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(secret ? { authorization: `Bearer ${secret}` } : {}), ...headers },

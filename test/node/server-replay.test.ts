@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { WebSocket } from 'ws'
+import { startServer } from '../support/server'
+
+type Server = Awaited<ReturnType<typeof startServer>>
+const token = (c: string) => c.repeat(24)
+
+/** A raw SSE reader: events as { id?, event?, data } records. */
+async function stream(url: string, headers: Record<string, string> = {}) {
+  const controller = new AbortController()
+  const response = await fetch(url, { signal: controller.signal, headers })
+  const events: Array<{ id?: string; event?: string; data?: string }> = []
+  let buffer = ''
+  const raw = { text: '' }
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) return
+        const chunk = decoder.decode(value)
+        raw.text += chunk
+        buffer += chunk
+        let end = buffer.indexOf('\n\n')
+        while (end >= 0) {
+          const record: Record<string, string> = {}
+          for (const line of buffer.slice(0, end).split('\n')) {
+            const colon = line.indexOf(':')
+            if (colon > 0) record[line.slice(0, colon)] = line.slice(colon + 1).trimStart()
+          }
+          if (record.data !== undefined) events.push(record)
+          buffer = buffer.slice(end + 2)
+          end = buffer.indexOf('\n\n')
+        }
+      }
+    } catch {}
+  })()
+  return { response, events, raw, close: () => controller.abort() }
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+const publish = (server: Server, room: string, from: string, n: number, to = 'b') =>
+  fetch(`${server.url}/${room}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token(from)}` },
+    body: JSON.stringify({ kind: 'hello', from, to, session: n }),
+  })
+
+describe('replay and resume', () => {
+  let server: Server
+  beforeAll(async () => {
+    server = await startServer({ heartbeatMs: 200, retryMs: 1500, replayMessages: 5 })
+  })
+  afterAll(() => server.close())
+
+  test('an event stream announces itself properly: headers, retry, welcome, heartbeats', async () => {
+    const b = await stream(`${server.url}/h?peer=b&token=${token('b')}`)
+    expect(b.response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    expect(b.response.headers.get('x-accel-buffering')).toBe('no')
+    expect(b.response.headers.get('cache-control')).toContain('no-cache')
+    await until(() => b.events.some((e) => e.event === 'welcome' && e.retry === '1500'), 'welcome with retry')
+    // heartbeatMs is 200 here: a comment line keeps proxies and the client from timing out an idle stream.
+    await until(() => b.raw.text.includes('\n: ping\n'), 'a heartbeat comment')
+    b.close()
+  })
+
+  test('Last-Event-ID resumes with exactly the missed messages, in order', async () => {
+    const a = await stream(`${server.url}/r?peer=a&token=${token('a')}`)
+    const b = await stream(`${server.url}/r?peer=b&token=${token('b')}`)
+    await until(() => b.events.length === 1, 'welcome')
+    for (const n of [1, 2]) await publish(server, 'r', 'a', n)
+    await until(() => b.events.length === 3, 'two messages')
+    const last = b.events.at(-1)?.id as string
+    b.close()
+    for (const n of [3, 4]) await publish(server, 'r', 'a', n)
+    const resumed = await stream(`${server.url}/r?peer=b&token=${token('b')}`, { 'last-event-id': last })
+    await until(() => resumed.events.filter((e) => !e.event).length === 2, 'the missed messages')
+    await publish(server, 'r', 'a', 5)
+    await until(() => resumed.events.filter((e) => !e.event).length === 3, 'the live message')
+    const sessions = resumed.events.filter((e) => !e.event).map((e) => JSON.parse(e.data as string).session)
+    expect(sessions).toEqual([3, 4, 5])
+    a.close()
+    resumed.close()
+  })
+
+  test('a late WebSocket joiner gets what was addressed to it while it was away', async () => {
+    const a = await stream(`${server.url}/late?peer=a&token=${token('a')}`)
+    await until(() => a.events.length === 1, 'welcome')
+    for (const n of [1, 2]) await publish(server, 'late', 'a', n)
+    const frames: Array<{ type: string; message?: { session: number } }> = []
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/late?peer=b&token=${token('b')}`)
+    ws.on('message', (data) => frames.push(JSON.parse(String(data))))
+    await until(() => frames.filter((f) => f.type === 'message').length === 2, 'the replay')
+    expect(frames.filter((f) => f.type === 'message').map((f) => f.message?.session)).toEqual([1, 2])
+    ws.close()
+    a.close()
+  })
+
+  test('a resume position that fell out of the buffer gets `reset`, then what is still there', async () => {
+    const a = await stream(`${server.url}/gap?peer=a&token=${token('a')}`)
+    const b = await stream(`${server.url}/gap?peer=b&token=${token('b')}`)
+    await publish(server, 'gap', 'a', 1)
+    await until(() => b.events.length === 2, 'one message')
+    const last = b.events.at(-1)?.id as string
+    b.close()
+    // The buffer keeps 5: after 8 more, the event after `last` is gone.
+    for (let n = 2; n <= 9; n++) await publish(server, 'gap', 'a', n)
+    const resumed = await stream(`${server.url}/gap?peer=b&token=${token('b')}`, { 'last-event-id': last })
+    await until(() => resumed.events.some((e) => e.event === 'reset'), 'reset')
+    await until(() => resumed.events.filter((e) => !e.event).length === 5, 'the buffered five')
+    a.close()
+    resumed.close()
+  })
+
+  test('a position from another server process (or before a restart) is a gap', async () => {
+    const other = await startServer()
+    try {
+      const b = await stream(`${other.url}/x?peer=b&token=${token('b')}`, { 'last-event-id': 'zzzz-3' })
+      await until(() => b.events.some((e) => e.event === 'reset'), 'reset')
+      b.close()
+    } finally {
+      await other.close()
+    }
+  })
+})
