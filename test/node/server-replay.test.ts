@@ -9,7 +9,7 @@ const token = (c: string) => c.repeat(24)
 async function stream(url: string, headers: Record<string, string> = {}) {
   const controller = new AbortController()
   const response = await fetch(url, { signal: controller.signal, headers })
-  const events: Array<{ id?: string; event?: string; data?: string }> = []
+  const events: Array<{ id?: string; event?: string; data?: string; retry?: string }> = []
   let buffer = ''
   const raw = { text: '' }
   const reader = (response.body as ReadableStream<Uint8Array>).getReader()
