@@ -2,15 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler, type PerfectNegotiationPeer, type Signaler } from '../../src/index'
 import { chaos } from '../support/chaos'
 import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
-
-/** Waits for a condition by polling (not a retry: the condition is what the test asserts). */
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+import { until } from '../support/until'
 
 /** Both connections stable, every transceiver negotiated, the same m-lines on both sides, at least `minimum` of them. */
 function settled(a: PerfectNegotiationPeer, b: PerfectNegotiationPeer, minimum: number): boolean {

@@ -1,14 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler, type PerfectNegotiationPeer, type Signaler } from '../../src/index'
 import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+import { until } from '../support/until'
 
 /** Wraps a signaler; `filter` decides, per incoming raw message, whether (and after how long) it is delivered. */
 function filtered(inner: Signaler, filter: (raw: string) => number | false): Signaler {

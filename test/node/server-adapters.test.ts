@@ -2,14 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { PerfectNegotiationPeer } from '../../src/index'
 import { ADAPTERS, startServer } from '../support/server'
 import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+import { until } from '../support/until'
 
 const combos = STACKS.flatMap((stack) => ADAPTERS.map((adapter) => ({ name: `${adapter.name} × ${stack.name}`, stack, adapter })))
 

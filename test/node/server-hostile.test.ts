@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { WebSocket } from 'ws'
 import { createSignalingServer } from '../../src/server/index'
 import { startServer } from '../support/server'
+import { until } from '../support/until'
 
 type Server = Awaited<ReturnType<typeof startServer>>
 const token = (c: string) => c.repeat(24)
@@ -47,14 +48,6 @@ function post(base: string, room: string, secret: string | undefined, body: stri
 }
 
 const hello = (from: string, extra = {}) => JSON.stringify({ kind: 'hello', from, session: 1, ...extra })
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 describe('reference server under hostile input', () => {
   let server: Server

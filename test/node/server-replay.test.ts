@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { WebSocket } from 'ws'
 import { startServer } from '../support/server'
+import { until } from '../support/until'
 
 type Server = Awaited<ReturnType<typeof startServer>>
 const token = (c: string) => c.repeat(24)
@@ -37,14 +38,6 @@ async function stream(url: string, headers: Record<string, string> = {}) {
     } catch {}
   })()
   return { response, events, raw, close: () => controller.abort() }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 const publish = (server: Server, room: string, from: string, n: number, to = 'b') =>

@@ -1,0 +1,11 @@
+/**
+ * Waits for a condition by polling. Not a retry: the condition is what the
+ * test asserts, and running out of time fails the test with `what`.
+ */
+export async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
