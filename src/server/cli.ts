@@ -6,7 +6,7 @@
 // Every limit of ServerOptions can be set as --max-peers-per-room 8, --rate-per-second 20, …
 import { createServer } from 'node:http'
 import { parseArgs } from 'node:util'
-import { createSignalingServer, SERVER_DEFAULTS, type ServerOptions, serveStatic } from './index'
+import { createSignalingServer, listen, SERVER_DEFAULTS, type ServerOptions, serveStatic } from './index'
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 const limits = Object.keys(SERVER_DEFAULTS).filter((key) => key !== 'path')
@@ -58,23 +58,14 @@ server.on('upgrade', (request, socket, head) => {
 })
 
 const host = values.host as string
-const listen = (port: number) =>
-  new Promise<number>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      const address = server.address()
-      resolve(typeof address === 'object' && address ? address.port : port)
-    })
-  })
 
 let port: number
 try {
-  port = await listen(Number(values.port))
+  port = await listen(server, Number(values.port), host)
 } catch (error) {
   if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
   console.warn(`port ${values.port} is taken, using a free one`)
-  port = await listen(0)
+  port = await listen(server, 0, host)
 }
 const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 console.log(`politely signaling: ${origin}${options.path}  (SSE: GET, publish: POST, WebSocket: same URL)`)

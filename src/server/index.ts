@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Refusal, sendRefusal } from './http-errors'
+import { listen } from './listen'
 import { MemoryHub } from './memory-hub'
 import { type ResolvedServerOptions, SERVER_DEFAULTS, type ServerOptions } from './options'
 import { servePublish } from './publish'
@@ -12,6 +13,7 @@ import { refuseUpgrade, WebSocketRoute } from './websocket'
 
 export { REFUSALS, type RefusalCode } from './http-errors'
 export type { ClaimRefusal, Hub, RoomEvent } from './hub'
+export { listen } from './listen'
 export { MemoryHub, type MemoryHubOptions } from './memory-hub'
 export { SERVER_DEFAULTS, type ServerOptions } from './options'
 export { type Mounts, serveStatic, startStaticServer } from './static'
@@ -147,15 +149,7 @@ export async function startSignalingServer(
   const { port = 8787, host = '127.0.0.1', server = createServer(), ...rest } = options
   const signaling = createSignalingServer(rest)
   signaling.attach(server)
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail)
-    server.listen(port, host, () => {
-      server.off('error', fail)
-      done()
-    })
-  })
-  const address = server.address()
-  const actual = typeof address === 'object' && address ? address.port : port
+  const actual = await listen(server, port, host)
   return {
     server,
     signaling,

@@ -4,6 +4,7 @@ import { createReadStream, type Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { extname, resolve, sep } from 'node:path'
+import { listen } from './listen'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -42,15 +43,7 @@ export function serveStatic(mounts: Mounts): (request: IncomingMessage, response
  */
 export async function startStaticServer(mounts: Mounts, host = '127.0.0.1', port = 0) {
   const server = createServer(serveStatic(mounts))
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail)
-    server.listen(port, host, () => {
-      server.off('error', fail)
-      done()
-    })
-  })
-  const address = server.address()
-  const actual = typeof address === 'object' && address ? address.port : port
+  const actual = await listen(server, port, host)
   return {
     url: `http://${host}:${actual}/`,
     port: actual,
