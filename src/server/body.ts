@@ -24,9 +24,19 @@ function depthOf(text: string): number {
   return deepest
 }
 
+/** Counts `{` and `[`, stopping past MAX_DEPTH: indexOf runs natively, far faster than a JS loop per character. */
+function brackets(text: string): number {
+  let count = 0
+  for (const bracket of ['{', '[']) {
+    for (let i = text.indexOf(bracket); i >= 0 && count <= MAX_DEPTH; i = text.indexOf(bracket, i + 1)) count++
+  }
+  return count
+}
+
 /** Parses a POST body or WebSocket frame: one message or an array of 1 to `maxBatch`. Throws a {@link Refusal}. */
 export function parseBatch(text: string, maxBatch: number): unknown[] {
-  if (depthOf(text) > MAX_DEPTH) throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
+  // The full walk only for texts with enough brackets to be too deep (a message has about five).
+  if (brackets(text) > MAX_DEPTH && depthOf(text) > MAX_DEPTH) throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
   let parsed: unknown
   try {
     parsed = JSON.parse(text)

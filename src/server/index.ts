@@ -41,6 +41,7 @@ function resolve(options: ServerOptions): ResolvedServerOptions {
     maxPeersPerRoom: limits.maxPeersPerRoom,
     maxRooms: limits.maxRooms,
     replayMessages: limits.replayMessages,
+    replayBytes: limits.replayBytes,
     replayAgeMs: limits.replayAgeMs,
     releaseMs: limits.releaseMs,
   })

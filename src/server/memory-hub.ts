@@ -5,8 +5,9 @@ import type { ClaimRefusal, Hub, RoomEvent } from './hub'
 export interface MemoryHubOptions {
   maxPeersPerRoom: number
   maxRooms: number
-  /** Replay buffer per room: most events kept, and for how long (ms). */
+  /** Replay buffer per room: most events kept, most characters of them, and for how long (ms). */
   replayMessages: number
+  replayBytes: number
   replayAgeMs: number
   /** How long a peer id stays bound after its last connection ended (ms), so it can resume. */
   releaseMs: number
@@ -21,9 +22,14 @@ interface Binding {
 interface Room {
   bindings: Map<string, Binding>
   events: Array<RoomEvent & { seq: number; at: number }>
+  /** Characters of `data` in `events`. */
+  bytes: number
   seq: number
   listeners: Set<(event: RoomEvent) => void>
 }
+
+/** Events a room may hold past `replayMessages` before a trim: trims come in batches. */
+const TRIM_SLACK = 32
 
 const hash = (token: string) => createHash('sha256').update(token).digest('base64url')
 
@@ -50,7 +56,7 @@ export class MemoryHub implements Hub {
     let room = this.#rooms.get(roomId)
     if (!room) {
       if (this.#rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
-      room = { bindings: new Map(), events: [], seq: 0, listeners: new Set() }
+      room = { bindings: new Map(), events: [], bytes: 0, seq: 0, listeners: new Set() }
       this.#rooms.set(roomId, room)
     }
     const tokenHash = hash(token)
@@ -83,14 +89,18 @@ export class MemoryHub implements Hub {
     binding.releaseTimer.unref?.()
   }
 
-  async publish(roomId: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
+  async publish(roomId: string, { from, to, data }: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
     const room = this.#rooms.get(roomId)
     if (!room) throw new Error(`No room ${roomId}`)
     const seq = ++room.seq
-    const stored = { ...event, id: `${this.#epoch}-${seq}`, seq, at: Date.now() }
-    room.events.push(stored)
-    this.#trim(room)
-    const { seq: _seq, at: _at, ...relayed } = stored
+    const id = `${this.#epoch}-${seq}`
+    // Plain literals, no spreads: this runs once per relayed message.
+    const relayed: RoomEvent = to === undefined ? { id, from, data } : { id, from, to, data }
+    room.events.push({ id, from, to, data, seq, at: Date.now() })
+    room.bytes += data.length
+    // Trimmed in batches, not on every message: a splice moves the whole buffer.
+    const { replayMessages, replayBytes } = this.#options
+    if (room.events.length > replayMessages + TRIM_SLACK || room.bytes > replayBytes) this.#trim(room)
     for (const listener of room.listeners) listener(relayed)
     return relayed
   }
@@ -135,11 +145,15 @@ export class MemoryHub implements Hub {
   }
 
   #trim(room: Room): void {
-    const { replayMessages, replayAgeMs } = this.#options
+    const { replayMessages, replayAgeMs, replayBytes } = this.#options
+    const { events } = room
     const oldest = Date.now() - replayAgeMs
-    let drop = Math.max(0, room.events.length - replayMessages)
-    while (drop < room.events.length && (room.events[drop] as { at: number }).at < oldest) drop++
-    if (drop) room.events.splice(0, drop)
+    let drop = Math.max(0, events.length - replayMessages)
+    for (let i = 0; i < drop; i++) room.bytes -= (events[i] as RoomEvent).data.length
+    for (let head = events[drop]; head && (head.at < oldest || room.bytes > replayBytes); head = events[++drop]) {
+      room.bytes -= head.data.length
+    }
+    if (drop) events.splice(0, drop)
   }
 
   #sweep(): void {

@@ -21,6 +21,8 @@ export interface ServerOptions {
   maxRooms?: number
   /** Replay buffer per room: most events kept. */
   replayMessages?: number
+  /** Replay buffer per room: most characters of JSON kept (bounds memory: rooms × this). */
+  replayBytes?: number
   /** Replay buffer per room: how long an event is kept (ms). */
   replayAgeMs?: number
   /** How long a peer id stays bound after its connection ended, so the same peer can resume (ms). */
@@ -50,7 +52,8 @@ export const SERVER_DEFAULTS = {
   rateBurst: 200,
   maxPeersPerRoom: 16,
   maxRooms: 100_000,
-  replayMessages: 512,
+  replayMessages: 64,
+  replayBytes: 256 * 1024,
   replayAgeMs: 60_000,
   releaseMs: 15_000,
   heartbeatMs: 15_000,

@@ -56,6 +56,8 @@ export class SseSignaler extends ServerSignaler {
   protected async flush(): Promise<void> {
     if (this.#posting || !this.#subscribed) return
     this.#posting = true
+    // One microtask first: messages sent in the same tick (a burst of candidates) share one POST.
+    await null
     const post = this.#options.fetch ?? globalThis.fetch
     while (this.queue.length && this.#subscribed) {
       const batch = this.queue.slice(0, MAX_BATCH)

@@ -1,0 +1,66 @@
+// One signaling server in a process of its own, for bench/server.mjs: alone in its
+// process, its RSS and CPU time are its own, and it gets a core of its own.
+//
+//   node bench/server-runner.mjs <politely|peerjs|y-webrtc|floor> '<options as JSON>'
+//
+// IPC: sends { type: 'ready', port } once listening; answers { type: 'stats', id }
+// with memory and CPU time; exits on { type: 'exit' } (so --cpu-prof can write its
+// profile) or as soon as the parent is gone, so it can never outlive the bench.
+import http from 'node:http'
+
+const [kind, json = '{}'] = process.argv.slice(2)
+const options = JSON.parse(json)
+process.on('disconnect', () => process.exit(0))
+
+async function start() {
+  if (kind === 'politely') {
+    const { startSignalingServer } = await import('../dist/server.mjs')
+    return (await startSignalingServer({ port: 0, host: '127.0.0.1', ...options })).port
+  }
+  if (kind === 'peerjs') {
+    const { PeerServer } = await import('peer')
+    return new Promise((resolve) => {
+      PeerServer({ port: 0, host: '127.0.0.1', path: '/', ...options }, (server) => resolve(server.address().port))
+    })
+  }
+  if (kind === 'y-webrtc') {
+    // bin/server.js listens on $PORT on every interface the moment it is imported:
+    // pin its one listen() to loopback and a free port.
+    const listen = http.Server.prototype.listen
+    const port = new Promise((resolve) => {
+      http.Server.prototype.listen = function () {
+        http.Server.prototype.listen = listen
+        this.once('listening', () => resolve(this.address().port))
+        return listen.call(this, 0, '127.0.0.1')
+      }
+    })
+    await import(new URL('../node_modules/y-webrtc/bin/server.js', import.meta.url).href)
+    return port
+  }
+  if (kind === 'floor') {
+    // A reference, not a contender: the least a Node WebSocket relay can do per message —
+    // no parsing, no checks, each frame forwarded as it came to the peer named in the URL.
+    const { WebSocketServer } = await import('ws')
+    const server = http.createServer()
+    const peers = new Map()
+    new WebSocketServer({ server }).on('connection', (ws, request) => {
+      const query = new URL(request.url, 'http://localhost').searchParams
+      peers.set(query.get('id'), ws)
+      ws.on('message', (data) => peers.get(query.get('to'))?.send(data, { binary: false }))
+      ws.send('{"type":"welcome"}')
+    })
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
+  }
+  throw new Error(`unknown server ${kind}`)
+}
+
+process.on('message', (message) => {
+  if (message.type === 'exit') process.exit(0)
+  if (message.type === 'stats') {
+    // A collection first, so heapUsed is what is live, not what is garbage yet.
+    globalThis.gc?.()
+    process.send({ type: 'stats', id: message.id, memory: process.memoryUsage(), cpu: process.cpuUsage() })
+  }
+})
+
+process.send({ type: 'ready', port: await start() })
