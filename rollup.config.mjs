@@ -16,8 +16,18 @@ const browser = { index: 'src/index.ts', sse: 'src/signalers/sse.ts', websocket:
 const umd = (input, file, extend) => ({
   input,
   external: extend ? [errors] : [],
+  makeAbsoluteExternalsRelative: false,
   plugins: [nodeResolve(), ts(), terser({ compress: { passes: 2 } })],
-  output: { file, format: 'umd', name: 'Politely', extend, sourcemap: true, globals: { [errors]: 'Politely' } },
+  output: {
+    file,
+    format: 'umd',
+    name: 'Politely',
+    extend,
+    sourcemap: true,
+    // In a page the core's global; for require/AMD, the package itself.
+    globals: { [errors]: 'Politely' },
+    paths: { [errors]: 'politely' },
+  },
 })
 
 export default [

@@ -1,13 +1,48 @@
-// The politely demo: a chat between two tabs of one browser, signaling over a
-// BroadcastChannel. Plain script on purpose: it shows the <script>-tag build.
+// The politely demo: a chat between two peers over WebRTC. `?transport=` picks
+// the signaling: `broadcast` (default: tabs of one browser, no server), `sse` or
+// `websocket` (the reference server, `npm run demo`: any browser that reaches it).
+// Plain script on purpose: it shows the <script>-tag builds.
 if (!window.Politely) {
   document.getElementById('timeline').textContent = '/dist/politely.umd.min.js did not load: run `npm run build`, then reload.'
   throw new Error('window.Politely is missing: /dist/politely.umd.min.js did not load')
 }
 const { PerfectNegotiationPeer, BroadcastChannelSignaler } = window.Politely
 
-const room = new URLSearchParams(location.search).get('room') || 'demo'
-const peer = new PerfectNegotiationPeer({ signaler: new BroadcastChannelSignaler({ room }) })
+/** Where the reference server answers; relative, so the page works on whatever host and port serves it. */
+const SIGNAL_URL = '/signal'
+
+const TRANSPORTS = {
+  broadcast: {
+    how: 'Open this page in a second tab of the same browser',
+    via: ['through a ', 'BroadcastChannel', ' (no server)'],
+    make: (room) => new BroadcastChannelSignaler({ room }),
+  },
+  sse: {
+    how: 'Open this page in another tab or browser that reaches this server',
+    via: ['through the server: ', 'Server-Sent Events', ' down, ', 'POST', ' up'],
+    adapter: 'SseSignaler',
+    make: (room) => new window.Politely.SseSignaler({ url: SIGNAL_URL, room }),
+  },
+  websocket: {
+    how: 'Open this page in another tab or browser that reaches this server',
+    via: ['through the server over one ', 'WebSocket'],
+    adapter: 'WebSocketSignaler',
+    make: (room) => new window.Politely.WebSocketSignaler({ url: SIGNAL_URL, room }),
+  },
+}
+
+const params = new URLSearchParams(location.search)
+const room = params.get('room') || 'demo'
+const asked = params.get('transport') || 'broadcast'
+const transportName = Object.hasOwn(TRANSPORTS, asked) ? asked : 'broadcast'
+const transport = TRANSPORTS[transportName]
+if (transport.adapter && !window.Politely[transport.adapter]) {
+  const file = `/dist/politely-${transportName}.umd.min.js`
+  document.getElementById('timeline').textContent = `${file} did not load: run \`npm run build\`, then reload.`
+  throw new Error(`window.Politely.${transport.adapter} is missing: ${file} did not load`)
+}
+
+const peer = new PerfectNegotiationPeer({ signaler: transport.make(room) })
 // For the browser tests, and for poking at it from the console.
 window.demoPeer = peer
 
@@ -23,9 +58,40 @@ function append(id, row) {
   list.scrollTop = list.scrollHeight
 }
 
+/** This page's URL with other query parameters: the room and transport travel in the link. */
+function linkTo(changes) {
+  const url = new URL(location.href)
+  for (const [key, value] of Object.entries(changes)) url.searchParams.set(key, value)
+  return url.href
+}
+
+show('transport', transportName)
 show('room', room)
 show('self', peer.id)
-$('twin').href = location.href
+show('how', transport.how)
+// Alternating plain text and <code>, built from constants with textContent.
+$('via').replaceChildren(
+  ...transport.via.map((text, index) => {
+    if (index % 2 === 0) return text
+    const code = document.createElement('code')
+    code.textContent = text
+    return code
+  }),
+)
+$('twin').href = linkTo({ room, transport: transportName })
+$('others').replaceChildren(
+  ...Object.keys(TRANSPORTS)
+    .filter((name) => name !== transportName)
+    .flatMap((name, index) => {
+      const link = document.createElement('a')
+      link.href = linkTo({ room, transport: name })
+      link.target = '_blank'
+      link.dataset.transport = name
+      link.textContent = name
+      return index ? [', ', link] : [link]
+    }),
+)
+$('transports').hidden = false
 
 // --- timeline ------------------------------------------------------------
 
@@ -102,5 +168,7 @@ $('composer').addEventListener('submit', (event) => {
     note(`error: ${error.code}`, 'bad')
   }
 })
+
+if (asked !== transportName) note(`unknown transport "${asked.slice(0, 32)}": using ${transportName}`, 'warn')
 
 peer.start().catch((error) => note(`error: ${error.code ?? error.message}`, 'bad'))

@@ -36,7 +36,8 @@ function brackets(text: string): number {
 /** Parses a POST body or WebSocket frame: one message or an array of 1 to `maxBatch`. Throws a {@link Refusal}. */
 export function parseBatch(text: string, maxBatch: number): unknown[] {
   // The full walk only for texts with enough brackets to be too deep (a message has about five).
-  if (brackets(text) > MAX_DEPTH && depthOf(text) > MAX_DEPTH) throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
+  if (brackets(text) > MAX_DEPTH && depthOf(text) > MAX_DEPTH)
+    throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
   let parsed: unknown
   try {
     parsed = JSON.parse(text)

@@ -39,7 +39,7 @@ export interface Hub {
    * can resume from (expired from the buffer, or issued before a restart).
    */
   since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'>
-  /** Peer ids that hold a live binding in the room. */
+  /** Peer ids connected to the room now (not those in their release grace). */
   present(room: string): Promise<string[]>
   /** Number of rooms (for limits and stats). */
   rooms(): number

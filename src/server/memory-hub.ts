@@ -131,7 +131,9 @@ export class MemoryHub implements Hub {
   }
 
   async present(roomId: string): Promise<string[]> {
-    return [...(this.#rooms.get(roomId)?.bindings.keys() ?? [])]
+    // Connected now: a peer in its release grace has left (or is reconnecting and will announce itself).
+    const bindings = this.#rooms.get(roomId)?.bindings ?? new Map<string, Binding>()
+    return [...bindings].filter(([, binding]) => binding.connections > 0).map(([peer]) => peer)
   }
 
   rooms(): number {

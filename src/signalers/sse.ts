@@ -22,6 +22,8 @@ const MAX_BATCH = 64
 export class SseSignaler extends ServerSignaler {
   #source?: EventSource
   #subscribed = false
+  /** Welcomed once: the server knows our secret, so a POST can still be accepted while the stream is down. */
+  #welcomed = false
   #posting = false
 
   constructor(options: SseSignalerOptions) {
@@ -38,7 +40,7 @@ export class SseSignaler extends ServerSignaler {
     const source = new Source(this.endpoint({ peer: this.peer, token: this.token, lastEventId: this.lastEventId }).href)
     this.#source = source
     source.addEventListener('welcome', () => {
-      this.#subscribed = true
+      this.#subscribed = this.#welcomed = true
       this.welcome()
     })
     source.addEventListener('reset', () => this.events?.reset())
@@ -92,7 +94,18 @@ export class SseSignaler extends ServerSignaler {
   }
 
   protected shutdown(): void {
-    // Not #subscribed = false: a last `bye` may still be posting.
     this.#source?.close()
+    // A last `bye` must leave even if the stream is already down: Chromium fails a page's
+    // EventSource before `pagehide` on a reload. keepalive lets it outlive the page.
+    if (!this.#posting && this.queue.length && this.#welcomed) {
+      const post = this.#options.fetch ?? globalThis.fetch
+      const body = JSON.stringify(this.queue.splice(0, MAX_BATCH))
+      post(this.endpoint().href, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+        body,
+        keepalive: body.length < 60_000,
+      }).catch(() => {})
+    }
   }
 }

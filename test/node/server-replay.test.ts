@@ -113,6 +113,31 @@ describe('replay and resume', () => {
     resumed.close()
   })
 
+  test('a new subscriber is not handed the broadcasts of a peer that has left', async () => {
+    const x = await stream(`${server.url}/left?peer=x&token=${token('x')}`)
+    await until(() => x.events.length === 1, 'welcome')
+    await fetch(`${server.url}/left`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token('x')}` },
+      body: JSON.stringify({ kind: 'hello', from: 'x', session: 1 }),
+    })
+    x.close()
+    // x is gone (its id is still reserved for a resume, but it is not present): its hello would pair y with nobody.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const y = await stream(`${server.url}/left?peer=y&token=${token('y')}`)
+    const z = await stream(`${server.url}/left?peer=z&token=${token('z')}`)
+    await until(() => y.events.length === 1 && z.events.length === 1, 'welcomes')
+    await fetch(`${server.url}/left`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token('z')}` },
+      body: JSON.stringify({ kind: 'hello', from: 'z', session: 1 }),
+    })
+    await until(() => y.events.length === 2, "z's hello")
+    expect(y.events.filter((e) => !e.event).map((e) => JSON.parse(e.data as string).from)).toEqual(['z'])
+    y.close()
+    z.close()
+  })
+
   test('a position from another server process (or before a restart) is a gap', async () => {
     const other = await startServer()
     try {
