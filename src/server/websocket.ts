@@ -38,7 +38,8 @@ export class WebSocketRoute {
   }
 
   async #serve(ws: WebSocket, target: Target): Promise<void> {
-    const send = (frame: string) => ws.readyState === ws.OPEN && ws.send(frame)
+    // Sent as a Buffer marked as text: ws then knows the length without measuring the string again.
+    const send = (frame: string) => ws.readyState === ws.OPEN && ws.send(Buffer.from(frame), { binary: false })
     send(JSON.stringify({ type: 'welcome', peer: target.peer }))
     let alive = true
     ws.on('pong', () => {
@@ -56,7 +57,8 @@ export class WebSocketRoute {
       chain = chain.then(() => this.#receive(ws, target, isBinary ? undefined : data.toString()))
     })
     const stop = await this.#relay.subscribe(target, {
-      send: (event) => send(`{"type":"message","id":${JSON.stringify(event.id)},"message":${event.data}}`),
+      // Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
+      send: (event) => send(`{"type":"message","id":"${event.id}","message":${event.data}}`),
       reset: () => send('{"type":"reset"}'),
       close: () => ws.close(4000, 'replaced by a newer connection'),
     })

@@ -251,6 +251,31 @@ describe('reference server under hostile input', () => {
   })
 })
 
+describe('the authorize hook', () => {
+  test('decides who may use a room, for SSE and WebSocket alike (403 forbidden)', async () => {
+    const server = await startServer({
+      authorize: (request, { room, peer }) => room === 'open' || request.headers['x-pass'] === `${peer}-ok`,
+    })
+    try {
+      expect((await subscribe(server.url, 'open', 'a', token('a'))).status).toBe(200)
+      const denied = await subscribe(server.url, 'closed', 'b', token('b'))
+      expect(denied.status).toBe(403)
+      expect(JSON.parse(denied.body)).toMatchObject({ error: 'forbidden' })
+      const allowed = await fetch(`${server.url}/closed?peer=c&token=${token('c')}`, { headers: { 'x-pass': 'c-ok' } })
+      expect(allowed.status).toBe(200)
+      await allowed.body?.cancel()
+      const upgrade = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${server.url.replace('http', 'ws')}/closed?peer=d&token=${token('d')}`)
+        ws.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
+        ws.on('open', () => resolve(101))
+      })
+      expect(upgrade).toBe(403)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe('mounted in an Express app', () => {
   test('signaling under /signal, the app keeps its other routes, WebSocket upgrades work', async () => {
     const app = express()
