@@ -45,7 +45,19 @@ async function connectOnce(kind, run) {
   )
   // Both sides start at (almost) the same instant; each measures from its own start.
   await Promise.all(pages.map((page) => page.evaluate(() => window.current.start())))
-  const times = await Promise.all(pages.map((page) => page.evaluate(() => window.current.opened)))
+  // Bounded: a pair that does not connect is a finding, not a hang.
+  const times = await Promise.all(
+    pages.map((page) =>
+      page.evaluate(() =>
+        Promise.race([
+          window.current.opened,
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error(`no open after 10 s: state ${window.current.peer?.state}`)), 10_000),
+          ),
+        ]),
+      ),
+    ),
+  )
   await Promise.all(pages.map((page) => page.evaluate(() => window.current.close())))
   return Math.max(...times)
 }
