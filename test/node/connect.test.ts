@@ -1,23 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { BroadcastChannelSignaler, type PerfectNegotiationPeer } from '../../src/index'
+import { describe, expect, test } from 'vitest'
+import { BroadcastChannelSignaler } from '../../src/index'
 import { cuttable } from '../support/chaos'
-import { makePeer, next, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+import { next, opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
 
 describe.each(STACKS)('$name', ({ make: makeStack }) => {
-  let stack: Stack
-  const peers: PerfectNegotiationPeer[] = []
-  const peer = (...args: Parameters<typeof makePeer> extends [unknown, ...infer R] ? R : never) => {
-    const created = makePeer(stack, ...args)
-    peers.push(created)
-    return created
-  }
-  beforeAll(async () => {
-    stack = await makeStack()
-  })
-  afterAll(async () => {
-    for (const p of peers) p.close()
-    await stack.close()
-  })
+  const { peer } = useStack(makeStack)
 
   test('two peers connect and exchange text and binary both ways', async () => {
     const room = uniqueRoom()

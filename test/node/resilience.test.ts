@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler, type PerfectNegotiationPeer, type Signaler } from '../../src/index'
 import { chaos } from '../support/chaos'
-import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+import { opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
 import { until } from '../support/until'
 
 /** Both connections stable, every transceiver negotiated, the same m-lines on both sides, at least `minimum` of them. */
@@ -19,22 +19,13 @@ function settled(a: PerfectNegotiationPeer, b: PerfectNegotiationPeer, minimum: 
 }
 
 describe.each(STACKS)('$name', ({ name, make: makeStack }) => {
-  let stack: Stack
-  const peers: PerfectNegotiationPeer[] = []
+  const { peer } = useStack(makeStack)
   const pair = async (room: string, signaler?: (room: string) => Signaler, extra = {}) => {
-    const a = makePeer(stack, room, { ...extra, ...(signaler ? { signaler: signaler(room) } : {}) })
-    const b = makePeer(stack, room, { ...extra, ...(signaler ? { signaler: signaler(room) } : {}) })
-    peers.push(a, b)
+    const a = peer(room, { ...extra, ...(signaler ? { signaler: signaler(room) } : {}) })
+    const b = peer(room, { ...extra, ...(signaler ? { signaler: signaler(room) } : {}) })
     await Promise.all([a.start(), b.start()])
     return [a, b] as const
   }
-  beforeAll(async () => {
-    stack = await makeStack()
-  })
-  afterAll(async () => {
-    for (const p of peers) p.close()
-    await stack.close()
-  })
 
   test('glare storm: both sides add a transceiver at the same instant, 10 rounds', async () => {
     const [a, b] = await pair(uniqueRoom())

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { BroadcastChannelSignaler, type PerfectNegotiationPeer, type Signaler } from '../../src/index'
-import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+import { describe, expect, test } from 'vitest'
+import { BroadcastChannelSignaler, type Signaler } from '../../src/index'
+import { opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
 import { until } from '../support/until'
 
 /** Wraps a signaler; `filter` decides, per incoming raw message, whether (and after how long) it is delivered. */
@@ -20,20 +20,7 @@ function filtered(inner: Signaler, filter: (raw: string) => number | false): Sig
 }
 
 describe.each(STACKS)('$name', ({ make: makeStack }) => {
-  let stack: Stack
-  const peers: PerfectNegotiationPeer[] = []
-  const peer = (...args: Parameters<typeof makePeer> extends [unknown, ...infer R] ? R : never) => {
-    const created = makePeer(stack, ...args)
-    peers.push(created)
-    return created
-  }
-  beforeAll(async () => {
-    stack = await makeStack()
-  })
-  afterAll(async () => {
-    for (const p of peers) p.close()
-    await stack.close()
-  })
+  const { peer } = useStack(makeStack)
 
   test('a third peer that joins and leaves: the original pair comes back together', async () => {
     const room = uniqueRoom()

@@ -1,4 +1,5 @@
 import wrtc from '@roamhq/wrtc'
+import { afterAll, beforeAll } from 'vitest'
 import { RTCPeerConnection as WeriftPeerConnection } from 'werift'
 import { BroadcastChannelSignaler, type PeerOptions, PerfectNegotiationPeer, type Signaler } from '../../src/index'
 import { startStunServer } from './stun-server'
@@ -87,4 +88,28 @@ export async function roundTrip(a: PerfectNegotiationPeer, b: PerfectNegotiation
   )
   a.send(text)
   await received
+}
+
+/**
+ * For a `describe.each(STACKS)` block: starts the stack before its tests,
+ * closes every peer made with the returned `peer()` and the stack after them.
+ */
+export function useStack(make: () => Promise<Stack>) {
+  let stack: Stack | undefined
+  const peers: PerfectNegotiationPeer[] = []
+  beforeAll(async () => {
+    stack = await make()
+  })
+  afterAll(async () => {
+    for (const p of peers) p.close()
+    await stack?.close()
+  })
+  return {
+    stack: () => stack as Stack,
+    peer(room: string, extra: Partial<PeerOptions> & { signaler?: Signaler } = {}) {
+      const created = makePeer(stack as Stack, room, extra)
+      peers.push(created)
+      return created
+    },
+  }
 }
