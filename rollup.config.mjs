@@ -52,9 +52,9 @@ export default [
   umd('src/signalers/sse.ts', 'dist/politely-sse.umd.min.js', true),
   umd('src/signalers/websocket.ts', 'dist/politely-websocket.umd.min.js', true),
   {
-    // The Node server.
-    input: { server: 'src/server/index.ts' },
-    external: [/^node:/, 'ws'],
+    // The Node server, and the Redis hub as its own entry (ioredis is an optional peer dependency).
+    input: { server: 'src/server/index.ts', redis: 'src/server/redis-hub.ts' },
+    external: [/^node:/, 'ws', 'ioredis'],
     plugins: [ts()],
     output: [
       { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', sourcemap: true },
@@ -64,8 +64,12 @@ export default [
   {
     // The CLI (top-level await: ESM only); it shares the server's code through ./server.mjs.
     input: 'src/server/cli.ts',
-    external: [/^node:/, 'ws', resolve('src/server/index.ts')],
+    external: [/^node:/, 'ws', resolve('src/server/index.ts'), resolve('src/server/redis-hub.ts')],
     plugins: [ts()],
-    output: { file: 'dist/cli.mjs', format: 'es', paths: { [resolve('src/server/index.ts')]: './server.mjs' } },
+    output: {
+      file: 'dist/cli.mjs',
+      format: 'es',
+      paths: { [resolve('src/server/index.ts')]: './server.mjs', [resolve('src/server/redis-hub.ts')]: './redis.mjs' },
+    },
   },
 ]

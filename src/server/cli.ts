@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // politely-server: the reference signaling server, and optionally static files (the demos).
 //
-//   politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]...
+//   politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]... [--redis URL]
+//
+// With --redis (or REDIS_URL), rooms live in Redis and any number of these processes act as one.
 //
 // Every limit of ServerOptions can be set as --max-peers-per-room 8, --rate-per-second 20, …
 import { createServer } from 'node:http'
@@ -17,13 +19,14 @@ const { values } = parseArgs({
     host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
     path: { type: 'string', default: SERVER_DEFAULTS.path },
     static: { type: 'string', multiple: true, default: [] },
+    redis: { type: 'string', default: process.env.REDIS_URL },
     help: { type: 'boolean', default: false },
     ...Object.fromEntries(limits.map((key) => [kebab(key), { type: 'string' as const }])),
   },
 })
 
 if (values.help) {
-  console.log(`politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]...
+  console.log(`politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]... [--redis URL (or REDIS_URL)]
   ${limits.map((key) => `--${kebab(key)} (default ${SERVER_DEFAULTS[key as keyof typeof SERVER_DEFAULTS]})`).join('\n  ')}`)
   process.exit(0)
 }
@@ -40,6 +43,19 @@ for (const key of limits) {
   ;(options as Record<string, number>)[key] = number
 }
 
+if (values.redis) {
+  // Loaded only when asked for: ioredis is an optional dependency.
+  const { RedisHub } = await import('./redis-hub')
+  const limits = { ...SERVER_DEFAULTS, ...options }
+  const hub = new RedisHub({ redis: values.redis as string, ...limits })
+  try {
+    await hub.connect()
+  } catch (error) {
+    console.error(`Redis at ${values.redis} is not reachable: ${(error as Error).message}`)
+    process.exit(1)
+  }
+  options.hub = hub
+}
 const signaling = createSignalingServer(options)
 // Static directories: the first is served at /, every one also under /<its name>/; /dist/ is the build.
 const dirs = values.static as string[]

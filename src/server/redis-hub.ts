@@ -1,0 +1,231 @@
+import { createHash } from 'node:crypto'
+import { Redis, type RedisOptions } from 'ioredis'
+import type { ClaimRefusal, Hub, RoomEvent } from './hub'
+
+/** Options of {@link RedisHub}. */
+export interface RedisHubOptions {
+  /** `redis://host:port/db`, or ioredis options. */
+  redis: string | RedisOptions
+  maxPeersPerRoom: number
+  /** Rooms this process serves at once. */
+  maxRooms: number
+  replayMessages: number
+  replayAgeMs: number
+  releaseMs: number
+  /** Key prefix, so several deployments can share one Redis. */
+  prefix?: string
+  /** Told when Redis becomes unreachable (ioredis keeps reconnecting); a warning on the console by default. */
+  onError?: (error: Error) => void
+}
+
+const hash = (token: string) => createHash('sha256').update(token).digest('base64url')
+
+// Claim a peer id: the same secret may claim again; another is refused while the binding
+// lives; a new binding needs a free seat among the peers connected now.
+// KEYS: binding, live set. ARGV: hash, releaseMs, now, maxPeers, liveUntil, peer.
+const CLAIM = `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 'id-taken' end
+if not current then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'room-full' end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 'ok'`
+
+// Append to the room's stream and fan out, in one atomic step so every process sees
+// events in stream order. KEYS: stream, channel. ARGV: from, to, data, maxlen, minid, ttl.
+const PUBLISH = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'from', ARGV[1], 'to', ARGV[2], 'data', ARGV[3])
+redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PUBLISH', KEYS[2], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3]}))
+return id`
+
+/** Compares two stream ids (`ms-seq`). */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number)
+  const [bm = 0, bs = 0] = b.split('-').map(Number)
+  return am - bm || as - bs
+}
+
+/**
+ * Rooms in Redis, so any number of server processes act as one: a stream per
+ * room is the replay buffer (its ids are resume positions valid on every
+ * process), pub/sub fans out, bindings and presence are shared keys with
+ * TTLs, so idle rooms cost nothing.
+ */
+export class RedisHub implements Hub {
+  readonly #client: Redis
+  readonly #subscriber: Redis
+  readonly #options: RedisHubOptions
+  readonly #prefix: string
+  /** Local listeners per room; a room is subscribed on Redis while it has any. */
+  readonly #listeners = new Map<string, Set<(event: RoomEvent) => void>>()
+  /** Connections of this process per `room\u0000peer`, kept alive in Redis while > 0. */
+  readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number }>()
+  readonly #refresher: ReturnType<typeof setInterval>
+
+  constructor(options: RedisHubOptions) {
+    this.#options = options
+    this.#prefix = options.prefix ?? 'politely'
+    const connect = () =>
+      typeof options.redis === 'string'
+        ? new Redis(options.redis, { lazyConnect: true })
+        : new Redis({ ...options.redis, lazyConnect: true })
+    this.#client = connect()
+    this.#subscriber = connect()
+    // One report per outage, not one per reconnect attempt.
+    let reported = false
+    const report = options.onError ?? ((error: Error) => console.warn(`politely: Redis unreachable: ${error.message}`))
+    for (const client of [this.#client, this.#subscriber]) {
+      client.on('error', (error: Error) => {
+        if (!reported) report(error)
+        reported = true
+      })
+      client.on('ready', () => {
+        reported = false
+      })
+    }
+    this.#client.defineCommand('politelyClaim', { numberOfKeys: 2, lua: CLAIM })
+    this.#client.defineCommand('politelyPublish', { numberOfKeys: 2, lua: PUBLISH })
+    this.#subscriber.on('message', (channel: string, text: string) => {
+      const room = channel.slice(this.#prefix.length + 1, -3) // <prefix>:<room>:ev
+      const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
+      const event: RoomEvent = to ? { id, from, to, data } : { id, from, data }
+      for (const listener of this.#listeners.get(room) ?? []) listener(event)
+    })
+    // Bindings and presence of our live connections expire unless refreshed: a crashed process frees its peers.
+    this.#refresher = setInterval(() => void this.#refresh(), Math.max(200, options.releaseMs / 3))
+    this.#refresher.unref?.()
+  }
+
+  /** Connects both Redis clients; rejects (with the client's error) when Redis cannot be reached. */
+  async connect(): Promise<void> {
+    await Promise.all([this.#client.connect(), this.#subscriber.connect()])
+  }
+
+  #key(room: string, ...parts: string[]): string {
+    return [this.#prefix, room, ...parts].join(':')
+  }
+
+  async claim(room: string, peer: string, token: string): Promise<ClaimRefusal | undefined> {
+    const local = `${room}\u0000${peer}`
+    const rooms = new Set([...this.#local.values()].map((binding) => binding.room))
+    if (!rooms.has(room) && rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
+    const tokenHash = hash(token)
+    const now = Date.now()
+    const result = await (this.#client as unknown as { politelyClaim(...args: unknown[]): Promise<string> }).politelyClaim(
+      this.#key(room, 'peer', peer),
+      this.#key(room, 'live'),
+      tokenHash,
+      this.#options.releaseMs,
+      now,
+      this.#options.maxPeersPerRoom,
+      now + this.#options.releaseMs,
+      peer,
+    )
+    if (result !== 'ok') return result as ClaimRefusal
+    const binding = this.#local.get(local)
+    if (binding) binding.connections++
+    else this.#local.set(local, { room, peer, tokenHash, connections: 1 })
+    return undefined
+  }
+
+  async verify(room: string, peer: string, token: string): Promise<boolean> {
+    return (await this.#client.get(this.#key(room, 'peer', peer))) === hash(token)
+  }
+
+  release(room: string, peer: string, token: string): void {
+    const local = `${room}\u0000${peer}`
+    const binding = this.#local.get(local)
+    if (!binding || binding.tokenHash !== hash(token) || --binding.connections > 0) return
+    this.#local.delete(local)
+    // Not present any more; the binding itself lives out its grace (releaseMs) for a resume.
+    this.#client.zrem(this.#key(room, 'live'), peer).catch(() => {})
+  }
+
+  async publish(room: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
+    const { replayMessages, replayAgeMs } = this.#options
+    const id = await (this.#client as unknown as { politelyPublish(...args: unknown[]): Promise<string> }).politelyPublish(
+      this.#key(room, 'log'),
+      this.#key(room, 'ev'),
+      event.from,
+      event.to ?? '',
+      event.data,
+      replayMessages,
+      Date.now() - replayAgeMs,
+      replayAgeMs * 2,
+    )
+    return event.to === undefined
+      ? { id, from: event.from, data: event.data }
+      : { id, from: event.from, to: event.to, data: event.data }
+  }
+
+  subscribe(room: string, listener: (event: RoomEvent) => void): () => void {
+    let listeners = this.#listeners.get(room)
+    if (!listeners) {
+      listeners = new Set()
+      this.#listeners.set(room, listeners)
+      this.#subscriber.subscribe(this.#key(room, 'ev')).catch(() => {})
+    }
+    listeners.add(listener)
+    return () => {
+      listeners.delete(listener)
+      if (listeners.size || this.#listeners.get(room) !== listeners) return
+      this.#listeners.delete(room)
+      this.#subscriber.unsubscribe(this.#key(room, 'ev')).catch(() => {})
+    }
+  }
+
+  async since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'> {
+    const stream = this.#key(room, 'log')
+    if (lastId !== undefined) {
+      if (!/^\d+-\d+$/.test(lastId)) return 'gap'
+      // Entries trimmed after lastId were lost to this reader.
+      const info = (await this.#client.call('XINFO', 'STREAM', stream).catch(() => undefined)) as unknown[] | undefined
+      if (!info) return 'gap'
+      const deleted = String(info[info.indexOf('max-deleted-entry-id') + 1])
+      if (compareIds(deleted, lastId) > 0) return 'gap'
+    }
+    const entries = await this.#client.xrange(
+      stream,
+      lastId === undefined ? '-' : `(${lastId}`,
+      '+',
+      'COUNT',
+      this.#options.replayMessages,
+    )
+    return entries.map(([id, fields]) => {
+      const [, from = '', , to = '', , data = ''] = fields
+      return to ? { id, from, to, data } : { id, from, data }
+    })
+  }
+
+  async present(room: string): Promise<string[]> {
+    return this.#client.zrangebyscore(this.#key(room, 'live'), Date.now(), '+inf')
+  }
+
+  rooms(): number {
+    return new Set([...this.#local.values()].map((binding) => binding.room)).size
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#refresher)
+    this.#client.disconnect()
+    this.#subscriber.disconnect()
+  }
+
+  async #refresh(): Promise<void> {
+    if (!this.#local.size) return
+    const { releaseMs } = this.#options
+    const pipeline = this.#client.pipeline()
+    for (const { room, peer } of this.#local.values()) {
+      pipeline.pexpire(this.#key(room, 'peer', peer), releaseMs)
+      pipeline.zadd(this.#key(room, 'live'), Date.now() + releaseMs, peer)
+      pipeline.pexpire(this.#key(room, 'live'), releaseMs)
+    }
+    await pipeline.exec().catch(() => {})
+  }
+}

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startSignalingServer } from '../../src/server/index'
+import { RedisHub } from '../../src/server/redis-hub'
+import { hasRedis, startRedis } from '../support/redis'
+import { ADAPTERS } from '../support/server'
+import { makePeer, opened, roundTrip, uniqueRoom, wrtcStack } from '../support/stacks'
+import { until } from '../support/until'
+
+const token = (c: string) => c.repeat(24)
+const limits = { maxPeersPerRoom: 16, maxRooms: 1000, replayMessages: 64, replayAgeMs: 60_000, releaseMs: 3000 }
+
+/** A raw SSE reader collecting `{ id, event, data }` records. */
+async function stream(url: string, headers: Record<string, string> = {}) {
+  const controller = new AbortController()
+  const response = await fetch(url, { signal: controller.signal, headers })
+  const events: Array<{ id?: string; event?: string; data?: string }> = []
+  let buffer = ''
+  if (response.status === 200) {
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    const decoder = new TextDecoder()
+    void (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) return
+          buffer += decoder.decode(value)
+          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+            const record: Record<string, string> = {}
+            for (const line of buffer.slice(0, end).split('\n')) {
+              const colon = line.indexOf(':')
+              if (colon > 0) record[line.slice(0, colon)] = line.slice(colon + 1).trimStart()
+            }
+            if (record.data !== undefined) events.push(record)
+            buffer = buffer.slice(end + 2)
+          }
+        }
+      } catch {}
+    })()
+  }
+  return { status: response.status, events, close: () => controller.abort() }
+}
+
+const publish = (url: string, room: string, from: string, session: number, to = 'b') =>
+  fetch(`${url}/${room}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token(from)}` },
+    body: JSON.stringify({ kind: 'hello', from, to, session }),
+  })
+
+// Redis comes from Debian (.ci/run installs it). Without it a developer's run skips, loudly; CI fails.
+if (!hasRedis() && process.env.CI !== 'true') {
+  console.warn('!! redis-server not found: the Redis hub tests were SKIPPED. Install it: sudo apt-get install redis-server')
+}
+describe.skipIf(!hasRedis() && process.env.CI !== 'true')('several server processes on one Redis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>
+  const servers: Array<Awaited<ReturnType<typeof startSignalingServer>>> = []
+  const startOne = async () => {
+    const hub = new RedisHub({ redis: redis.url, ...limits })
+    await hub.connect()
+    const server = await startSignalingServer({ port: 0, hub, ...limits })
+    servers.push(server)
+    return server
+  }
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+  afterAll(async () => {
+    for (const server of servers) await server.close()
+    redis?.stop()
+  })
+
+  test('subscribe through process 1, publish through process 2; resume on process 3 with exactly the missed messages', async () => {
+    const [one, two, three] = [await startOne(), await startOne(), await startOne()]
+    const room = uniqueRoom()
+    const a = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
+    const b = await stream(`${one.url}/${room}?peer=b&token=${token('b')}`)
+    await until(() => a.events.length === 1 && b.events.length === 1, 'welcomes')
+    for (const n of [1, 2]) expect((await publish(two.url, room, 'a', n)).status).toBe(202)
+    await until(() => b.events.length === 3, 'two messages through process 1')
+    const last = b.events.at(-1)?.id as string
+    b.close()
+    for (const n of [3, 4]) await publish(two.url, room, 'a', n)
+    const resumed = await stream(`${three.url}/${room}?peer=b&token=${token('b')}`, { 'last-event-id': last })
+    await until(() => resumed.events.filter((e) => !e.event).length === 2, 'the missed messages')
+    await publish(one.url, room, 'a', 5)
+    await until(() => resumed.events.filter((e) => !e.event).length === 3, 'a live one')
+    expect(resumed.events.filter((e) => !e.event).map((e) => JSON.parse(e.data as string).session)).toEqual([3, 4, 5])
+    expect(resumed.events.some((e) => e.event === 'reset')).toBe(false)
+    a.close()
+    resumed.close()
+  })
+
+  test('sender authentication holds across processes: a live id cannot be claimed on another process', async () => {
+    const [one, two] = [await startOne(), await startOne()]
+    const room = uniqueRoom()
+    const a = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+    await until(() => a.events.length === 1, 'welcome')
+    const thief = await stream(`${two.url}/${room}?peer=a&token=${token('t')}`)
+    expect(thief.status).toBe(409)
+    // …and another process refuses a publish as `a` without a's secret.
+    const spoofed = await fetch(`${two.url}/${room}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token('t')}` },
+      body: JSON.stringify({ kind: 'hello', from: 'a', session: 1 }),
+    })
+    expect(spoofed.status).toBe(403)
+    a.close()
+  })
+
+  test.each(ADAPTERS)('$name: peers on different processes connect over real WebRTC and exchange data', async (adapter) => {
+    const [one, two] = [await startOne(), await startOne()]
+    const stack = await wrtcStack()
+    const room = uniqueRoom()
+    const a = makePeer(stack, room, { signaler: adapter.make(one.url, room) })
+    const b = makePeer(stack, room, { signaler: adapter.make(two.url, room) })
+    try {
+      await Promise.all([a.start(), b.start()])
+      await Promise.all([opened(a), opened(b)])
+      await roundTrip(a, b, 'across processes')
+      await roundTrip(b, a, 'and back')
+      expect([...a.errors, ...b.errors]).toEqual([])
+    } finally {
+      a.close()
+      b.close()
+    }
+  })
+})

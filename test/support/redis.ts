@@ -1,0 +1,65 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** A free TCP port on 127.0.0.1 (`--port 0` would disable TCP in Redis). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Whether a redis-server binary is on the PATH. */
+export function hasRedis(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Starts a real redis-server of the tests' own on 127.0.0.1, without persistence; stop() kills it by its pid. */
+export async function startRedis(): Promise<{ url: string; port: number; stop(): void }> {
+  const port = await freePort()
+  const pidfile = join(tmpdir(), `politely-redis-${port}.pid`)
+  execFileSync('redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'yes',
+    '--pidfile',
+    pidfile,
+  ])
+  // Daemonized: wait for the pid file (it answers within ~20 ms).
+  let pid = 0
+  for (let i = 0; i < 200 && !pid; i++) {
+    try {
+      pid = Number(readFileSync(pidfile, 'utf8'))
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop: () => {
+      try {
+        process.kill(pid)
+      } catch {}
+    },
+  }
+}
