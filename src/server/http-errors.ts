@@ -14,6 +14,8 @@ export const REFUSALS = {
   'too-large': { status: 413, close: 1009 },
   'rate-limited': { status: 429, close: 1008 },
   'too-many-rooms': { status: 503, close: 1013 },
+  /** The hub (Redis) failed: try again. */
+  unavailable: { status: 503, close: 1013 },
 } as const
 
 export type RefusalCode = keyof typeof REFUSALS

@@ -107,7 +107,8 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       const found = locate(request)
       if (!found) return false
       route(request, response, found.url, found.room).catch((error) => {
-        sendRefusal(response, error instanceof Refusal ? error : new Refusal('bad-request', 'The request could not be served'))
+        // Anything but a refusal is ours (e.g. Redis down): 503, so clients retry instead of dropping.
+        sendRefusal(response, error instanceof Refusal ? error : new Refusal('unavailable', 'Temporarily unavailable; try again'))
       })
       return true
     },
@@ -117,7 +118,12 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       socket.on('error', () => socket.destroy())
       Promise.resolve()
         .then(() => websockets.upgrade(request, socket, head, subscriptionTarget(request, found.url, found.room)))
-        .catch((error) => refuseUpgrade(socket, error instanceof Refusal ? error : new Refusal('bad-request', 'Upgrade failed')))
+        .catch((error) =>
+          refuseUpgrade(
+            socket,
+            error instanceof Refusal ? error : new Refusal('unavailable', 'Temporarily unavailable; try again'),
+          ),
+        )
       return true
     },
     attach(server) {

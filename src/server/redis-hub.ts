@@ -67,6 +67,8 @@ export class RedisHub implements Hub {
   /** Connections of this process per `room\u0000peer`, kept alive in Redis while > 0. */
   readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number }>()
   readonly #refresher: ReturnType<typeof setInterval>
+  /** Newest event id handed to local listeners, per room: no event twice, none skipped after a reconnect. */
+  readonly #delivered = new Map<string, string>()
 
   constructor(options: RedisHubOptions) {
     this.#options = options
@@ -94,8 +96,13 @@ export class RedisHub implements Hub {
     this.#subscriber.on('message', (channel: string, text: string) => {
       const room = channel.slice(this.#prefix.length + 1, -3) // <prefix>:<room>:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
-      const event: RoomEvent = to ? { id, from, to, data } : { id, from, data }
-      for (const listener of this.#listeners.get(room) ?? []) listener(event)
+      this.#fanOut(room, to ? { id, from, to, data } : { id, from, data })
+    })
+    // Pub/sub drops what is published while the subscriber reconnects: catch up from the streams.
+    let first = true
+    this.#subscriber.on('ready', () => {
+      if (!first) void this.#catchUp()
+      first = false
     })
     // Bindings and presence of our live connections expire unless refreshed: a crashed process frees its peers.
     this.#refresher = setInterval(() => void this.#refresh(), Math.max(200, options.releaseMs / 3))
@@ -176,6 +183,7 @@ export class RedisHub implements Hub {
       listeners.delete(listener)
       if (listeners.size || this.#listeners.get(room) !== listeners) return
       this.#listeners.delete(room)
+      this.#delivered.delete(room)
       this.#subscriber.unsubscribe(this.#key(room, 'ev')).catch(() => {})
     }
   }
@@ -217,12 +225,37 @@ export class RedisHub implements Hub {
     this.#subscriber.disconnect()
   }
 
+  #fanOut(room: string, event: RoomEvent): void {
+    const last = this.#delivered.get(room)
+    if (last && compareIds(event.id, last) <= 0) return
+    this.#delivered.set(room, event.id)
+    for (const listener of this.#listeners.get(room) ?? []) listener(event)
+  }
+
+  async #catchUp(): Promise<void> {
+    const rooms = [...this.#listeners.keys()]
+    if (!rooms.length) return
+    // Subscribed first (again: SUBSCRIBE is idempotent), then read the streams: every event is
+    // then either in what we read or delivered live, and #fanOut drops the overlap.
+    await this.#subscriber.subscribe(...rooms.map((room) => this.#key(room, 'ev'))).catch(() => {})
+    for (const room of rooms) {
+      const last = this.#delivered.get(room)
+      const stream = this.#key(room, 'log')
+      const entries = await this.#client.xrange(stream, last ? `(${last}` : '-', '+').catch(() => [])
+      for (const [id, fields] of entries) {
+        const [, from = '', , to = '', , data = ''] = fields
+        this.#fanOut(room, to ? { id, from, to, data } : { id, from, data })
+      }
+    }
+  }
+
   async #refresh(): Promise<void> {
     if (!this.#local.size) return
     const { releaseMs } = this.#options
     const pipeline = this.#client.pipeline()
-    for (const { room, peer } of this.#local.values()) {
-      pipeline.pexpire(this.#key(room, 'peer', peer), releaseMs)
+    for (const { room, peer, tokenHash } of this.#local.values()) {
+      // SET, not PEXPIRE: after a Redis restart (no persistence) this puts our live bindings back.
+      pipeline.set(this.#key(room, 'peer', peer), tokenHash, 'PX', releaseMs)
       pipeline.zadd(this.#key(room, 'live'), Date.now() + releaseMs, peer)
       pipeline.pexpire(this.#key(room, 'live'), releaseMs)
     }

@@ -76,7 +76,7 @@ export class WebSocketRoute {
       const messages = parseBatch(text, this.#options.maxBatch)
       await this.#relay.publish(target.room, target.peer, messages)
     } catch (error) {
-      const refusal = error instanceof Refusal ? error : new Refusal('bad-request', 'Could not publish')
+      const refusal = error instanceof Refusal ? error : new Refusal('unavailable', 'Could not publish; try again')
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }))
     }
   }

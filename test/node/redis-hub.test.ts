@@ -125,3 +125,56 @@ describe.skipIf(!hasRedis() && process.env.CI !== 'true')('several server proces
     }
   })
 })
+
+describe.skipIf(!hasRedis() && process.env.CI !== 'true')('Redis restarted under live peers', () => {
+  test.each(ADAPTERS)(
+    '$name: data keeps flowing, signaling recovers, a renegotiation goes through, nothing twice',
+    async (adapter) => {
+      const redis = await startRedis()
+      const servers: Array<Awaited<ReturnType<typeof startSignalingServer>>> = []
+      const stack = await wrtcStack()
+      const room = uniqueRoom()
+      let a: ReturnType<typeof makePeer> | undefined
+      let b: ReturnType<typeof makePeer> | undefined
+      let again: Awaited<ReturnType<typeof startRedis>> | undefined
+      try {
+        for (let i = 0; i < 2; i++) {
+          const hub = new RedisHub({ redis: redis.url, ...limits, releaseMs: 600, onError: () => {} })
+          await hub.connect()
+          servers.push(await startSignalingServer({ port: 0, hub, ...limits, releaseMs: 600 }))
+        }
+        a = makePeer(stack, room, { signaler: adapter.make((servers[0] as { url: string }).url, room) })
+        b = makePeer(stack, room, { signaler: adapter.make((servers[1] as { url: string }).url, room) })
+        const seen: string[] = []
+        for (const p of [a, b])
+          p.on(
+            'signal',
+            ({ direction, message }) =>
+              direction === 'in' && message.kind === 'description' && seen.push(message.description.sdp),
+          )
+        await Promise.all([a.start(), b.start()])
+        await Promise.all([opened(a), opened(b)])
+        redis.stop()
+        await roundTrip(a, b, 'redis is down')
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        again = await startRedis(redis.port)
+        await roundTrip(b, a, 'redis is back')
+        const [pa, pb] = [a, b]
+        pa.connection?.addTransceiver('audio')
+        await until(
+          () => [pa, pb].every((p) => p.connection?.signalingState === 'stable' && p.connection.getTransceivers().length === 1),
+          'renegotiation after the Redis restart',
+        )
+        await roundTrip(a, b, 'renegotiated')
+        expect(new Set(seen).size).toBe(seen.length)
+        expect([...a.errors, ...b.errors]).toEqual([])
+      } finally {
+        a?.close()
+        b?.close()
+        for (const server of servers) await server.close()
+        redis.stop()
+        again?.stop()
+      }
+    },
+  )
+})

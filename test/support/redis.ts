@@ -26,9 +26,9 @@ export function hasRedis(): boolean {
   }
 }
 
-/** Starts a real redis-server of the tests' own on 127.0.0.1, without persistence; stop() kills it by its pid. */
-export async function startRedis(): Promise<{ url: string; port: number; stop(): void }> {
-  const port = await freePort()
+/** Starts a real redis-server of the tests' own (on `port`, to restart one in place). */
+export async function startRedis(port?: number): Promise<{ url: string; port: number; stop(): void }> {
+  port ??= await freePort()
   const pidfile = join(tmpdir(), `politely-redis-${port}.pid`)
   execFileSync('redis-server', [
     '--port',
