@@ -2,7 +2,7 @@
 // (never `playwright install`, which would download a browser).
 import { existsSync } from 'node:fs'
 import { type Browser, chromium } from 'playwright-core'
-import { describe, test } from 'vitest'
+import { describeRequiring } from '../support/requires'
 
 const INSTALL = 'sudo apt-get install chromium'
 
@@ -40,40 +40,17 @@ export async function launchChromium(): Promise<Browser> {
   })
 }
 
-let warned = false
-
-/**
- * `describe` for suites that need Chromium. Without it, CI fails loudly (a
- * green run that tested no browser would lie); a developer's machine skips
- * the suite with a banner saying so.
- */
+/** `describe` for suites that need Chromium: skipped loudly without it, a failure in CI. */
 export function describeBrowser(name: string, fn: () => void): void {
-  if (hasChromium) {
-    describe(name, fn)
-    return
-  }
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      test('Chromium is installed', () => {
-        throw new Error(
-          `Chromium not found; CI needs it: apt-get install chromium (looked for ${chromiumPath ?? '/usr/bin/chromium, /usr/bin/chromium-browser'})`,
-        )
-      })
-    })
-    return
-  }
-  if (!warned) {
-    warned = true
-    const line = '!'.repeat(72)
-    console.warn(
-      [
-        line,
-        '!! Chromium not found: the browser test suites were SKIPPED.',
-        `!! Install it to run them:  ${INSTALL}`,
-        '!! (or point CHROMIUM_PATH at a Chromium binary)',
-        line,
-      ].join('\n'),
-    )
-  }
-  describe.skip(name, fn)
+  describeRequiring(
+    {
+      name: 'Chromium',
+      present: hasChromium,
+      install: INSTALL,
+      override: 'CHROMIUM_PATH',
+      looked: chromiumPath ?? '/usr/bin/chromium, /usr/bin/chromium-browser',
+    },
+    name,
+    fn,
+  )
 }

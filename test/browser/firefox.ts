@@ -2,7 +2,7 @@
 // puppeteer-core over WebDriver BiDi (never a downloaded browser).
 import { existsSync } from 'node:fs'
 import puppeteer, { type Browser } from 'puppeteer-core'
-import { describe, test } from 'vitest'
+import { describeRequiring } from '../support/requires'
 
 const INSTALL = 'sudo apt-get install firefox-esr'
 
@@ -86,40 +86,17 @@ export async function launchFirefox(): Promise<Browser> {
   })
 }
 
-let warned = false
-
-/**
- * `describe` for suites that need Firefox, like `describeBrowser` for
- * Chromium: without it, CI fails loudly (a green run that tested no Firefox
- * would lie); a developer's machine skips the suite with a banner saying so.
- */
+/** `describe` for suites that need Firefox: skipped loudly without it, a failure in CI. */
 export function describeFirefox(name: string, fn: () => void): void {
-  if (hasFirefox) {
-    describe(name, fn)
-    return
-  }
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      test('Firefox is installed', () => {
-        throw new Error(
-          `Firefox not found; CI needs it: apt-get install firefox-esr (looked for ${firefoxPath ?? '/usr/bin/firefox-esr'})`,
-        )
-      })
-    })
-    return
-  }
-  if (!warned) {
-    warned = true
-    const line = '!'.repeat(72)
-    console.warn(
-      [
-        line,
-        '!! Firefox not found: the cross-browser test suites were SKIPPED.',
-        `!! Install it to run them:  ${INSTALL}`,
-        '!! (or point FIREFOX_PATH at a Firefox binary)',
-        line,
-      ].join('\n'),
-    )
-  }
-  describe.skip(name, fn)
+  describeRequiring(
+    {
+      name: 'Firefox',
+      present: hasFirefox,
+      install: INSTALL,
+      override: 'FIREFOX_PATH',
+      looked: firefoxPath ?? '/usr/bin/firefox-esr',
+    },
+    name,
+    fn,
+  )
 }

@@ -1,44 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startSignalingServer } from '../../src/server/index'
 import { RedisHub } from '../../src/server/redis-hub'
 import { hasRedis, startRedis } from '../support/redis'
+import { describeRequiring } from '../support/requires'
 import { ADAPTERS } from '../support/server'
+import { readEvents as stream } from '../support/sse-reader'
 import { makePeer, opened, roundTrip, uniqueRoom, wrtcStack } from '../support/stacks'
 import { until } from '../support/until'
 
 const token = (c: string) => c.repeat(24)
 const limits = { maxPeersPerRoom: 16, maxRooms: 1000, replayMessages: 64, replayAgeMs: 60_000, releaseMs: 3000 }
-
-/** A raw SSE reader collecting `{ id, event, data }` records. */
-async function stream(url: string, headers: Record<string, string> = {}) {
-  const controller = new AbortController()
-  const response = await fetch(url, { signal: controller.signal, headers })
-  const events: Array<{ id?: string; event?: string; data?: string }> = []
-  let buffer = ''
-  if (response.status === 200) {
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
-    const decoder = new TextDecoder()
-    void (async () => {
-      try {
-        for (;;) {
-          const { value, done } = await reader.read()
-          if (done) return
-          buffer += decoder.decode(value)
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-            const record: Record<string, string> = {}
-            for (const line of buffer.slice(0, end).split('\n')) {
-              const colon = line.indexOf(':')
-              if (colon > 0) record[line.slice(0, colon)] = line.slice(colon + 1).trimStart()
-            }
-            if (record.data !== undefined) events.push(record)
-            buffer = buffer.slice(end + 2)
-          }
-        }
-      } catch {}
-    })()
-  }
-  return { status: response.status, events, close: () => controller.abort() }
-}
 
 const publish = (url: string, room: string, from: string, session: number, to = 'b') =>
   fetch(`${url}/${room}`, {
@@ -48,10 +19,14 @@ const publish = (url: string, room: string, from: string, session: number, to = 
   })
 
 // Redis comes from Debian (.ci/run installs it). Without it a developer's run skips, loudly; CI fails.
-if (!hasRedis() && process.env.CI !== 'true') {
-  console.warn('!! redis-server not found: the Redis hub tests were SKIPPED. Install it: sudo apt-get install redis-server')
+const redisServer = {
+  name: 'redis-server',
+  present: hasRedis(),
+  install: 'sudo apt-get install redis-server',
+  override: 'PATH',
+  looked: 'redis-server on the PATH',
 }
-describe.skipIf(!hasRedis() && process.env.CI !== 'true')('several server processes on one Redis', () => {
+describeRequiring(redisServer, 'several server processes on one Redis', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>
   const servers: Array<Awaited<ReturnType<typeof startSignalingServer>>> = []
   const startOne = async () => {
@@ -96,7 +71,7 @@ describe.skipIf(!hasRedis() && process.env.CI !== 'true')('several server proces
     const a = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
     await until(() => a.events.length === 1, 'welcome')
     const thief = await stream(`${two.url}/${room}?peer=a&token=${token('t')}`)
-    expect(thief.status).toBe(409)
+    expect(thief.response.status).toBe(409)
     // …and another process refuses a publish as `a` without a's secret.
     const spoofed = await fetch(`${two.url}/${room}`, {
       method: 'POST',
@@ -126,7 +101,7 @@ describe.skipIf(!hasRedis() && process.env.CI !== 'true')('several server proces
   })
 })
 
-describe.skipIf(!hasRedis() && process.env.CI !== 'true')('Redis restarted under live peers', () => {
+describeRequiring(redisServer, 'Redis restarted under live peers', () => {
   test.each(ADAPTERS)(
     '$name: data keeps flowing, signaling recovers, a renegotiation goes through, nothing twice',
     async (adapter) => {
