@@ -23,9 +23,12 @@ export type RefusalCode = keyof typeof REFUSALS
 /** A refusal with a message a person can act on. */
 export class Refusal extends Error {
   readonly code: RefusalCode
-  constructor(code: RefusalCode, message: string) {
+  /** Messages of the refused batch that were published before it failed (the client must not send them again). */
+  readonly published: number
+  constructor(code: RefusalCode, message: string, published = 0) {
     super(message)
     this.code = code
+    this.published = published
   }
 }
 
@@ -35,7 +38,8 @@ export function sendRefusal(response: ServerResponse, refusal: Refusal): void {
     response.destroy()
     return
   }
-  const body = JSON.stringify({ error: refusal.code, message: refusal.message })
+  const { code, message, published } = refusal
+  const body = JSON.stringify(published ? { error: code, message, published } : { error: code, message })
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
   if (refusal.code === 'rate-limited') headers['retry-after'] = '1'
   response.writeHead(REFUSALS[refusal.code].status, headers).end(body)

@@ -107,8 +107,12 @@ export class Relay {
     if (parsed.some((message) => message.from !== peer)) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
     const ids: string[] = []
     for (const message of parsed) {
-      const event = await this.#hub.publish(room, { from: peer, to: message.to, data: JSON.stringify(message) })
-      ids.push(event.id)
+      try {
+        ids.push((await this.#hub.publish(room, { from: peer, to: message.to, data: JSON.stringify(message) })).id)
+      } catch {
+        // The hub (Redis) failed: say how much of the batch went out, so a retry sends only the rest.
+        throw new Refusal('unavailable', 'Could not publish; try again', ids.length)
+      }
     }
     return ids
   }

@@ -7,9 +7,15 @@ import type { ResolvedServerOptions } from './options'
 import type { Relay } from './relay'
 import type { Target } from './target'
 
+/** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
+const ACK_DELAY_MS = 100
+
 /**
  * Server → client frames are JSON objects with a `type`:
- * `welcome`, `message` (`{ id, message }`), `reset`, `error` (`{ code, message }`).
+ * `welcome`, `message` (`{ id, message }`), `reset`, `error` (`{ code, message }`),
+ * `ack` (`{ n, published? }`: the first `n` frames of this connection are done with; `published`
+ * messages of frame `n` went out before the hub failed, and the connection closes with 1013 so the
+ * client sends the rest again).
  * Client → server frames are signaling messages (or arrays of them).
  */
 export class WebSocketRoute {
@@ -52,9 +58,29 @@ export class WebSocketRoute {
       ws.ping()
     }, this.#options.heartbeatMs)
     let chain = Promise.resolve()
+    let done = 0
+    let broken = false
+    let ackTimer: ReturnType<typeof setTimeout> | undefined
+    const ack = () => {
+      clearTimeout(ackTimer)
+      ackTimer = undefined
+      send(`{"type":"ack","n":${done}}`)
+    }
     ws.on('message', (data, isBinary) => {
-      // Publish in arrival order, one frame after the other.
-      chain = chain.then(() => this.#receive(ws, target, isBinary ? undefined : data.toString()))
+      // Publish in arrival order, one frame after the other; nothing after a frame the hub failed.
+      chain = chain.then(async () => {
+        if (broken) return
+        const published = await this.#receive(ws, target, isBinary ? undefined : data.toString())
+        if (published === undefined) {
+          done++
+          ackTimer ??= setTimeout(ack, ACK_DELAY_MS)
+          return
+        }
+        broken = true
+        clearTimeout(ackTimer)
+        send(`{"type":"ack","n":${done},"published":${published}}`)
+        ws.close(REFUSALS.unavailable.close, 'signaling hub unavailable; try again')
+      })
     })
     const stop = await this.#relay.subscribe(target, {
       // Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
@@ -64,21 +90,25 @@ export class WebSocketRoute {
     })
     const end = () => {
       clearInterval(heartbeat)
+      clearTimeout(ackTimer)
       stop()
     }
     if (ws.readyState !== ws.OPEN) end()
     else ws.on('close', end)
   }
 
-  async #receive(ws: WebSocket, target: Target, text: string | undefined): Promise<void> {
+  /** Publishes one frame. Returns how much of it was published when the hub failed (to be retried), else undefined. */
+  async #receive(ws: WebSocket, target: Target, text: string | undefined): Promise<number | undefined> {
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
       const messages = parseBatch(text, this.#options.maxBatch)
       await this.#relay.publish(target.room, target.peer, messages)
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal('unavailable', 'Could not publish; try again')
+      if (refusal.code === 'unavailable') return refusal.published
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }))
     }
+    return undefined
   }
 }
 

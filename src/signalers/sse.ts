@@ -74,6 +74,8 @@ export class SseSignaler extends ServerSignaler {
           keepalive: body.length < 60_000,
         })
         status = response.status
+        // 503 from a failing hub: the first `published` messages of the batch went out; send only the rest.
+        if (status === 503) this.queue.splice(0, Number((await response.json()).published) || 0)
       } catch {
         // Network failure: keep the batch; the stream's reconnect will bring us back here.
       }

@@ -1,4 +1,5 @@
 import { PolitelyError } from '../errors'
+import type { SignalMessage } from '../protocol'
 import { ServerSignaler, type ServerSignalerOptions } from './server-signaler'
 
 /** Options of {@link WebSocketSignaler}. */
@@ -18,6 +19,9 @@ export interface WebSocketSignalerOptions extends ServerSignalerOptions {
 export class WebSocketSignaler extends ServerSignaler {
   #socket?: WebSocket
   #welcomed = false
+  /** Frames sent on this socket that the server has not acknowledged: sent again if it drops. */
+  #unacked: SignalMessage[][] = []
+  #acked = 0
 
   constructor(options: WebSocketSignalerOptions) {
     super(options, 'WebSocketSignaler')
@@ -31,7 +35,7 @@ export class WebSocketSignaler extends ServerSignaler {
     const socket = new Socket(url.href)
     this.#socket = socket
     socket.onmessage = (event) => {
-      let frame: { type?: string; id?: string; message?: unknown; code?: string }
+      let frame: { type?: string; id?: string; message?: unknown; code?: string; n?: number; published?: number }
       try {
         frame = JSON.parse(String(event.data))
       } catch {
@@ -42,14 +46,27 @@ export class WebSocketSignaler extends ServerSignaler {
       } else if (frame.type === 'welcome') {
         this.#welcomed = true
         this.welcome()
+      } else if (frame.type === 'ack') {
+        const n = Number(frame.n)
+        this.#unacked.splice(0, n - this.#acked)
+        this.#acked = n
+        // The hub failed part-way through the next frame (the socket closes next): keep only the rest.
+        this.#unacked[0]?.splice(0, Number(frame.published) || 0)
       } else if (frame.type === 'reset') {
         this.events?.reset()
       } else if (frame.type === 'error') {
         this.events?.error(new PolitelyError('signaling-failed', `The server refused a message: ${frame.code}`))
       }
     }
+    // A refused upgrade (e.g. 503 while the server's hub is down) ends in close too; without a listener
+    // Node's `ws` would throw the error instead.
+    socket.onerror = () => {}
     socket.onclose = () => {
       this.#welcomed = false
+      // What the server may not have published goes first when we are back (at worst a duplicate the peer ignores).
+      this.queue.unshift(...this.#unacked.flat())
+      this.#unacked = []
+      this.#acked = 0
       this.reconnect()
     }
   }
@@ -58,7 +75,11 @@ export class WebSocketSignaler extends ServerSignaler {
     const socket = this.#socket
     if (!this.#welcomed || socket?.readyState !== 1) return
     // Frames of up to 64 queued messages: fewer frames, and order kept.
-    while (this.queue.length) socket.send(JSON.stringify(this.queue.splice(0, 64)))
+    while (this.queue.length) {
+      const frame = this.queue.splice(0, 64)
+      this.#unacked.push(frame)
+      socket.send(JSON.stringify(frame))
+    }
   }
 
   protected shutdown(): void {

@@ -153,3 +153,60 @@ describeRequiring(redisServer, 'Redis restarted under live peers', () => {
     },
   )
 })
+
+describeRequiring(redisServer, 'a publish that failed during a Redis outage', () => {
+  test.each(ADAPTERS)('$name: is sent again when Redis is back, once, with no rebuild', async (adapter) => {
+    const redis = await startRedis()
+    const servers: Array<Awaited<ReturnType<typeof startSignalingServer>>> = []
+    const stack = await wrtcStack()
+    const room = uniqueRoom()
+    let a: ReturnType<typeof makePeer> | undefined
+    let b: ReturnType<typeof makePeer> | undefined
+    let again: Awaited<ReturnType<typeof startRedis>> | undefined
+    try {
+      let outages = 0
+      for (let i = 0; i < 2; i++) {
+        // No offline queue: while Redis is down a publish fails at once instead of waiting for it.
+        const options = { host: '127.0.0.1', port: redis.port, enableOfflineQueue: false }
+        const hub = new RedisHub({ redis: options, ...limits, releaseMs: 600, onError: () => outages++ })
+        await hub.connect()
+        servers.push(await startSignalingServer({ port: 0, hub, ...limits, releaseMs: 600 }))
+      }
+      // A watchdog slower than the outage: the renegotiation must get through by the resend alone.
+      const slow = { stallTimeout: 60_000 }
+      a = makePeer(stack, room, { ...slow, signaler: adapter.make((servers[0] as { url: string }).url, room) })
+      b = makePeer(stack, room, { ...slow, signaler: adapter.make((servers[1] as { url: string }).url, room) })
+      const offers: string[] = []
+      b.on('signal', ({ direction, message }) => {
+        if (direction === 'in' && message.kind === 'description' && message.description.type === 'offer')
+          offers.push(message.description.sdp)
+      })
+      await Promise.all([a.start(), b.start()])
+      await Promise.all([opened(a), opened(b)])
+      const [pa, pb] = [a, b]
+      const connections = [pa.connection, pb.connection]
+      offers.length = 0
+      redis.stop()
+      await until(() => outages === 2, 'both hubs noticed the outage')
+      // The renegotiation's offer is published while Redis is down: the hub refuses it.
+      pa.connection?.addTransceiver('audio')
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      expect(offers).toEqual([])
+      again = await startRedis(redis.port)
+      await until(
+        () => [pa, pb].every((p) => p.connection?.signalingState === 'stable' && p.connection.getTransceivers().length === 1),
+        'the renegotiation, once Redis is back',
+      )
+      expect([pa.connection, pb.connection]).toEqual(connections)
+      expect(offers).toHaveLength(1)
+      await roundTrip(a, b, 'renegotiated')
+      expect([...a.errors, ...b.errors]).toEqual([])
+    } finally {
+      a?.close()
+      b?.close()
+      for (const server of servers) await server.close()
+      redis.stop()
+      again?.stop()
+    }
+  })
+})
