@@ -1,7 +1,9 @@
-// One signaling server in a process of its own, for bench/server.mjs: alone in its
-// process, its RSS and CPU time are its own, and it gets a core of its own.
+// One signaling server in a process of its own, for bench/server.mjs and bench/redis.mjs:
+// alone in its process, its RSS and CPU time are its own, and it gets a core of its own.
 //
-//   node bench/server-runner.mjs <politely|peerjs|y-webrtc|floor> '<options as JSON>'
+//   node bench/server-runner.mjs <politely|politely-redis|peerjs|y-webrtc|floor> '<options as JSON>'
+//
+// politely-redis: politely on a RedisHub at options.redisUrl (the other options go to both).
 //
 // IPC: sends { type: 'ready', port } once listening; answers { type: 'stats', id }
 // with memory and CPU time; exits on { type: 'exit' } (so --cpu-prof can write its
@@ -16,6 +18,15 @@ async function start() {
   if (kind === 'politely') {
     const { startSignalingServer } = await import('../dist/server.mjs')
     return (await startSignalingServer({ port: 0, host: '127.0.0.1', ...options })).port
+  }
+  if (kind === 'politely-redis') {
+    const { startSignalingServer, SERVER_DEFAULTS } = await import('../dist/server.mjs')
+    const { RedisHub } = await import('../dist/redis.mjs')
+    const { redisUrl, ...rest } = options
+    // The hub takes the same limits as the server, as the CLI's --redis does.
+    const hub = new RedisHub({ ...SERVER_DEFAULTS, ...rest, redis: redisUrl })
+    await hub.connect() // "ready" then means connected; a failure ends this process, and startServer rejects
+    return (await startSignalingServer({ port: 0, host: '127.0.0.1', ...rest, hub })).port
   }
   if (kind === 'peerjs') {
     const { PeerServer } = await import('peer')

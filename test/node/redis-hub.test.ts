@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startSignalingServer } from '../../src/server/index'
 import { RedisHub } from '../../src/server/redis-hub'
-import { hasRedis, startRedis } from '../support/redis'
+import { redisServer, startRedis } from '../support/redis'
 import { describeRequiring } from '../support/requires'
 import { ADAPTERS } from '../support/server'
 import { readEvents as stream } from '../support/sse-reader'
@@ -18,14 +18,6 @@ const publish = (url: string, room: string, from: string, session: number, to = 
     body: JSON.stringify({ kind: 'hello', from, to, session }),
   })
 
-// Redis comes from Debian (.ci/run installs it). Without it a developer's run skips, loudly; CI fails.
-const redisServer = {
-  name: 'redis-server',
-  present: hasRedis(),
-  install: 'sudo apt-get install redis-server',
-  override: 'PATH',
-  looked: 'redis-server on the PATH',
-}
 describeRequiring(redisServer, 'several server processes on one Redis', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>
   const servers: Array<Awaited<ReturnType<typeof startSignalingServer>>> = []

@@ -26,6 +26,15 @@ export function hasRedis(): boolean {
   }
 }
 
+/** Redis comes from Debian (.ci/run installs it): for describeRequiring (a developer's run skips, loudly; CI fails). */
+export const redisServer = {
+  name: 'redis-server',
+  present: hasRedis(),
+  install: 'sudo apt-get install redis-server',
+  override: 'PATH',
+  looked: 'redis-server on the PATH',
+}
+
 /** Starts a real redis-server of the tests' own (on `port`, to restart one in place). */
 export async function startRedis(port?: number): Promise<{ url: string; port: number; stop(): void }> {
   port ??= await freePort()

@@ -1,0 +1,375 @@
+// The relay workload shared by bench/server.mjs and bench/redis.mjs: signaling servers
+// each in a child process of its own (bench/server-runner.mjs), ws or node:http clients
+// in this process, peer A of each pair sending a fixed-size SDP to peer B of its room.
+// Importing this module is enough for no child to outlive this process.
+import { fork } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import WebSocket from 'ws'
+
+export const env = (name, fallback) => Number(process.env[name] ?? fallback)
+// This machine may be shared: each row runs ROUNDS times, interleaved, and its best round is kept.
+export const ROUNDS = env('ROUNDS', 2)
+export const PAIRS = env('PAIRS', 100)
+export const WINDOW = env('WINDOW', 4) // messages in flight per pair
+export const SECONDS = env('SECONDS', 5)
+export const WARMUP = env('WARMUP', 1)
+export const LIGHT_RATE = env('LIGHT_RATE', 1000) // msg/s over all pairs, for latency without queueing
+export const LIGHT_SECONDS = 2
+export const SDP_CHARS = 1000
+export const HOST = '127.0.0.1'
+// A rate limit of 50/s per peer would measure the limiter, not the relay.
+// POLITELY_OPTIONS='{"replayMessages":16}' tries other server options on the relay runs.
+export const UNLIMITED = { ratePerSecond: 1e9, rateBurst: 1e9, ...JSON.parse(process.env.POLITELY_OPTIONS ?? '{}') }
+
+// ---- child processes: bounded in time, never left behind ----------------------------
+
+const children = new Set()
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+
+/** Killed (SIGKILL) when this process exits, however it exits short of SIGKILL itself. */
+export function own(child) {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+
+/** Exits (killing every child) if the bench still runs after `ms`. */
+export function limitTime(ms) {
+  setTimeout(() => {
+    console.error(`bench: still running after ${ms / 1000} s; stopping`)
+    process.exit(1)
+  }, ms).unref()
+}
+
+export const within = (promise, ms, what) =>
+  Promise.race([
+    promise,
+    sleep(ms, undefined, { ref: false }).then(() => Promise.reject(new Error(`${what}: nothing in ${ms} ms`))),
+  ])
+
+/** One server-runner.mjs child: its port, its stats (memory, CPU time) on demand, and stop(). */
+export async function startServer(kind, options = {}, execArgv = []) {
+  const child = own(
+    fork(new URL('./server-runner.mjs', import.meta.url), [kind, JSON.stringify(options)], {
+      execArgv: ['--expose-gc', ...execArgv],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }),
+  )
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const answers = new Map()
+  let asked = 0
+  const ready = new Promise((resolve, reject) => {
+    child.on('message', (message) => {
+      if (message.type === 'ready') resolve(message.port)
+      else answers.get(message.id)?.(message)
+    })
+    exited.then(() => reject(new Error(`${kind} server exited`)))
+  })
+  return {
+    port: await within(ready, 10_000, `${kind} server start`),
+    stats: () =>
+      within(
+        new Promise((resolve) => {
+          answers.set(++asked, resolve)
+          child.send({ type: 'stats', id: asked })
+        }),
+        10_000,
+        `${kind} stats`,
+      ),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.send({ type: 'exit' })
+      await within(exited, 10_000, `${kind} exit`).catch(() => child.kill('SIGKILL'))
+    },
+  }
+}
+
+// ---- helpers --------------------------------------------------------------------------
+
+export async function pool(count, parallel, task) {
+  const results = new Array(count)
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      const index = next++
+      results[index] = await task(index)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker))
+  return results
+}
+
+export const tokenOf = (id) => `bench-token-${id}`.padEnd(16, '0')
+export const mb = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MB`
+export const percentile = (sorted, p) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : Number.NaN
+export const ms = (value) => (value < 10 ? value.toFixed(2) : value.toFixed(1))
+export const percent = (share) => `${Math.round(share * 100)}%`
+
+/** CPU time (ms) used by the whole machine so far, to show what else ran during a window. */
+export function machineBusyMs() {
+  try {
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    return (ticks.reduce((sum, tick) => sum + tick, 0) - ticks[3] - ticks[4]) * 10 // USER_HZ 100; minus idle and iowait
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Prints rows of cells as columns: the first left-aligned, the others right-aligned. */
+export function printTable(rows) {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
+  for (const row of rows)
+    console.log(
+      `   ${row.map((cell, column) => (column ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ')}`,
+    )
+}
+
+// ---- clients ----------------------------------------------------------------------------
+
+export const description = (id, _room, to, sdp) => ({
+  kind: 'description',
+  from: id,
+  to,
+  session: 1,
+  toSession: 1,
+  description: { type: 'offer', sdp },
+})
+
+/**
+ * What differs between the servers: URL, how a client knows it is in, the frame A
+ * sends, and where B finds the SDP in what it receives (a string to deliver,
+ * `false` for an error frame, anything else ignored).
+ */
+export const PROTOCOLS = {
+  politely: {
+    url: (port, room, id) => `ws://${HOST}:${port}/signal/${room}?peer=${id}&token=${tokenOf(id)}`,
+    ready: (frame) => frame.type === 'welcome',
+    message: description,
+    receive: (frame) => (frame.type === 'message' ? frame.message.description.sdp : frame.type !== 'error'),
+  },
+  peerjs: {
+    url: (port, _room, id) => `ws://${HOST}:${port}/peerjs?key=peerjs&id=${id}&token=${tokenOf(id)}`,
+    ready: (frame) => frame.type === 'OPEN',
+    message: (_id, _room, to, sdp) => ({
+      type: 'OFFER',
+      dst: to,
+      payload: { type: 'media', connectionId: 'mc_bench', sdp: { type: 'offer', sdp } },
+    }),
+    receive: (frame) => (frame.type === 'OFFER' ? frame.payload.sdp.sdp : false),
+  },
+  'y-webrtc': {
+    url: (port) => `ws://${HOST}:${port}/`,
+    // Frames are handled in order, so the pong proves the subscription is in place.
+    join: (ws, room) => ws.send(JSON.stringify({ type: 'subscribe', topics: [room] })) || ws.send('{"type":"ping"}'),
+    ready: (frame) => frame.type === 'pong',
+    message: (id, room, to, sdp) => ({
+      type: 'publish',
+      topic: room,
+      data: { type: 'signal', from: id, to, signal: { type: 'offer', sdp } },
+    }),
+    // The server echoes every publish to its sender too: that echo is ignored, but it is the server's cost.
+    receive: (frame, id) => (frame.type === 'publish' && frame.data.to === id ? frame.data.signal.sdp : undefined),
+  },
+  floor: {
+    url: (port, _room, id) => `ws://${HOST}:${port}/?id=${id}&to=${id.replace('a', 'b')}`,
+    ready: (frame) => frame.type === 'welcome',
+    message: description,
+    receive: (frame) => frame.description.sdp,
+  },
+}
+
+/** A peer on a ws client: resolves once the server let it in; `deliver` gets each SDP for it, `fail` counts errors. */
+export function wsPeer(protocol, port, room, id, deliver, fail) {
+  return new Promise((resolve, reject) => {
+    // Zero mask key: ws then skips masking. The client shares the two cores with the
+    // server, so it must be cheap per frame; every contender gets the same client.
+    const ws = new WebSocket(protocol.url(port, room, id), { perMessageDeflate: false, generateMask: (mask) => mask.fill(0) })
+    ws.on('error', (error) => reject(error) || fail())
+    ws.once('unexpected-response', (_, response) => reject(new Error(`${id}: HTTP ${response.statusCode}`)))
+    ws.on('open', () => protocol.join?.(ws, room))
+    const peer = {
+      id,
+      send: (to, sdp) => ws.send(JSON.stringify(protocol.message(id, room, to, sdp))),
+      close: () => ws.terminate(),
+    }
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString())
+      if (protocol.ready(frame)) return resolve(peer)
+      const sdp = protocol.receive(frame, id)
+      if (typeof sdp === 'string') deliver(sdp)
+      else if (sdp === false) fail()
+    })
+  })
+}
+
+/** politely over Server-Sent Events down and POST up, with node:http as any Node client would. */
+export function ssePeer(port, room, id, deliver, fail) {
+  const token = tokenOf(id)
+  // HTTP/1.1 answers one request at a time per socket: one keep-alive socket per message in flight.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: WINDOW })
+  const post = { host: HOST, port, path: `/signal/${room}`, method: 'POST', agent }
+  return new Promise((resolve, reject) => {
+    const peer = {
+      id,
+      send(to, sdp) {
+        const body = JSON.stringify(description(id, room, to, sdp))
+        const headers = {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${token}`,
+        }
+        http
+          .request({ ...post, headers }, (response) => {
+            if (response.statusCode !== 202) fail()
+            response.resume()
+          })
+          .on('error', () => fail())
+          .end(body)
+      },
+      close() {
+        stream.destroy()
+        agent.destroy()
+      },
+    }
+    const stream = http.get({ host: HOST, port, path: `/signal/${room}?peer=${id}&token=${token}`, agent: false }, (response) => {
+      if (response.statusCode !== 200) return reject(new Error(`SSE ${id}: HTTP ${response.statusCode}`))
+      response.setEncoding('utf8')
+      response.on('error', () => {}) // ECONNRESET when the bench closes it
+      let buffer = ''
+      response.on('data', (chunk) => {
+        buffer += chunk
+        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const data = /^data: (.*)$/m.exec(block)?.[1]
+          if (block.includes('event: welcome')) resolve(peer)
+          else if (block.startsWith('id: ') && data) deliver(JSON.parse(data).description.sdp)
+          else if (!block.startsWith(':') && !block.startsWith('retry')) fail()
+        }
+      })
+    })
+    stream.on('error', reject)
+  })
+}
+
+// ---- the workload -------------------------------------------------------------------------
+
+const PADDING = 'x'.repeat(SDP_CHARS)
+/** A fixed-size SDP stand-in that starts with its send time. */
+export function stamp() {
+  const time = performance.now().toFixed(3)
+  return `${time} ${PADDING.slice(time.length + 1)}`
+}
+
+/**
+ * PAIRS pairs on running servers: saturated (closed loop, WINDOW in flight per pair), then
+ * light load (LIGHT_RATE msg/s). `connect(port, room, id, deliver, fail)` makes a peer;
+ * `route(index)` is the [A's server, B's server] of pair `index` (the first server for
+ * both by default); `backendCpuMs()`, if given, is the CPU time used so far by what the
+ * servers share (Redis), counted apart from theirs. Closes the peers, not the servers.
+ */
+export async function runRelay({ servers, connect, route = () => [servers[0], servers[0]], backendCpuMs }) {
+  let errors = 0
+  const fail = () => errors++
+  let sent = 0
+  let received = 0
+  let closedLoop = false
+  let samples // latencies of the current measuring window, or undefined
+  const fire = (pair) => {
+    sent++
+    pair.a.send(pair.b.id, stamp())
+  }
+  const arrived = (pair, sdp) => {
+    received++
+    if (sdp.length !== SDP_CHARS) errors++
+    samples?.push(performance.now() - Number.parseFloat(sdp))
+    if (closedLoop) fire(pair)
+  }
+  const drain = async () => {
+    for (const deadline = performance.now() + 5000; received < sent && performance.now() < deadline; ) await sleep(20)
+  }
+  const serverCpuMs = async () => {
+    let total = 0
+    for (const { cpu } of await Promise.all(servers.map((server) => server.stats()))) total += cpu.user + cpu.system
+    return total / 1000
+  }
+  const measure = async (seconds) => {
+    const [server0, backend0, client0, machine0] = [
+      await serverCpuMs(),
+      (await backendCpuMs?.()) ?? 0,
+      process.cpuUsage(),
+      machineBusyMs(),
+    ]
+    const started = performance.now()
+    samples = []
+    await sleep(seconds * 1000)
+    const latencies = Float64Array.from(samples).sort()
+    samples = undefined
+    const elapsed = performance.now() - started
+    const [server1, backend1, client1, machine1] = [
+      await serverCpuMs(),
+      (await backendCpuMs?.()) ?? 0,
+      process.cpuUsage(client0),
+      machineBusyMs(),
+    ]
+    const serverMs = server1 - server0
+    const backendMs = backend1 - backend0
+    const clientMs = (client1.user + client1.system) / 1000
+    const messages = Math.max(1, latencies.length)
+    return {
+      rate: latencies.length / (elapsed / 1000),
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      serverCpu: serverMs / elapsed,
+      // Server CPU time per relayed message: unlike msg/s, barely moved by whatever else runs on the machine.
+      serverUs: (serverMs * 1000) / messages,
+      backendCpu: backendMs / elapsed,
+      backendUs: (backendMs * 1000) / messages,
+      clientCpu: clientMs / elapsed,
+      // The rest of the machine (other processes, and loopback work done in softirq outside ours).
+      otherCpu: Math.max(0, machine1 - machine0 - serverMs - backendMs - clientMs) / elapsed,
+    }
+  }
+  let pairs = []
+  try {
+    pairs = await pool(PAIRS, 20, async (index) => {
+      const pair = {}
+      const room = `room${index}`
+      const [serverA, serverB] = route(index)
+      pair.b = await connect(serverB.port, room, `b${index}`, (sdp) => arrived(pair, sdp), fail)
+      pair.a = await connect(serverA.port, room, `a${index}`, fail, fail)
+      return pair
+    })
+    // Saturated: each delivery to B lets its A send the next message, WINDOW in flight per pair.
+    closedLoop = true
+    for (const pair of pairs) for (let k = 0; k < WINDOW; k++) fire(pair)
+    await sleep(WARMUP * 1000)
+    const loaded = await measure(SECONDS)
+    closedLoop = false
+    await drain()
+    // Light: a steady LIGHT_RATE over all pairs, latency without queueing.
+    let next = 0
+    const ticker = setInterval(() => {
+      for (let k = 0; k < LIGHT_RATE / 100; k++) fire(pairs[next++ % PAIRS])
+    }, 10)
+    await sleep(500)
+    const light = await measure(LIGHT_SECONDS)
+    clearInterval(ticker)
+    await drain()
+    let rss = 0
+    for (const { memory } of await Promise.all(servers.map((server) => server.stats()))) rss += memory.rss
+    return { ...loaded, light, rss, sent, lost: sent - received, errors }
+  } finally {
+    for (const pair of pairs) {
+      pair.a?.close()
+      pair.b?.close()
+    }
+  }
+}
