@@ -10,7 +10,12 @@ const errors = resolve('src/errors.ts')
 // Browser entries. Each adapter is its own entry, so an app pays only for what it imports;
 // what they share (errors, protocol types) lands in a shared chunk, so `instanceof PolitelyError`
 // holds across entries.
-const browser = { index: 'src/index.ts', sse: 'src/signalers/sse.ts', websocket: 'src/signalers/websocket.ts' }
+const browser = {
+  index: 'src/index.ts',
+  sse: 'src/signalers/sse.ts',
+  websocket: 'src/signalers/websocket.ts',
+  legacy: 'src/legacy.ts',
+}
 
 /** A `<script>`-tag build that adds to the global `Politely` (adapters reuse the core's PolitelyError). */
 const umd = (input, file, extend) => ({

@@ -1,9 +1,11 @@
 import { PolitelyError } from './errors'
 
-/** What `send()` accepts. Binary data arrives on the other side as an `ArrayBuffer`. */
-export type Payload = string | ArrayBuffer | ArrayBufferView | Blob
-
-type Sendable = string | ArrayBuffer | ArrayBufferView
+/**
+ * What `send()` accepts. Binary data arrives on the other side as an
+ * `ArrayBuffer`. (A Blob: `send(await blob.arrayBuffer())`; not every stack
+ * sends Blobs, and reading one here would cost every app the bytes.)
+ */
+export type Payload = string | ArrayBuffer | ArrayBufferView
 
 /** Bytes a channel may hold unsent before we wait for it to drain. */
 const HIGH_WATER_MARK = 1024 * 1024
@@ -18,14 +20,20 @@ export interface QueueLimits {
   maxMessageSize: number
 }
 
+interface Entry {
+  data: Payload
+  size: number
+  sent(): void
+  failed(error: PolitelyError): void
+}
+
 /**
  * The outgoing side of one named channel. It outlives the RTCDataChannels
  * it writes to: messages sent while no channel is open wait here, in order,
  * and go out when the next one opens (after a rebuild too).
  */
 export class OutboundQueue {
-  /** A Blob waits here as the promise of its bytes: not every stack sends Blobs, and order must hold. */
-  #entries: Array<{ data?: Sendable; blob?: Promise<ArrayBuffer>; size: number }> = []
+  #entries: Entry[] = []
   #bytes = 0
   #channel?: RTCDataChannel
   #drain?: ReturnType<typeof setTimeout>
@@ -37,39 +45,37 @@ export class OutboundQueue {
     this.#onError = onError
   }
 
-  /** Queues one message and sends what can be sent. Throws a `PolitelyError` instead of losing it. */
-  push(data: Payload): void {
+  /**
+   * Queues one message and sends what can be sent. Throws a `PolitelyError`
+   * instead of losing it; the promise resolves once it is handed to the
+   * channel below the high-water mark.
+   */
+  push(data: Payload): Promise<void> {
     const isString = typeof data === 'string'
     // A string is measured by its length: the byte count needs an encode, and the wire has its own bound.
-    const size = isString ? data.length : ((data as ArrayBuffer)?.byteLength ?? (data as Blob)?.size)
-    if (typeof size !== 'number') throw new PolitelyError('invalid-message', 'send() takes string, ArrayBuffer, view, Blob')
+    const size = isString ? data.length : (data as ArrayBuffer)?.byteLength
+    if (typeof size !== 'number') throw new PolitelyError('invalid-message', 'send() takes a string, ArrayBuffer or view')
     const { maxMessageSize, maxQueuedMessages, maxQueuedBytes } = this.#limits
     if (size > maxMessageSize) throw new PolitelyError('message-too-large', `${size} bytes > maxMessageSize`)
     if (this.#entries.length >= maxQueuedMessages || this.#bytes + size > maxQueuedBytes) {
-      throw new PolitelyError('queue-full', `Send queue full: ${this.#entries.length} messages`)
+      throw new PolitelyError('queue-full', `${this.#entries.length} messages waiting`)
     }
-    const isBlob = !isString && !('byteLength' in data)
-    const entry = isBlob ? { blob: (data as Blob).arrayBuffer(), size } : { data: data as Sendable, size }
+    const entry = { data, size } as Entry
+    const handed = new Promise<void>((resolve, reject) => {
+      entry.sent = resolve
+      entry.failed = reject
+    })
+    // Awaiting it is optional: a message that close() drops must not be an unhandled rejection.
+    handed.catch(() => {})
     this.#entries.push(entry)
     this.#bytes += size
-    entry.blob?.then(
-      (buffer) => {
-        Object.assign(entry, { data: buffer, blob: undefined })
-        this.#flush()
-      },
-      (cause) => {
-        this.#remove(entry)
-        this.#onError(new PolitelyError('invalid-message', 'Reading a Blob failed', { cause }))
-        this.#flush()
-      },
-    )
     this.#flush()
     // Waiting data is copied: the caller may reuse its buffer as soon as send() returns,
     // as RTCDataChannel.send() allows.
-    if (entry.data && typeof entry.data !== 'string' && this.#entries.includes(entry)) {
-      const data = entry.data
+    if (!isString && this.#entries.includes(entry)) {
       entry.data = toArrayBuffer(ArrayBuffer.isView(data) ? data : new Uint8Array(data))
     }
+    return handed
   }
 
   /** Starts writing to an open channel (until it closes: only an open channel is written to). */
@@ -80,34 +86,47 @@ export class OutboundQueue {
     this.#flush()
   }
 
-  #remove(entry: { size: number }): void {
-    this.#entries.splice(this.#entries.indexOf(entry as never), 1)
+  /** The peer closed: whatever still waits is not going to be sent. */
+  close(): void {
+    for (const entry of this.#entries.splice(0)) entry.failed(closedError())
+  }
+
+  #remove(entry: Entry): void {
+    this.#entries.splice(this.#entries.indexOf(entry), 1)
     this.#bytes -= entry.size
   }
 
   #flush(): void {
     const channel = this.#channel
     let head = this.#entries[0]
-    while (channel?.readyState === 'open' && head?.data !== undefined) {
-      // Past the high-water mark a stack drops or refuses what it is given: wait for it to drain.
+    while (channel?.readyState === 'open' && head) {
+      // Past the high-water mark a stack drops or refuses what it is given: wait for it to drain,
+      // so the buffered amount never exceeds it (an empty buffer takes any one message).
       // (`bufferedamountlow` resumes us; the timer covers stacks that never fire it.)
-      if (channel.bufferedAmount > HIGH_WATER_MARK) {
+      const buffered = channel.bufferedAmount
+      if (buffered && buffered + head.size > HIGH_WATER_MARK) {
         clearTimeout(this.#drain)
         this.#drain = setTimeout(() => this.#flush(), 20)
         return
       }
       try {
         channel.send(head.data as string)
+        head.sent()
       } catch (cause) {
         // The channel closed under us: keep the message for the next one.
         if (channel.readyState !== 'open') return
-        this.#onError(new PolitelyError('message-too-large', 'Channel refused a message', { cause }))
+        const error = new PolitelyError('message-too-large', 'Channel refused a message', { cause })
+        this.#onError(error)
+        head.failed(error)
       }
       this.#remove(head)
       head = this.#entries[0]
     }
   }
 }
+
+/** What a closed peer answers to `start()` and `send()`, and what its unsent messages become. */
+export const closedError = () => new PolitelyError('closed', 'The peer is closed')
 
 /** Turns whatever binary type a stack delivers (Node Buffers included) into an ArrayBuffer. */
 export function toArrayBuffer(data: string | ArrayBuffer | ArrayBufferView): string | ArrayBuffer {

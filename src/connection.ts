@@ -1,7 +1,7 @@
 import type { Emitter } from 'mitt'
 import { type OutboundQueue, toArrayBuffer } from './channels'
-import type { PeerEvents } from './events'
-import { Negotiator, type StackQuirks } from './negotiation'
+import type { PeerEvents, ReconnectReason } from './events'
+import { Negotiator } from './negotiation'
 import type { CandidateInit, CandidateMessage, DescriptionMessage } from './protocol'
 
 /** A negotiated data channel, identical on both sides. */
@@ -19,7 +19,6 @@ export interface ConnectionSetup {
   channels: readonly ChannelSpec[]
   queues: ReadonlyMap<string, OutboundQueue>
   tracks: ReadonlyArray<{ track: MediaStreamTrack; streams: MediaStream[] }>
-  quirks: StackQuirks
   stallTimeout: number
 }
 
@@ -27,8 +26,12 @@ export interface ConnectionSetup {
 export interface ConnectionHooks {
   signal(body: Pick<DescriptionMessage, 'kind' | 'description'> | Pick<CandidateMessage, 'kind' | 'candidate'>): void
   open(): void
+  /** The channels closed under us. */
   lost(): void
-  stalled(reason: 'stalled' | 'failed'): void
+  /** Something is wrong: the peer decides whether to restart ICE or rebuild. */
+  recover(reason: ReconnectReason): void
+  /** ICE is connected again (after `disconnected`, or an ICE restart). */
+  healthy(): void
   /** Passes `message`, `track` and `error` events straight to the peer's emitter. */
   emit: Emitter<PeerEvents>['emit']
 }
@@ -58,7 +61,7 @@ export class Connection {
     this.session = setup.session
     const pc = new setup.RTCPeerConnection(setup.rtcConfig)
     this.pc = pc
-    this.#negotiator = new Negotiator(pc, setup.quirks, {
+    this.#negotiator = new Negotiator(pc, {
       sendDescription: (description) => this.#hooks.signal({ kind: 'description', description }),
       error: (error) => this.#hooks.emit('error', error),
     })
@@ -70,7 +73,16 @@ export class Connection {
       if (!this.#closed && candidate?.candidate)
         this.#hooks.signal({ kind: 'candidate', candidate: candidate.toJSON() as CandidateInit })
     }
-    pc.oniceconnectionstatechange = pc.onicegatheringstatechange = pc.onsignalingstatechange = () => this.#progress()
+    pc.oniceconnectionstatechange = () => {
+      const state = pc.iceConnectionState
+      this.#progress()
+      // Only an open connection is recovered here; until then the stall watchdog covers it.
+      if (this.isOpen && !this.#closed) {
+        if (state === 'disconnected' || state === 'failed') this.#hooks.recover(state)
+        else if (this.#iceUp) this.#hooks.healthy()
+      }
+    }
+    pc.onicegatheringstatechange = pc.onsignalingstatechange = () => this.#progress()
     pc.onconnectionstatechange = () => (pc.connectionState === 'failed' ? this.#fire('failed') : this.#progress())
     pc.ontrack = (event) => this.#closed || this.#hooks.emit('track', { track: event.track, streams: event.streams ?? [] })
     for (const { track, streams } of setup.tracks) pc.addTrack(track, ...streams)
@@ -103,6 +115,10 @@ export class Connection {
     return this.pc.signalingState === 'closed'
   }
 
+  get #iceUp(): boolean {
+    return /^con|^com/.test(this.pc.iceConnectionState)
+  }
+
   #openChannel(spec: ChannelSpec): void {
     const channel = this.pc.createDataChannel(spec.name, { ...spec.init, negotiated: true, id: spec.id })
     channel.binaryType = 'arraybuffer'
@@ -130,19 +146,19 @@ export class Connection {
 
   /**
    * Re-arms the stall watchdog. A paired connection that is not open and
-   * makes no progress for `stallTimeout` is rebuilt: this covers a lost
-   * offer or answer, and Chromium's glare bug where a rolled-back peer
-   * gathers no candidate ever again.
+   * makes no progress for `stallTimeout` is recovered: this covers a lost
+   * offer or answer, an ICE restart that does not bring the path back, and
+   * Chromium's glare bug where a rolled-back peer gathers no candidate ever again.
    */
   #progress(): void {
     clearTimeout(this.#watchdog)
-    // Watched until open, and whenever a (re)negotiation is under way: a lost renegotiation
-    // offer or answer would otherwise leave the connection in have-local-offer for good.
-    if (this.#closed || this.paired === undefined || (this.isOpen && this.pc.signalingState === 'stable')) return
+    // Watched until open, whenever a (re)negotiation is under way (a lost renegotiation offer or
+    // answer would leave the connection in have-local-offer for good), and while ICE is down.
+    if (this.#closed || this.paired === undefined || (this.isOpen && this.pc.signalingState === 'stable' && this.#iceUp)) return
     this.#watchdog = setTimeout(() => this.#fire('stalled'), this.#setup.stallTimeout)
   }
 
   #fire(reason: 'stalled' | 'failed'): void {
-    if (!this.#closed) this.#hooks.stalled(reason)
+    if (!this.#closed) this.#hooks.recover(reason)
   }
 }

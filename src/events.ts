@@ -16,23 +16,24 @@ export type PeerState = 'idle' | 'waiting' | 'connecting' | 'connected' | 'close
  * - `remote-left`: the remote said `bye` (closed its peer or its page);
  * - `remote-replaced`: a new instance of the remote appeared (it reloaded);
  * - `remote-restarted`: the remote rebuilt its connection;
- * - `stalled`: the connection made no progress in time and is being rebuilt;
- * - `failed`: ICE failed and the connection is being rebuilt;
- * - `connection-lost`: the channels closed under us (the remote closed its
- *   connection, or the transport died); a rebuild follows;
+ * - a {@link ReconnectReason}: the connection is being rebuilt for that reason
+ *   (`connection-lost`: the channels closed under us, a rebuild follows);
+ * - `gave-up`: the `reconnectDelay` policy gave up; the peer is closed;
  * - `local-close`: `close()` was called here.
  */
-export type CloseReason =
-  | 'remote-left'
-  | 'remote-replaced'
-  | 'remote-restarted'
-  | 'stalled'
-  | 'failed'
-  | 'connection-lost'
-  | 'local-close'
+export type CloseReason = 'remote-left' | 'remote-replaced' | 'remote-restarted' | 'gave-up' | 'local-close' | ReconnectReason
+
+/**
+ * What set a recovery going:
+ * - `disconnected`: ICE lost the path (it may come back by itself: a grace period first);
+ * - `failed`: ICE or DTLS failed;
+ * - `stalled`: a connection or an ICE restart made no progress in time;
+ * - `connection-lost`: the data channels closed under us.
+ */
+export type ReconnectReason = 'disconnected' | 'failed' | 'stalled' | 'connection-lost'
 
 /** Why a connection was thrown away and built anew. */
-export type RebuildReason = 'remote-replaced' | 'remote-restarted' | 'remote-left' | 'stalled' | 'failed'
+export type RebuildReason = 'remote-replaced' | 'remote-restarted' | 'remote-left' | ReconnectReason
 
 /** A message received on a data channel. Binary data always arrives as an `ArrayBuffer`. */
 export interface MessageEvent {
@@ -58,6 +59,15 @@ export type PeerEvents = {
   track: { track: MediaStreamTrack; streams: readonly MediaStream[] }
   /** A remote peer was paired with this one (first contact, or a new instance after a reload). */
   remote: { id: string; session: number }
+  /**
+   * The peer is acting to bring the connection back: attempt 1 restarts ICE
+   * if the channels are still open (they survive it, and nothing in flight is
+   * lost), later attempts rebuild the RTCPeerConnection. Each waits
+   * `reconnectDelay(attempt, reason)` first.
+   */
+  reconnecting: { reason: ReconnectReason; attempt: number }
+  /** The connection is back (ICE restored, or `open` again after a rebuild) after `attempts` attempts. */
+  reconnected: { attempts: number }
   /** The RTCPeerConnection was replaced by a fresh one. */
   rebuild: { reason: RebuildReason; session: number }
   /** A signaling message was sent, or received and accepted (validated, not stale): for timelines and debugging. */

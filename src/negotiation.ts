@@ -7,30 +7,19 @@ type Description = DescriptionMessage['description']
  * The "ignore this offer?" decision of the W3C perfect-negotiation example
  * (webrtc-pc §10.7): an incoming offer collides when we are making an offer
  * ourselves, or are not stable (unless only our remote answer is being
- * applied); the impolite peer then ignores it, the polite one rolls back.
- * Positional, not an options object: it runs on every description and
- * its property names would cost bytes in every bundle.
+ * applied); the impolite peer then ignores it (the polite one lets implicit
+ * rollback take its own offer back). Positional, not an options object: it
+ * runs on every description and property names would cost bytes in every bundle.
  */
-export function decideCollision(
+export function shouldIgnoreOffer(
   type: 'offer' | 'answer',
   polite: boolean,
   makingOffer: boolean,
   signalingState: RTCSignalingState,
   isSettingRemoteAnswerPending: boolean,
-): { offerCollision: boolean; ignoreOffer: boolean } {
+): boolean {
   const readyForOffer = !makingOffer && (signalingState === 'stable' || isSettingRemoteAnswerPending)
-  const offerCollision = type === 'offer' && !readyForOffer
-  return { offerCollision, ignoreOffer: !polite && offerCollision }
-}
-
-/**
- * What a WebRTC stack can do, learnt by trying once per peer. Older Safari
- * and the libwebrtc binding for Node have neither argument-less
- * `setLocalDescription()` nor implicit rollback.
- */
-export interface StackQuirks {
-  argumentlessSld?: boolean
-  implicitRollback?: boolean
+  return !polite && type === 'offer' && !readyForOffer
 }
 
 /** What the negotiator needs from its owner. */
@@ -44,7 +33,8 @@ const MAX_BUFFERED_CANDIDATES = 256
 /**
  * Perfect negotiation for one RTCPeerConnection: the W3C example, plus
  * what real signaling needs (buffered early candidates, duplicate and stale
- * descriptions, stacks without implicit rollback).
+ * descriptions). It relies on argument-less `setLocalDescription()` and
+ * implicit rollback; stacks without them are wrapped by `politely/legacy`.
  */
 export class Negotiator {
   #makingOffer = false
@@ -63,12 +53,10 @@ export class Negotiator {
   #bufferedCandidates: CandidateInit[] = []
 
   readonly #pc: RTCPeerConnection
-  readonly #quirks: StackQuirks
   readonly #hooks: NegotiatorHooks
 
-  constructor(pc: RTCPeerConnection, quirks: StackQuirks, hooks: NegotiatorHooks) {
+  constructor(pc: RTCPeerConnection, hooks: NegotiatorHooks) {
     this.#pc = pc
-    this.#quirks = quirks
     this.#hooks = hooks
   }
 
@@ -94,7 +82,7 @@ export class Negotiator {
     const pc = this.#pc
     try {
       this.#makingOffer = true
-      await this.#setLocal('offer')
+      await pc.setLocalDescription()
       const local = pc.localDescription
       // A colliding remote offer may have rolled ours back while we awaited.
       if (local?.type === 'offer' && pc.signalingState === 'have-local-offer') this.#send(local)
@@ -114,7 +102,7 @@ export class Negotiator {
     if (seen.includes(description.sdp)) return
     if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return // stale answer
     if (seen.push(description.sdp) > 8) seen.shift()
-    const { offerCollision, ignoreOffer } = decideCollision(
+    const ignoreOffer = shouldIgnoreOffer(
       description.type,
       this.#polite,
       this.#makingOffer,
@@ -125,12 +113,13 @@ export class Negotiator {
     if (ignoreOffer) return
     try {
       this.#isSettingRemoteAnswerPending = description.type === 'answer'
-      await this.#setRemote(description, offerCollision)
+      // A colliding offer rolls ours back implicitly (polite side).
+      await pc.setRemoteDescription(description)
       this.#isSettingRemoteAnswerPending = false
       if (description.type === 'offer') {
         // The browser fires `negotiationneeded` again after this answer if our side still needs it.
         this.#needed = this.#hold = false
-        await this.#setLocal('answer')
+        await pc.setLocalDescription()
         const local = pc.localDescription
         if (local?.type === 'answer') this.#send(local)
       }
@@ -170,43 +159,6 @@ export class Negotiator {
     const pending = this.#bufferedCandidates
     this.#bufferedCandidates = []
     for (const candidate of pending) await this.handleCandidate(candidate)
-  }
-
-  async #setLocal(type: 'offer' | 'answer'): Promise<void> {
-    const pc = this.#pc
-    if (this.#quirks.argumentlessSld !== false) {
-      try {
-        await pc.setLocalDescription()
-        this.#quirks.argumentlessSld = true
-        return
-      } catch (error) {
-        if (this.#quirks.argumentlessSld || (error as Error)?.name !== 'TypeError') throw error
-        this.#quirks.argumentlessSld = false
-      }
-    }
-    const description = type === 'offer' ? await pc.createOffer() : await pc.createAnswer()
-    // Our offer lost the race to an incoming one while it was being created.
-    if (type === 'offer' && pc.signalingState !== 'stable') return
-    await pc.setLocalDescription(description)
-  }
-
-  async #setRemote(description: Description, offerCollision: boolean): Promise<void> {
-    const pc = this.#pc
-    const collided = offerCollision && description.type === 'offer'
-    const rollBack = () => pc.setLocalDescription({ type: 'rollback' })
-    if (collided && this.#quirks.implicitRollback === false && pc.signalingState === 'have-local-offer') await rollBack()
-    const hadLocalOffer = pc.signalingState === 'have-local-offer'
-    try {
-      await pc.setRemoteDescription(description)
-      if (collided && hadLocalOffer) this.#quirks.implicitRollback ??= true
-    } catch (error) {
-      // Without implicit rollback the offer fails in have-local-offer (also
-      // when our own offer was applied while we awaited): roll back, retry.
-      if (!collided || pc.signalingState !== 'have-local-offer') throw error
-      if (hadLocalOffer) this.#quirks.implicitRollback = false
-      await rollBack()
-      await pc.setRemoteDescription(description)
-    }
   }
 
   #send(description: RTCSessionDescription): void {

@@ -1,10 +1,9 @@
 import mitt, { type Emitter } from 'mitt'
-import { OutboundQueue, type Payload } from './channels'
+import { closedError, OutboundQueue, type Payload } from './channels'
 import { type ChannelSpec, Connection } from './connection'
 import { PolitelyError } from './errors'
-import type { CloseReason, PeerEvents, PeerState, RebuildReason } from './events'
+import type { CloseReason, PeerEvents, PeerState, RebuildReason, ReconnectReason } from './events'
 import { randomId } from './ids'
-import type { StackQuirks } from './negotiation'
 import { type Instance, type RemoteRecord, routeSignal } from './pairing'
 import {
   type CandidateMessage,
@@ -51,6 +50,14 @@ export interface PeerOptions {
   maxQueuedBytes?: number
   /** Largest message `send()` accepts, in bytes (256 KiB crosses every browser). */
   maxMessageSize?: number
+  /**
+   * Recovery policy: how long to wait (ms) before recovery attempt `attempt`
+   * (1, 2, …: attempt 1 restarts ICE when the channels are still open, later
+   * ones rebuild), or `undefined` to give up (the peer closes with `gave-up`).
+   * Default: a 1 s grace on `disconnected` (ICE often comes back by itself),
+   * then jittered exponential backoff up to 10 s; never gives up.
+   */
+  reconnectDelay?: (attempt: number, reason: ReconnectReason) => number | undefined
 }
 
 /** Defaults of every optional {@link PeerOptions} field. */
@@ -62,6 +69,8 @@ export const DEFAULTS = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 16 * 1024 * 1024,
   maxMessageSize: 256 * 1024,
+  reconnectDelay: (attempt: number, reason: ReconnectReason): number | undefined =>
+    attempt < 2 ? (reason === 'disconnected' ? 1000 : 0) : Math.min(125 * 2 ** attempt, 1e4) * (0.5 + Math.random() / 2),
 }
 
 const DEFAULT_CHANNEL = 'default'
@@ -84,14 +93,14 @@ export class PerfectNegotiationPeer {
   readonly #specs: ChannelSpec[]
   readonly #queues = new Map<string, OutboundQueue>()
   readonly #tracks: Array<{ track: MediaStreamTrack; streams: MediaStream[] }> = []
-  readonly #quirks: StackQuirks = {}
   readonly #retired: Instance[] = []
   /** When this instance started: a later start replaces an earlier one on the remote side. */
   readonly #since = Date.now()
   #current?: Connection
   #sessions = 0
-  /** Stall rebuilds since the last `open`. */
-  #stalls = 0
+  /** Recovery attempts since the connection was last healthy. */
+  #attempts = 0
+  #retry?: ReturnType<typeof setTimeout>
   #remote?: RemoteRecord
   #currentState: PeerState = 'idle'
   #starting?: Promise<void>
@@ -111,10 +120,7 @@ export class PerfectNegotiationPeer {
       !isValidPeerId(this.id) ||
       DEFAULT_CHANNEL in channels
     ) {
-      throw new PolitelyError(
-        'invalid-options',
-        'Needs signaler and RTCPeerConnection; id: 1-64 of [\\w.:~-]; "default" is a reserved channel',
-      )
+      throw new PolitelyError('invalid-options', 'Needs signaler, RTCPeerConnection, id of 1-64 [\\w.:~-], no channel "default"')
     }
     this.#specs = [DEFAULT_CHANNEL, ...Object.keys(channels).sort()].map((name, id) => ({ name, id, init: channels[name] ?? {} }))
     for (const { name } of this.#specs) {
@@ -164,7 +170,7 @@ export class PerfectNegotiationPeer {
    * connected: listen to `open` for that.
    */
   start(): Promise<void> {
-    if (this.#currentState === 'closed') return Promise.reject(new PolitelyError('closed', 'start() after close()'))
+    if (this.#currentState === 'closed') return Promise.reject(closedError())
     // A start whose signaler failed to connect may be tried again.
     this.#starting ??= this.#run().catch((error) => {
       this.#starting = undefined
@@ -177,17 +183,20 @@ export class PerfectNegotiationPeer {
    * Sends a message on a channel (`'default'` unless named). Before the
    * channel is open (or while it reconnects) the message waits in a bounded
    * queue. Throws a `PolitelyError` (`queue-full`, `message-too-large`,
-   * `unknown-channel`, `closed`) rather than dropping it.
+   * `unknown-channel`, `closed`) rather than dropping it. The promise
+   * resolves when the message is handed to the data channel below its
+   * high-water mark (await it for backpressure), and rejects (`closed`) if
+   * the peer closes first; awaiting it is optional.
    *
    * @example
    * peer.send(JSON.stringify({ x: 1 }))
-   * peer.send(new Uint8Array([1, 2, 3]), 'files')
+   * for (const chunk of chunks) await peer.send(chunk, 'files')
    */
-  send(data: Payload, channel: string = DEFAULT_CHANNEL): void {
-    if (this.#currentState === 'closed') throw new PolitelyError('closed', 'send() after close()')
+  send(data: Payload, channel: string = DEFAULT_CHANNEL): Promise<void> {
+    if (this.#currentState === 'closed') throw closedError()
     const queue = this.#queues.get(channel)
     if (!queue) throw new PolitelyError('unknown-channel', `No channel named "${channel}"`)
-    queue.push(data)
+    return queue.push(data)
   }
 
   /** Sends a media track to the remote, now and after every rebuild; renegotiates glare-free. */
@@ -198,10 +207,15 @@ export class PerfectNegotiationPeer {
 
   /** Says `bye`, closes the connection and the signaler. Final. */
   close(): void {
+    this.#end('local-close')
+  }
+
+  #end(reason: CloseReason): void {
     if (this.#currentState === 'closed') return
     if (this.#current) this.#signal({ kind: 'bye' }, this.#remote?.id)
-    this.#dispose('local-close')
+    this.#dispose(reason)
     for (const undo of this.#cleanup) undo()
+    for (const queue of this.#queues.values()) queue.close()
     this.#options.signaler.close()
     this.#setState('closed')
   }
@@ -273,34 +287,68 @@ export class PerfectNegotiationPeer {
       {
         ...this.#options,
         session,
-        // Each stall in a row doubles the wait (up to 16×): signaling slower than the timeout must still get through.
-        stallTimeout: this.#options.stallTimeout * 2 ** Math.min(this.#stalls, 4),
+        // Each attempt in a row doubles the wait (up to 16×): signaling slower than the timeout must still get through.
+        stallTimeout: this.#options.stallTimeout * 2 ** Math.min(this.#attempts, 4),
         channels: this.#specs,
         queues: this.#queues,
         tracks: this.#tracks,
-        quirks: this.#quirks,
       } as never,
       {
         signal: (body) => this.#signal({ ...body, toSession: connection.paired }, this.#remote?.id, session),
         open: () => {
-          this.#stalls = 0
           this.#setState('connected')
           this.#emitter.emit('open', { remoteId: this.#remote?.id ?? '' })
+          this.#healthy()
         },
         lost: () => {
           this.#emitter.emit('close', { reason: 'connection-lost' })
           this.#setState('connecting')
+          this.#recover('connection-lost', connection)
         },
-        stalled: (reason) => {
-          if (this.#current !== connection) return
-          this.#stalls++
-          this.#rebuild(reason)
-          this.#hello(this.#remote?.id)
-        },
+        recover: (reason) => this.#recover(reason, connection),
+        healthy: () => this.#healthy(),
         emit: this.#emitter.emit,
       },
     )
     return connection
+  }
+
+  /**
+   * One recovery attempt, after the policy's delay: an ICE restart when ICE
+   * failed under open channels (first attempt), else a rebuild. One at a time.
+   */
+  #recover(reason: ReconnectReason, connection: Connection): void {
+    // One attempt at a time; and ICE going `disconnected` again while a recovery is under way is
+    // the stall watchdog's to judge (an ICE restart gets its time).
+    if (this.#current !== connection || this.#retry || (reason === 'disconnected' && this.#attempts)) return
+    const attempt = ++this.#attempts
+    const delay = this.#options.reconnectDelay(attempt, reason)
+    if (delay === undefined) {
+      this.#end('gave-up')
+      return
+    }
+    this.#emitter.emit('reconnecting', { reason, attempt })
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      if (this.#current !== connection) return
+      // ICE trouble on open channels: an ICE restart keeps them (and what is in flight). A stalled
+      // renegotiation is not ICE's doing: rebuild.
+      if (attempt < 2 && connection.isOpen && reason !== 'stalled') return connection.pc.restartIce()
+      this.#rebuild(reason)
+      this.#hello(this.#remote?.id)
+    }, delay)
+  }
+
+  /** The connection works (again): a recovery under way ends. */
+  #healthy(): void {
+    this.#cancelRetry()
+    if (this.#attempts) this.#emitter.emit('reconnected', { attempts: this.#attempts })
+    this.#attempts = 0
+  }
+
+  #cancelRetry(): void {
+    clearTimeout(this.#retry)
+    this.#retry = undefined
   }
 
   #rebuild(reason: RebuildReason): void {
@@ -316,8 +364,9 @@ export class PerfectNegotiationPeer {
   #dispose(reason: CloseReason): void {
     const connection = this.#current
     this.#current = undefined
+    this.#cancelRetry()
     connection?.close()
-    if (connection?.isOpen) this.#emitter.emit('close', { reason })
+    if (connection?.isOpen || reason === 'gave-up') this.#emitter.emit('close', { reason })
   }
 
   #hello(to?: string): void {

@@ -75,7 +75,7 @@ describeRequiring(redisServer, 'the scale-out example (docs/scale-out.md)', () =
       const port = await freePort()
       let config = readFileSync(join(root, 'docs/scale-out/nginx.conf'), 'utf8').replace('127.0.0.1:8080', `127.0.0.1:${port}`)
       processes.forEach(({ port: backend }, i) => {
-        config = config.replace(`127.0.0.1:${8787 + i};`, `127.0.0.1:${backend};`)
+        config = config.replace(`127.0.0.1:${8787 + i} `, `127.0.0.1:${backend} `)
       })
       prefix = mkdtempSync(join(tmpdir(), 'politely-nginx-'))
       writeFileSync(join(prefix, 'nginx.conf'), config)
@@ -110,8 +110,11 @@ describeRequiring(redisServer, 'the scale-out example (docs/scale-out.md)', () =
       async (adapter) => {
         const stack = await wrtcStack()
         const room = uniqueRoom()
-        const a = makePeer(stack, room, { signaler: adapter.make(url, room) })
-        const b = makePeer(stack, room, { signaler: adapter.make(url, room) })
+        // Signaling may be away for a moment during the restarts: the renegotiation must wait for
+        // it (queued, resent) rather than be rebuilt by the stall watchdog.
+        const patient = { stallTimeout: 30_000 }
+        const a = makePeer(stack, room, { ...patient, signaler: adapter.make(url, room) })
+        const b = makePeer(stack, room, { ...patient, signaler: adapter.make(url, room) })
         try {
           await Promise.all([a.start(), b.start()])
           await Promise.all([opened(a), opened(b)])

@@ -2,6 +2,7 @@ import wrtc from '@roamhq/wrtc'
 import { afterAll, beforeAll } from 'vitest'
 import { RTCPeerConnection as WeriftPeerConnection } from 'werift'
 import { BroadcastChannelSignaler, type PeerOptions, PerfectNegotiationPeer, type Signaler } from '../../src/index'
+import { legacyPeerConnection } from '../../src/legacy'
 import { startStunServer } from './stun-server'
 
 /** A real WebRTC stack for Node, and the options a peer needs to run on it. */
@@ -11,11 +12,11 @@ export interface Stack {
   close(): Promise<void>
 }
 
-/** libwebrtc (the Chromium engine) bound to Node: no argument-less SLD, no implicit rollback. */
+/** libwebrtc (the Chromium engine) bound to Node: no argument-less SLD, no implicit rollback, so wrapped by politely/legacy. */
 export async function wrtcStack(): Promise<Stack> {
   return {
     name: 'wrtc',
-    options: () => ({ RTCPeerConnection: wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection }),
+    options: () => ({ RTCPeerConnection: legacyPeerConnection(wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection) }),
     close: async () => {},
   }
 }

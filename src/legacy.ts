@@ -1,0 +1,34 @@
+/**
+ * Makes an older WebRTC stack fit for perfect negotiation: politely relies
+ * on argument-less `setLocalDescription()` and on implicit rollback, which
+ * Node's `@roamhq/wrtc` (libwebrtc's binding) and Safari before 15.4 lack.
+ * Browsers that have them (every current one) do not need this, and do not
+ * pay for it: it is its own entry.
+ *
+ * @example
+ * import wrtc from '@roamhq/wrtc'
+ * import { legacyPeerConnection } from 'politely/legacy'
+ * new PerfectNegotiationPeer({ signaler, RTCPeerConnection: legacyPeerConnection(wrtc.RTCPeerConnection) })
+ */
+export function legacyPeerConnection(Base: typeof RTCPeerConnection): typeof RTCPeerConnection {
+  return class LegacyPeerConnection extends Base {
+    /** Without a description: creates the offer or answer the state calls for, as the spec's argument-less form does. */
+    override async setLocalDescription(description?: RTCLocalSessionDescriptionInit): Promise<void> {
+      if (description) return super.setLocalDescription(description)
+      if (this.signalingState === 'have-remote-offer') return super.setLocalDescription(await this.createAnswer())
+      const offer = await this.createOffer()
+      // An incoming offer was applied while ours was being created: ours is moot (the spec's
+      // operations chain would not have let it through either).
+      if ((this.signalingState as RTCSignalingState) === 'have-remote-offer') return
+      return super.setLocalDescription(offer)
+    }
+
+    /** An offer that collides with ours rolls ours back first, as implicit rollback does. */
+    override async setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void> {
+      if (description.type === 'offer' && this.signalingState === 'have-local-offer') {
+        await super.setLocalDescription({ type: 'rollback' })
+      }
+      return super.setRemoteDescription(description)
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// Network drops on a live connection: the peer-to-peer path is cut (UDP dropped by
+// nftables) while signaling stays up, then restored. libwebrtc only: werift stops
+// carrying data after an ICE restart (see resilience.test.ts).
+import { afterEach, expect, test } from 'vitest'
+import { BroadcastChannelSignaler, type PeerEvents } from '../../src/index'
+import { canCutPaths, PathCut, udpOnly } from '../support/path-cut'
+import { describeRequiring } from '../support/requires'
+import { makePeer, opened, roundTrip, uniqueRoom, wrtcStack } from '../support/stacks'
+import { until } from '../support/until'
+
+const nft = {
+  name: 'nft (as root)',
+  present: canCutPaths(),
+  install: 'sudo apt-get install nftables, and run the tests as root',
+  override: 'PATH',
+  looked: 'nft on the PATH, allowed to add a table',
+}
+
+type Recorded = Array<{ type: string; event: unknown }>
+function record(peer: ReturnType<typeof makePeer>, types: Array<keyof PeerEvents>): Recorded {
+  const seen: Recorded = []
+  for (const type of types) peer.on(type, (event) => seen.push({ type, event }))
+  return seen
+}
+
+describeRequiring(nft, 'the peer-to-peer path cut while signaling stays up', () => {
+  const cuts: PathCut[] = []
+  const peers: Array<ReturnType<typeof makePeer>> = []
+  afterEach(() => {
+    for (const cut of cuts.splice(0)) cut.restore()
+    for (const peer of peers.splice(0)) peer.close()
+  })
+
+  async function pair(portBase: number, options: Parameters<typeof makePeer>[2] = {}) {
+    const stack = await wrtcStack()
+    const room = uniqueRoom()
+    const cut = new PathCut(portBase, portBase + 99)
+    cuts.push(cut)
+    const signaler = () => udpOnly(new BroadcastChannelSignaler({ room }))
+    const a = makePeer(stack, room, { ...options, rtcConfig: cut.rtcConfig, signaler: signaler() })
+    const b = makePeer(stack, room, { ...options, signaler: signaler() })
+    peers.push(a, b)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    return { a, b, cut }
+  }
+
+  test('a short cut: ICE restarts, the same connection comes back, messages sent meanwhile arrive in order', async () => {
+    // A stall timeout longer than the test's cut: only the ICE restart can bring it back.
+    const { a, b, cut } = await pair(20100, { stallTimeout: 15_000 })
+    const connections = [a.connection, b.connection]
+    const events = [
+      record(a, ['reconnecting', 'reconnected', 'rebuild', 'close']),
+      record(b, ['reconnecting', 'reconnected', 'rebuild', 'close']),
+    ]
+    const received: string[] = []
+    b.on('message', ({ data }) => received.push(data as string))
+    const offers: unknown[] = []
+    for (const peer of [a, b])
+      peer.on('signal', ({ direction, message }) => {
+        if (direction === 'out' && message.kind === 'description' && message.description.type === 'offer') offers.push(message)
+      })
+    cut.cut()
+    await until(() => events.every((seen) => seen.some((e) => e.type === 'reconnecting')), 'both sides notice', 30_000)
+    for (let i = 0; i < 20; i++) a.send(`during the cut ${i}`)
+    // The restart's offer and answer go through signaling; its checks cannot pass the cut.
+    await until(() => offers.length > 0, 'an ICE restart', 10_000)
+    cut.restore()
+    await until(() => events.every((seen) => seen.some((e) => e.type === 'reconnected')), 'both sides back', 20_000)
+    await until(() => received.length === 20, 'the messages sent during the cut')
+    expect(received).toEqual(Array.from({ length: 20 }, (_, i) => `during the cut ${i}`))
+    expect([a.connection, b.connection]).toEqual(connections)
+    for (const seen of events) {
+      expect(seen.filter((e) => e.type === 'rebuild' || e.type === 'close')).toEqual([])
+      expect(seen.find((e) => e.type === 'reconnecting')?.event).toMatchObject({ attempt: 1 })
+    }
+    await roundTrip(b, a, 'after the restart')
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('a long cut: the ICE restart does not bring it back, the connection is rebuilt, queued messages arrive once the path is back', async () => {
+    const { a, b, cut } = await pair(20200, { stallTimeout: 1000 })
+    const events = record(a, ['reconnecting', 'reconnected', 'rebuild', 'close'])
+    const received: string[] = []
+    b.on('message', ({ data }) => received.push(data as string))
+    cut.cut()
+    await until(() => events.some((e) => e.type === 'rebuild'), 'a rebuild', 40_000)
+    // The channels are closed now: these wait in the queue for the next connection.
+    for (let i = 0; i < 20; i++) a.send(`queued ${i}`)
+    cut.restore()
+    await until(() => events.some((e) => e.type === 'reconnected'), 'back', 40_000)
+    await until(() => received.length === 20, 'the queued messages')
+    expect(received).toEqual(Array.from({ length: 20 }, (_, i) => `queued ${i}`))
+    const attempts = events.filter((e) => e.type === 'reconnecting').map((e) => (e.event as { attempt: number }).attempt)
+    expect(attempts).toEqual(attempts.map((_, i) => i + 1))
+    expect(events.find((e) => e.type === 'reconnected')?.event).toEqual({ attempts: attempts.length })
+    await roundTrip(b, a, 'after the rebuild')
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('a policy that gives up closes the peer with `gave-up`', async () => {
+    const { a, cut } = await pair(20300, { reconnectDelay: () => undefined })
+    const closes: unknown[] = []
+    a.on('close', (event) => closes.push(event))
+    cut.cut()
+    await until(() => a.state === 'closed', 'the peer gives up', 30_000)
+    expect(closes).toEqual([{ reason: 'gave-up' }])
+    expect(() => a.send('too late')).toThrow(expect.objectContaining({ code: 'closed' }))
+  })
+})
