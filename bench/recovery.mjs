@@ -103,9 +103,15 @@ async function measure(make, cutMs) {
     received++
     if (restoredAt && !flowingAt) flowingAt = performance.now()
   })
+  let refused = 0
   const ticker = setInterval(() => {
-    sent++
-    pair.send(`${sent}`)
+    try {
+      pair.send(`${sent + 1}`)
+      sent++
+    } catch {
+      // politely's queue is full (a long cut, channels closed): refused, not lost.
+      refused++
+    }
   }, TICK_MS)
   try {
     await sleep(500)
@@ -115,7 +121,7 @@ async function measure(make, cutMs) {
     restoredAt = performance.now()
     for (const deadline = restoredAt + GIVE_UP_MS; !flowingAt && performance.now() < deadline; ) await sleep(10)
     await sleep(1000)
-    return { ms: flowingAt ? flowingAt - restoredAt : undefined, how: pair.how(), sent, received }
+    return { ms: flowingAt ? flowingAt - restoredAt : undefined, how: pair.how(), sent, received, refused }
   } finally {
     clearInterval(ticker)
     restore()
@@ -134,7 +140,7 @@ for (const cutMs of CUTS.map((s) => s * 1000)) {
     const result = await measure(make, cutMs)
     rows.push({ name, cutMs, ...result })
     console.log(
-      `cut ${String(cutMs / 1000).padStart(3)} s  ${name.padEnd(28)} ${result.ms === undefined ? `not back in ${GIVE_UP_MS / 1000} s` : `${(result.ms / 1000).toFixed(2)} s`.padStart(8)}   (${result.how}; ${result.received} of ${result.sent} messages arrived)`,
+      `cut ${String(cutMs / 1000).padStart(3)} s  ${name.padEnd(28)} ${result.ms === undefined ? `not back in ${GIVE_UP_MS / 1000} s` : `${(result.ms / 1000).toFixed(2)} s`.padStart(8)}   (${result.how}; ${result.received} of ${result.sent} messages arrived${result.refused ? `, ${result.refused} refused: queue full` : ''})`,
     )
   }
 }
