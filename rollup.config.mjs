@@ -6,32 +6,38 @@ import typescript from '@rollup/plugin-typescript'
 // Declarations come from `tsc -p tsconfig.build.json`; rollup only transpiles.
 const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, declarationDir: undefined, outDir: 'dist' })
 const errors = resolve('src/errors.ts')
+const peer = resolve('src/peer.ts')
 
 // Browser entries. Each adapter is its own entry, so an app pays only for what it imports;
-// what they share (errors, protocol types) lands in a shared chunk, so `instanceof PolitelyError`
-// holds across entries.
+// what they share (errors, protocol types, the peer class) lands in shared chunks, so
+// `instanceof PolitelyError` holds across entries and `ReliablePeer` extends the core's class.
 const browser = {
   index: 'src/index.ts',
   sse: 'src/signalers/sse.ts',
   websocket: 'src/signalers/websocket.ts',
+  reliable: 'src/reliable/index.ts',
   legacy: 'src/legacy.ts',
 }
 
-/** A `<script>`-tag build that adds to the global `Politely` (adapters reuse the core's PolitelyError). */
-const umd = (input, file, extend) => ({
+/**
+ * A `<script>`-tag build that adds to the global `Politely`. An add-on (`core` lists the core
+ * modules it imports) takes those from the core's global instead of bundling them: the same
+ * PolitelyError (so `instanceof` holds) and the same PerfectNegotiationPeer to extend.
+ */
+const umd = (input, file, core = []) => ({
   input,
-  external: extend ? [errors] : [],
+  external: core,
   makeAbsoluteExternalsRelative: false,
   plugins: [nodeResolve(), ts(), terser({ compress: { passes: 2 } })],
   output: {
     file,
     format: 'umd',
     name: 'Politely',
-    extend,
+    extend: core.length > 0,
     sourcemap: true,
     // In a page the core's global; for require/AMD, the package itself.
-    globals: { [errors]: 'Politely' },
-    paths: { [errors]: 'politely' },
+    globals: Object.fromEntries(core.map((id) => [id, 'Politely'])),
+    paths: Object.fromEntries(core.map((id) => [id, 'politely'])),
   },
 })
 
@@ -53,9 +59,10 @@ export default [
       },
     ],
   },
-  umd('src/index.ts', 'dist/politely.umd.min.js', false),
-  umd('src/signalers/sse.ts', 'dist/politely-sse.umd.min.js', true),
-  umd('src/signalers/websocket.ts', 'dist/politely-websocket.umd.min.js', true),
+  umd('src/index.ts', 'dist/politely.umd.min.js'),
+  umd('src/signalers/sse.ts', 'dist/politely-sse.umd.min.js', [errors]),
+  umd('src/signalers/websocket.ts', 'dist/politely-websocket.umd.min.js', [errors]),
+  umd('src/reliable/index.ts', 'dist/politely-reliable.umd.min.js', [errors, peer]),
   {
     // The Node server, and the Redis hub as its own entry (ioredis is an optional peer dependency).
     input: { server: 'src/server/index.ts', redis: 'src/server/redis-hub.ts' },

@@ -23,8 +23,12 @@ export type ErrorCode =
   | 'signaling-failed'
   /** The options given to a constructor are not usable. */
   | 'invalid-options'
-  /** The peer was used after `close()`. */
+  /** The peer was used after `close()`, or closed before a queued message was sent. */
   | 'closed'
+  /** `politely/reliable`: a send was aborted by its `AbortSignal` before it was fully handed over. */
+  | 'aborted'
+  /** `politely/reliable`: a message on a managed channel was not a reliable frame (the remote is not a ReliablePeer). */
+  | 'invalid-frame'
 
 /**
  * The one error class of politely. Every error it reports or throws is a

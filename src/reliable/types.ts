@@ -1,0 +1,51 @@
+import type { ErrorCode, PolitelyError } from '../errors'
+import type { MessageEvent, PeerEvents } from '../events'
+import type { PeerOptions } from '../peer'
+
+/**
+ * The codes a {@link ReliablePeer} reports: the core's {@link ErrorCode}, where two are its own:
+ * - `aborted`: `send()`'s `signal` aborted before the whole message was handed over;
+ * - `invalid-frame`: the remote sent something on a managed channel that is not a frame
+ *   (is it a `ReliablePeer` too?); it was dropped.
+ */
+export type ReliableErrorCode = ErrorCode
+
+/** Options of {@link ReliablePeer}: the core's, and three of its own. */
+export interface ReliablePeerOptions extends PeerOptions {
+  /**
+   * Payload bytes per chunk. Default: 64 KiB, or the connection's `sctp.maxMessageSize` if lower,
+   * minus the 6-byte header; never more than `maxMessageSize` minus the header.
+   */
+  chunkSize?: number
+  /** Bytes sent and not yet acknowledged, per channel; past it, sending waits. Default 8 MiB. */
+  windowSize?: number
+  /** Largest message `send()` accepts, and the receiver reassembles. Default 1 GiB. */
+  maxTransferSize?: number
+}
+
+/** Per-send options: the channel, and an `AbortSignal` that withdraws the message. */
+export interface SendOptions {
+  channel?: string
+  signal?: AbortSignal
+}
+
+/** How much of a message bigger than one chunk went to the transport. */
+export interface TransferProgress {
+  channel: string
+  /** Bytes of the message handed over so far. */
+  sent: number
+  /** Bytes of the whole message (UTF-8 bytes for a string). */
+  total: number
+}
+
+/**
+ * Every event a {@link ReliablePeer} emits: the core's, and `progress`. Its `error` events may
+ * also carry a {@link ReliableErrorCode}.
+ */
+export type ReliablePeerEvents = PeerEvents & {
+  /** A chunk of a message bigger than one chunk was handed to the transport. */
+  progress: TransferProgress
+}
+
+/** The events a {@link ReliablePeer} emits itself (the rest come from the core). */
+export type StreamEvents = { message: MessageEvent; progress: TransferProgress; error: PolitelyError }
