@@ -3,13 +3,13 @@
 // libwebrtc RTCPeerConnection pair (no recovery logic: what ICE does by itself), in
 // one run. Node + @roamhq/wrtc; needs root for nft. Nothing leaves the machine.
 //
-//   npm run bench:recovery            CUTS=3,8,20 npm run bench:recovery
+//   npm run bench:recovery            CUTS=3,8,20,40 npm run bench:recovery
 import { execFileSync } from 'node:child_process'
 import wrtc from '@roamhq/wrtc'
 import { BroadcastChannelSignaler, PerfectNegotiationPeer } from '../dist/index.mjs'
 import { legacyPeerConnection } from '../dist/legacy.mjs'
 
-const CUTS = (process.env.CUTS ?? '3,8,20').split(',').map(Number)
+const CUTS = (process.env.CUTS ?? '3,8,20,40').split(',').map(Number)
 const GIVE_UP_MS = 60_000
 const TICK_MS = 20
 // Below Linux's ephemeral ports: no other socket of the machine can be caught by the cut.
