@@ -60,10 +60,18 @@ try {
     }
   }
   const raw = median(times.raw)
-  const ours = median(times.politely)
-  console.log(
-    `\nmedian: raw RTCDataChannel ${mbps(raw)} MB/s, politely send() ${mbps(ours)} MB/s → ${(raw / ours).toFixed(2)}× (goal ≥ 0.9×)`,
-  )
+  const rawBest = Math.min(...times.raw)
+  // Runs on this 2-core machine swing between ~2.5 s and ~5 s for every contender alike (the
+  // two renderers and the browser share the cores): the best run shows what each can do.
+  const line = (label, kind) => {
+    const ms = median(times[kind])
+    const best = Math.min(...times[kind])
+    return `  ${label.padEnd(46)} ${mbps(ms).padStart(6)} MB/s  → ${(raw / ms).toFixed(2)}× raw   best ${mbps(best)} MB/s → ${(rawBest / best).toFixed(2)}×`
+  }
+  console.log(`\nmedian of ${RUNS} runs (goal ≥ 0.9× raw):
+  ${'raw RTCDataChannel, backpressured'.padEnd(46)} ${mbps(raw).padStart(6)} MB/s              best ${mbps(rawBest)} MB/s
+${line('politely send() (64 KiB messages, awaited)', 'politely')}
+${line(`politely/reliable send() (one ${TOTAL / 2 ** 20} MB message)`, 'reliable')}`)
 } finally {
   await browser.close()
   await server.close()
