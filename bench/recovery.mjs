@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process'
 import wrtc from '@roamhq/wrtc'
 import { BroadcastChannelSignaler, PerfectNegotiationPeer } from '../dist/index.mjs'
 import { legacyPeerConnection } from '../dist/legacy.mjs'
+import { ReliablePeer } from '../dist/reliable.mjs'
 
 const CUTS = (process.env.CUTS ?? '3,8,20,40').split(',').map(Number)
 const GIVE_UP_MS = 60_000
@@ -36,8 +37,8 @@ const RTCPeerConnection = legacyPeerConnection(wrtc.RTCPeerConnection)
 // TCP candidates never leave, so the cut is a cut.
 const isTcp = (candidate) => / tcp /i.test(candidate?.candidate ?? '')
 
-/** politely: a → b over BroadcastChannel; `a` is the one whose ports get cut. */
-async function politelyPair() {
+/** politely (or politely/reliable): a → b over BroadcastChannel; `a` is the one whose ports get cut. */
+async function politelyPair(Peer = PerfectNegotiationPeer) {
   const room = `bench-${Math.random().toString(36).slice(2)}`
   const signaler = () => {
     const inner = new BroadcastChannelSignaler({ room })
@@ -48,8 +49,8 @@ async function politelyPair() {
       send: (message) => (message.kind === 'candidate' && isTcp(message.candidate) ? undefined : inner.send(message)),
     }
   }
-  const a = new PerfectNegotiationPeer({ signaler: signaler(), RTCPeerConnection, rtcConfig: { portRange: PORTS } })
-  const b = new PerfectNegotiationPeer({ signaler: signaler(), RTCPeerConnection })
+  const a = new Peer({ signaler: signaler(), RTCPeerConnection, rtcConfig: { portRange: PORTS } })
+  const b = new Peer({ signaler: signaler(), RTCPeerConnection })
   const opened = (peer) => new Promise((resolve) => peer.on('open', resolve))
   const both = Promise.all([opened(a), opened(b)])
   await Promise.all([a.start(), b.start()])
@@ -134,7 +135,8 @@ signaling stays up. Node ${process.version}, @roamhq/wrtc (libwebrtc), 127.0.0.1
 const rows = []
 for (const cutMs of CUTS.map((s) => s * 1000)) {
   for (const [name, make] of [
-    ['politely', politelyPair],
+    ['politely', () => politelyPair()],
+    ['politely/reliable', () => politelyPair(ReliablePeer)],
     ['bare RTCPeerConnection pair', rawPair],
   ]) {
     const result = await measure(make, cutMs)
