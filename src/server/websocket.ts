@@ -66,21 +66,22 @@ export class WebSocketRoute {
       ackTimer = undefined
       send(`{"type":"ack","n":${done}}`)
     }
+    /** A frame is done with: acknowledged soon, or, if the hub failed part-way, the connection ends. */
+    const settle = (published: number | undefined) => {
+      if (published === undefined) {
+        done++
+        ackTimer ??= setTimeout(ack, ACK_DELAY_MS)
+        return
+      }
+      broken = true
+      clearTimeout(ackTimer)
+      send(`{"type":"ack","n":${done},"published":${published}}`)
+      ws.close(REFUSALS.unavailable.close, 'signaling hub unavailable; try again')
+    }
     ws.on('message', (data, isBinary) => {
       // Publish in arrival order, one frame after the other; nothing after a frame the hub failed.
-      chain = chain.then(async () => {
-        if (broken) return
-        const published = await this.#receive(ws, target, isBinary ? undefined : data.toString())
-        if (published === undefined) {
-          done++
-          ackTimer ??= setTimeout(ack, ACK_DELAY_MS)
-          return
-        }
-        broken = true
-        clearTimeout(ackTimer)
-        send(`{"type":"ack","n":${done},"published":${published}}`)
-        ws.close(REFUSALS.unavailable.close, 'signaling hub unavailable; try again')
-      })
+      const text = isBinary ? undefined : data.toString()
+      chain = chain.then(() => (broken ? undefined : this.#receive(ws, target, text, settle)))
     })
     const stop = await this.#relay.subscribe(target, {
       // Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
@@ -97,18 +98,23 @@ export class WebSocketRoute {
     else ws.on('close', end)
   }
 
-  /** Publishes one frame. Returns how much of it was published when the hub failed (to be retried), else undefined. */
-  async #receive(ws: WebSocket, target: Target, text: string | undefined): Promise<number | undefined> {
+  /** Publishes one frame, then settles it with how much of it went out if the hub failed (undefined otherwise). */
+  async #receive(
+    ws: WebSocket,
+    target: Target,
+    text: string | undefined,
+    settle: (published: number | undefined) => void,
+  ): Promise<void> {
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
       const messages = parseBatch(text, this.#options.maxBatch)
       await this.#relay.publish(target.room, target.peer, messages)
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal('unavailable', 'Could not publish; try again')
-      if (refusal.code === 'unavailable') return refusal.published
+      if (refusal.code === 'unavailable') return settle(refusal.published)
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }))
     }
-    return undefined
+    settle(undefined)
   }
 }
 
