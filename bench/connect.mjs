@@ -3,29 +3,18 @@
 // alternately in one browser; then the time to reconnect after a tab reload.
 //
 //   npm run bench            (builds first)     RUNS=50 npm run bench
-import { chromium } from 'playwright-core'
 import { startStaticServer } from '../dist/server.mjs'
+import { launchChromium } from './chromium.mjs'
 
 const RUNS = Number(process.env.RUNS ?? 30)
 const RELOADS = Number(process.env.RELOADS ?? 10)
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const args = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const p90 = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.9)]
 const fmt = (ms) => `${ms.toFixed(1)} ms`
 
 const server = await startStaticServer({ '/': 'bench', '/dist/': 'dist' })
-const browser = await chromium.launch({ executablePath, headless: true, args })
+const browser = await launchChromium()
 const context = await browser.newContext()
 const pages = [await context.newPage(), await context.newPage()]
 await Promise.all(pages.map((page) => page.goto(`${server.url}page.html`)))

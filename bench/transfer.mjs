@@ -4,28 +4,16 @@
 // ≤ 1 MiB, resumed on bufferedamountlow), in rotation in one run. Goal: ≥ 0.9× raw.
 //
 //   npm run bench:transfer            TOTAL_MB=100 RUNS=5 npm run bench:transfer
-import { chromium } from 'playwright-core'
 import { startStaticServer } from '../dist/server.mjs'
+import { launchChromium } from './chromium.mjs'
 
 const TOTAL = Number(process.env.TOTAL_MB ?? 100) * 1024 * 1024
 const RUNS = Number(process.env.RUNS ?? 5)
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const args = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-]
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const mbps = (ms) => (TOTAL / 2 ** 20 / (ms / 1000)).toFixed(1)
 
 const server = await startStaticServer({ '/': 'bench', '/dist/': 'dist' })
-const browser = await chromium.launch({ executablePath, headless: true, args })
+const browser = await launchChromium()
 const context = await browser.newContext()
 const [sender, receiver] = [await context.newPage(), await context.newPage()]
 await Promise.all([sender, receiver].map((page) => page.goto(`${server.url}transfer.html`)))

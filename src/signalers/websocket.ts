@@ -48,6 +48,8 @@ export class WebSocketSignaler extends ServerSignaler {
         this.welcome()
       } else if (frame.type === 'ack') {
         const n = Number(frame.n)
+        // A garbled count must not drop what is still unacknowledged.
+        if (!Number.isSafeInteger(n) || n < this.#acked) return
         this.#unacked.splice(0, n - this.#acked)
         this.#acked = n
         // The hub failed part-way through the next frame (the socket closes next): keep only the rest.

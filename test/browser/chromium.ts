@@ -1,7 +1,9 @@
 // Real Chromium for the browser suites: Debian's package driven by playwright-core
 // (never `playwright install`, which would download a browser).
 import { existsSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
+import { startStaticServer } from '../../src/server/static'
 import { describeRequiring } from '../support/requires'
 
 const INSTALL = 'sudo apt-get install chromium'
@@ -53,4 +55,32 @@ export function describeBrowser(name: string, fn: () => void): void {
     name,
     fn,
   )
+}
+
+/**
+ * For a `describeBrowser` block: two tabs of one browser context (BroadcastChannel reaches
+ * only pages of the same context) on `fixture` from test/browser/fixtures, with /dist/ served
+ * next to it; console errors and page errors collected in `problems`. Closed after the block.
+ */
+export function useTwoTabs(fixture: string): { pages: () => [Page, Page]; problems: string[] } {
+  let browser: Browser | undefined
+  let server: { url: string; close(): Promise<void> } | undefined
+  let pages: [Page, Page] | undefined
+  const problems: string[] = []
+  beforeAll(async () => {
+    server = await startStaticServer({ '/': 'test/browser/fixtures', '/dist/': 'dist' })
+    browser = await launchChromium()
+    const context = await browser.newContext()
+    pages = [await context.newPage(), await context.newPage()]
+    for (const page of pages) {
+      page.on('console', (message) => message.type() === 'error' && problems.push(message.text()))
+      page.on('pageerror', (error) => problems.push(error.message))
+      await page.goto(`${server.url}${fixture}`)
+    }
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+  return { pages: () => pages as [Page, Page], problems }
 }

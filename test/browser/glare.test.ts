@@ -1,7 +1,5 @@
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startStaticServer } from '../../src/server/static'
-import { describeBrowser, launchChromium } from './chromium'
+import { expect, test } from 'vitest'
+import { describeBrowser, useTwoTabs } from './chromium'
 
 declare global {
   interface Window {
@@ -30,30 +28,10 @@ function createPeer({ room, id }: { room: string; id: string }): void {
 }
 
 describeBrowser('tight glare in Chromium', () => {
-  let browser: Browser
-  let server: { url: string; close(): Promise<void> }
-  let pages: [Page, Page]
-  const errors: string[] = []
-
-  beforeAll(async () => {
-    server = await startStaticServer({ '/': 'test/browser/fixtures', '/dist/': 'dist' })
-    browser = await launchChromium()
-    // One context: BroadcastChannel reaches only pages of the same context.
-    const context = await browser.newContext()
-    pages = [await context.newPage(), await context.newPage()]
-    for (const page of pages) {
-      page.on('console', (message) => message.type() === 'error' && errors.push(message.text()))
-      page.on('pageerror', (error) => errors.push(error.message))
-      await page.goto(`${server.url}blank.html`)
-    }
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-  })
+  const { pages: tabs, problems: errors } = useTwoTabs('blank.html')
 
   test(`both tabs negotiate at the same instant, ${RUNS} times: every run connects`, { timeout: 300_000 }, async () => {
-    const [politePage, impolitePage] = pages
+    const [politePage, impolitePage] = tabs()
     const outcomes: Array<{ glare: boolean; rebuilds: string[] }> = []
     for (let run = 0; run < RUNS; run++) {
       const room = `glare-${Date.now()}-${run}`
@@ -65,16 +43,16 @@ describeBrowser('tight glare in Chromium', () => {
       await new Promise((resolve) => setTimeout(resolve, 3))
       await politePage.evaluate(() => window.run?.peer.start())
       await Promise.all(
-        pages.map((page) => page.waitForFunction(() => window.run?.opened.then(() => true), null, { timeout: 30_000 })),
+        tabs().map((page) => page.waitForFunction(() => window.run?.opened.then(() => true), null, { timeout: 30_000 })),
       )
       const [polite, impolite] = await Promise.all(
-        pages.map((page) => page.evaluate(() => ({ glare: !!window.run?.glare, rebuilds: window.run?.rebuilds ?? [] }))),
+        tabs().map((page) => page.evaluate(() => ({ glare: !!window.run?.glare, rebuilds: window.run?.rebuilds ?? [] }))),
       )
       outcomes.push({
         glare: !!(polite?.glare || impolite?.glare),
         rebuilds: [...(polite?.rebuilds ?? []), ...(impolite?.rebuilds ?? [])],
       })
-      await Promise.all(pages.map((page) => page.evaluate(() => window.run?.peer.close())))
+      await Promise.all(tabs().map((page) => page.evaluate(() => window.run?.peer.close())))
     }
     const glared = outcomes.filter((o) => o.glare).length
     const stalled = outcomes.filter((o) => o.rebuilds.includes('stalled')).length

@@ -1,9 +1,7 @@
 // politely/reliable in real Chromium, from the <script> builds: 50 MB between two tabs over a
 // BroadcastChannelSignaler, hashed in the pages. Needs the built dist/ (npm test builds first).
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startStaticServer } from '../../src/server/static'
-import { describeBrowser, launchChromium } from './chromium'
+import { expect, test } from 'vitest'
+import { describeBrowser, useTwoTabs } from './chromium'
 
 declare global {
   interface Window {
@@ -54,34 +52,14 @@ async function sendRandom(size: number): Promise<string> {
 }
 
 describeBrowser('politely/reliable in Chromium', () => {
-  let browser: Browser
-  let server: { url: string; close(): Promise<void> }
-  let pages: [Page, Page]
-  const problems: string[] = []
-
-  beforeAll(async () => {
-    server = await startStaticServer({ '/': 'test/browser/fixtures', '/dist/': 'dist' })
-    browser = await launchChromium()
-    // One context: BroadcastChannel reaches only pages of the same context.
-    const context = await browser.newContext()
-    pages = [await context.newPage(), await context.newPage()]
-    for (const page of pages) {
-      page.on('console', (message) => message.type() === 'error' && problems.push(message.text()))
-      page.on('pageerror', (error) => problems.push(error.message))
-      await page.goto(`${server.url}reliable.html`)
-    }
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-  })
+  const { pages: tabs, problems } = useTwoTabs('reliable.html')
 
   test('50 MB from one tab to another arrive intact, with progress up to the total', async () => {
-    const [sender, receiver] = pages
+    const [sender, receiver] = tabs()
     const room = `reliable-${process.pid}-${Date.now()}`
-    await Promise.all(pages.map((page) => page.evaluate(createPeer, room)))
+    await Promise.all(tabs().map((page) => page.evaluate(createPeer, room)))
     await Promise.all(
-      pages.map((page) => page.waitForFunction(() => window.transfer?.opened.then(() => true), null, { timeout: TIMEOUT })),
+      tabs().map((page) => page.waitForFunction(() => window.transfer?.opened.then(() => true), null, { timeout: TIMEOUT })),
     )
     const sent = await sender.evaluate(sendRandom, SIZE)
     const received = await receiver.evaluate(() => window.transfer?.received)
@@ -93,7 +71,7 @@ describeBrowser('politely/reliable in Chromium', () => {
   })
 
   test('the <script> build extends the core global: errors from the add-on are the core’s PolitelyError', async () => {
-    const [page] = pages
+    const [page] = tabs()
     const checks = await page.evaluate(async () => {
       const { ReliablePeer, PerfectNegotiationPeer, PolitelyError, BroadcastChannelSignaler } = window.Politely
       const peer = new ReliablePeer({ signaler: new BroadcastChannelSignaler({ room: 'unused' }) })

@@ -1,14 +1,14 @@
 // The worked example of docs/scale-out.md, run as written: three politely-server
 // processes (the CLI) on one Redis behind nginx with docs/scale-out/nginx.conf,
 // plain round robin, no sticky sessions.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { freePort } from '../support/ports'
 import { redisServer, startRedis } from '../support/redis'
-import { describeRequiring } from '../support/requires'
+import { describeRequiring, runs } from '../support/requires'
 import { ADAPTERS } from '../support/server'
 import { makePeer, opened, roundTrip, uniqueRoom, wrtcStack } from '../support/stacks'
 import { until } from '../support/until'
@@ -16,31 +16,12 @@ import { until } from '../support/until'
 const root = new URL('../..', import.meta.url).pathname
 const cli = join(root, 'dist/cli.mjs')
 
-const hasNginx = (() => {
-  try {
-    execFileSync('nginx', ['-v'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
 const nginx = {
   name: 'nginx',
-  present: hasNginx,
+  present: runs('nginx', '-v'),
   install: 'sudo apt-get install nginx-light',
   override: 'PATH',
   looked: 'nginx on the PATH',
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** `politely-server --redis URL` (on a free port by default); resolves with the process and its port once it listens. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startSignalingServer } from '../../src/server/index'
-import { RedisHub } from '../../src/server/redis-hub'
+import { RedisHub, type RedisHubOptions } from '../../src/server/redis-hub'
 import { redisServer, startRedis } from '../support/redis'
 import { describeRequiring } from '../support/requires'
 import { ADAPTERS } from '../support/server'
@@ -9,6 +9,13 @@ import { makePeer, opened, roundTrip, uniqueRoom, wrtcStack } from '../support/s
 import { until } from '../support/until'
 
 const token = (c: string) => c.repeat(24)
+
+/** A signaling server on its own RedisHub (as a separate process would have), on a free port. */
+async function startOnRedis(hubOptions: Partial<RedisHubOptions> & Pick<RedisHubOptions, 'redis'>, releaseMs = limits.releaseMs) {
+  const hub = new RedisHub({ ...limits, releaseMs, ...hubOptions })
+  await hub.connect()
+  return startSignalingServer({ port: 0, hub, ...limits, releaseMs })
+}
 const limits = { maxPeersPerRoom: 16, maxRooms: 1000, replayMessages: 64, replayAgeMs: 60_000, releaseMs: 3000 }
 
 const publish = (url: string, room: string, from: string, session: number, to = 'b') =>
@@ -22,9 +29,7 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>
   const servers: Array<Awaited<ReturnType<typeof startSignalingServer>>> = []
   const startOne = async () => {
-    const hub = new RedisHub({ redis: redis.url, ...limits })
-    await hub.connect()
-    const server = await startSignalingServer({ port: 0, hub, ...limits })
+    const server = await startOnRedis({ redis: redis.url })
     servers.push(server)
     return server
   }
@@ -105,11 +110,7 @@ describeRequiring(redisServer, 'Redis restarted under live peers', () => {
       let b: ReturnType<typeof makePeer> | undefined
       let again: Awaited<ReturnType<typeof startRedis>> | undefined
       try {
-        for (let i = 0; i < 2; i++) {
-          const hub = new RedisHub({ redis: redis.url, ...limits, releaseMs: 600, onError: () => {} })
-          await hub.connect()
-          servers.push(await startSignalingServer({ port: 0, hub, ...limits, releaseMs: 600 }))
-        }
+        for (let i = 0; i < 2; i++) servers.push(await startOnRedis({ redis: redis.url, onError: () => {} }, 600))
         a = makePeer(stack, room, { signaler: adapter.make((servers[0] as { url: string }).url, room) })
         b = makePeer(stack, room, { signaler: adapter.make((servers[1] as { url: string }).url, room) })
         const seen: string[] = []
@@ -157,13 +158,9 @@ describeRequiring(redisServer, 'a publish that failed during a Redis outage', ()
     let again: Awaited<ReturnType<typeof startRedis>> | undefined
     try {
       let outages = 0
-      for (let i = 0; i < 2; i++) {
-        // No offline queue: while Redis is down a publish fails at once instead of waiting for it.
-        const options = { host: '127.0.0.1', port: redis.port, enableOfflineQueue: false }
-        const hub = new RedisHub({ redis: options, ...limits, releaseMs: 600, onError: () => outages++ })
-        await hub.connect()
-        servers.push(await startSignalingServer({ port: 0, hub, ...limits, releaseMs: 600 }))
-      }
+      // No offline queue: while Redis is down a publish fails at once instead of waiting for it.
+      const redisOptions = { host: '127.0.0.1', port: redis.port, enableOfflineQueue: false }
+      for (let i = 0; i < 2; i++) servers.push(await startOnRedis({ redis: redisOptions, onError: () => outages++ }, 600))
       // A watchdog slower than the outage: the renegotiation must get through by the resend alone.
       const slow = { stallTimeout: 60_000 }
       a = makePeer(stack, room, { ...slow, signaler: adapter.make((servers[0] as { url: string }).url, room) })

@@ -1,29 +1,13 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-
-/** A free TCP port on 127.0.0.1 (`--port 0` would disable TCP in Redis). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from './ports'
+import { runs } from './requires'
 
 /** Whether a redis-server binary is on the PATH. */
 export function hasRedis(): boolean {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
+  return runs('redis-server', '--version')
 }
 
 /** Redis comes from Debian (.ci/run installs it): for describeRequiring (a developer's run skips, loudly; CI fails). */
@@ -35,7 +19,7 @@ export const redisServer = {
   looked: 'redis-server on the PATH',
 }
 
-/** Starts a real redis-server of the tests' own (on `port`, to restart one in place). */
+/** Starts a real redis-server of the tests' own (on `port`, to restart one in place; `--port 0` would disable TCP). */
 export async function startRedis(port?: number): Promise<{ url: string; port: number; stop(): void }> {
   port ??= await freePort()
   const pidfile = join(tmpdir(), `politely-redis-${port}.pid`)

@@ -1,4 +1,15 @@
+import { execFileSync } from 'node:child_process'
 import { describe, test } from 'vitest'
+
+/** Whether `command args…` runs and exits 0: a program from the system is there. */
+export function runs(command: string, ...args: string[]): boolean {
+  try {
+    execFileSync(command, args, { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
 
 const warned = new Set<string>()
 
