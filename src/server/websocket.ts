@@ -46,6 +46,10 @@ export class WebSocketRoute {
   async #serve(ws: WebSocket, target: Target): Promise<void> {
     // Sent as a Buffer marked as text: ws then knows the length without measuring the string again.
     const send = (frame: string) => ws.readyState === ws.OPEN && ws.send(Buffer.from(frame), { binary: false })
+    // A protocol violation (bad frame, invalid UTF-8, oversized payload…) makes `ws` close that
+    // socket with the matching code (1002, 1007, 1009) and then emit 'error': unheard, it would
+    // end the process and every other client with it.
+    ws.on('error', () => {})
     send(JSON.stringify({ type: 'welcome', peer: target.peer }))
     let alive = true
     ws.on('pong', () => {
