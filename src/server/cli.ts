@@ -2,13 +2,17 @@
 // politely-server: the reference signaling server, and optionally static files (the demos).
 //
 //   politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]... [--redis URL]
+//                   [--allowed-origin ORIGIN]... [--trust-proxy] [--static-follow-symlinks]
 //
 // With --redis (or REDIS_URL), rooms live in Redis and any number of these processes act as one.
+// --allowed-origin (or ALLOWED_ORIGINS, comma-separated): pages of another origin that may use the
+// server (`*`: any); its own origin always may. --trust-proxy: behind a reverse proxy, per-address
+// limits read the client's address from X-Forwarded-For.
 //
 // Every limit of ServerOptions can be set as --max-peers-per-room 8, --rate-per-second 20, …
 import { createServer } from 'node:http'
 import { parseArgs } from 'node:util'
-import { createSignalingServer, listen, SERVER_DEFAULTS, type ServerOptions, serveStatic } from './index'
+import { createSignalingServer, listen, protectServer, SERVER_DEFAULTS, type ServerOptions, serveStatic } from './index'
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 const limits = Object.keys(SERVER_DEFAULTS).filter((key) => key !== 'path')
@@ -20,6 +24,8 @@ const { values } = parseArgs({
     path: { type: 'string', default: SERVER_DEFAULTS.path },
     static: { type: 'string', multiple: true, default: [] },
     redis: { type: 'string', default: process.env.REDIS_URL },
+    'allowed-origin': { type: 'string', multiple: true, default: process.env.ALLOWED_ORIGINS?.split(',') ?? [] },
+    'trust-proxy': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
     ...Object.fromEntries(limits.map((key) => [kebab(key), { type: 'string' as const }])),
   },
@@ -27,11 +33,16 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(`politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]... [--redis URL (or REDIS_URL)]
+  [--allowed-origin ORIGIN]... (or ALLOWED_ORIGINS=a,b; '*' for any) [--trust-proxy]
   ${limits.map((key) => `--${kebab(key)} (default ${SERVER_DEFAULTS[key as keyof typeof SERVER_DEFAULTS]})`).join('\n  ')}`)
   process.exit(0)
 }
 
-const options: ServerOptions = { path: values.path as string }
+const options: ServerOptions = {
+  path: values.path as string,
+  allowedOrigins: (values['allowed-origin'] as string[]).map((origin) => origin.trim()).filter(Boolean),
+  trustProxy: values['trust-proxy'] as boolean,
+}
 for (const key of limits) {
   const text = values[kebab(key) as keyof typeof values] as string | undefined
   if (text === undefined) continue
@@ -72,6 +83,7 @@ const server = createServer((request, response) => {
 server.on('upgrade', (request, socket, head) => {
   if (!signaling.upgrade(request, socket, head)) socket.destroy()
 })
+protectServer(server, options.maxConnections)
 
 const host = values.host as string
 

@@ -18,13 +18,22 @@ export interface RoomEvent {
 /** Why a claim of a peer id was refused. */
 export type ClaimRefusal = 'id-taken' | 'room-full' | 'too-many-rooms'
 
+/**
+ * What a claim did: `resumed` an existing binding of the same token, bound a
+ * fresh id (`claimed`), or bound one in a room nobody was connected to
+ * (`created`) — or why it was refused.
+ */
+export type ClaimResult = 'created' | 'claimed' | 'resumed' | ClaimRefusal
+
 export interface Hub {
   /**
    * Binds `peer` in `room` to whoever holds `token`. The same token may claim
    * again (a reconnect, which replaces the older connection); another token
    * is refused while the binding lives (connected, or within the release grace).
+   * A fresh binding needs a seat: fewer than `maxPeers` peers connected (peers
+   * in their release grace hold none, so a reloaded page gets its seat back).
    */
-  claim(room: string, peer: string, token: string): Promise<ClaimRefusal | undefined>
+  claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult>
   /** Whether `token` holds `peer` in `room`. */
   verify(room: string, peer: string, token: string): Promise<boolean>
   /** A connection of `peer` ended; after the release grace with no new one, the id is free. */

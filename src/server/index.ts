@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { Admission, clientAddress, corsHeaders, PREFLIGHT_HEADERS } from './admission'
 import { Refusal, sendRefusal } from './http-errors'
 import { listen } from './listen'
 import { MemoryHub } from './memory-hub'
@@ -9,14 +10,16 @@ import { RateLimiter } from './rate-limit'
 import { Relay } from './relay'
 import { serveEvents } from './sse'
 import { roomOf, subscriptionTarget } from './target'
-import { refuseUpgrade, WebSocketRoute } from './websocket'
+import { WebSocketRoute } from './websocket'
 
-export { REFUSALS, type RefusalCode } from './http-errors'
-export type { ClaimRefusal, Hub, RoomEvent } from './hub'
+export type { AllowedOrigins } from './admission'
+export { closeCodeOf, REFUSALS, type RefusalCode } from './http-errors'
+export type { ClaimRefusal, ClaimResult, Hub, RoomEvent } from './hub'
 export { listen } from './listen'
 export { MemoryHub, type MemoryHubOptions } from './memory-hub'
 export { SERVER_DEFAULTS, type ServerOptions } from './options'
 export { type Mounts, serveStatic, startStaticServer } from './static'
+export { WS_CLOSE } from './websocket'
 
 /** A signaling server to mount: `handle` for requests, `upgrade` for WebSockets. */
 export interface SignalingServer {
@@ -27,25 +30,38 @@ export interface SignalingServer {
   handle(request: IncomingMessage, response: ServerResponse): boolean
   /** The `upgrade` handler; returns `false` for a path that is not ours. */
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean
-  /** Attaches both handlers to a `node:http` server (requests outside `path` get 404). */
+  /** Attaches both handlers to a `node:http` server (requests outside `path` get 404) and {@link protectServer}s it. */
   attach(server: Server): void
   /** Ends every connection and the hub. */
   close(): Promise<void>
 }
 
 function resolve(options: ServerOptions): ResolvedServerOptions {
-  const resolved: Record<string, unknown> = { ...SERVER_DEFAULTS }
+  const resolved: Record<string, unknown> = { ...SERVER_DEFAULTS, allowedOrigins: [], trustProxy: false }
   for (const [key, value] of Object.entries(options)) if (value !== undefined) resolved[key] = value
   const limits = resolved as typeof SERVER_DEFAULTS
   resolved.hub ??= new MemoryHub({
-    maxPeersPerRoom: limits.maxPeersPerRoom,
     maxRooms: limits.maxRooms,
     replayMessages: limits.replayMessages,
     replayBytes: limits.replayBytes,
+    replayBytesTotal: limits.replayBytesTotal,
     replayAgeMs: limits.replayAgeMs,
     releaseMs: limits.releaseMs,
   })
   return resolved as unknown as ResolvedServerOptions
+}
+
+/**
+ * Bounds on a `node:http` server for clients that send slowly or never: headers
+ * within 10 s, a whole request within 30 s (node's defaults: 1 and 5 minutes;
+ * an event stream's request has no body, so it is not cut), and at most
+ * `maxConnections` open sockets (idle ones too) plus room for handshakes and
+ * static files; past that, new sockets are dropped.
+ */
+export function protectServer(server: Server, maxConnections: number = SERVER_DEFAULTS.maxConnections): void {
+  server.headersTimeout = 10_000
+  server.requestTimeout = 30_000
+  server.maxConnections = maxConnections + 1000
 }
 
 /**
@@ -68,7 +84,8 @@ function resolve(options: ServerOptions): ResolvedServerOptions {
 export function createSignalingServer(options: ServerOptions = {}): SignalingServer {
   const resolved = resolve(options)
   const limiter = new RateLimiter(resolved.ratePerSecond, resolved.rateBurst)
-  const relay = new Relay(resolved, limiter)
+  const admission = new Admission(resolved)
+  const relay = new Relay(resolved, limiter, admission)
   const websockets = new WebSocketRoute(relay, resolved)
   const streams = new Set<ServerResponse>()
 
@@ -88,45 +105,70 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     return room === undefined ? undefined : { url, room }
   }
 
-  async function route(request: IncomingMessage, response: ServerResponse, url: URL, room: string): Promise<void> {
+  async function route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    url: URL,
+    room: string,
+    address: string,
+    headers: Record<string, string>,
+  ): Promise<void> {
     if (request.method === 'GET') {
       streams.add(response)
       response.on('close', () => streams.delete(response))
-      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, resolved)
+      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, resolved, address, headers)
     } else if (request.method === 'POST') {
-      await servePublish(request, response, room, relay, resolved)
+      await servePublish(request, response, room, relay, resolved, headers)
     } else if (request.method === 'OPTIONS') {
-      response.writeHead(204, { allow: 'GET, POST, OPTIONS' }).end()
+      response.writeHead(204, { ...headers, ...PREFLIGHT_HEADERS, allow: 'GET, POST, OPTIONS' }).end()
     } else {
       throw new Refusal('method-not-allowed', 'Use GET (events), POST (publish) or a WebSocket upgrade')
     }
   }
 
+  /** Anything but a refusal is ours (e.g. Redis down): 503, so clients retry instead of giving up. */
+  const asRefusal = (error: unknown) =>
+    error instanceof Refusal ? error : new Refusal('unavailable', 'Temporarily unavailable; try again')
+
   const signaling: SignalingServer = {
     handle(request, response) {
       const found = locate(request)
       if (!found) return false
-      route(request, response, found.url, found.room).catch((error) => {
-        // Anything but a refusal is ours (e.g. Redis down): 503, so clients retry instead of dropping.
-        sendRefusal(response, error instanceof Refusal ? error : new Refusal('unavailable', 'Temporarily unavailable; try again'))
-      })
+      // Refusals carry CORS headers even for an origin that is not allowed: the page learns why
+      // (its request had no effect), and a refusal holds nothing to protect.
+      const headers = corsHeaders(request)
+      const address = clientAddress(request, resolved.trustProxy)
+      try {
+        response.on('close', admission.enter(request, address))
+      } catch (error) {
+        sendRefusal(response, asRefusal(error), headers)
+        return true
+      }
+      route(request, response, found.url, found.room, address, headers).catch((error) =>
+        sendRefusal(response, asRefusal(error), headers),
+      )
       return true
     },
     upgrade(request, socket, head) {
       const found = locate(request)
       if (!found) return false
       socket.on('error', () => socket.destroy())
+      const address = clientAddress(request, resolved.trustProxy)
+      let leave: (() => void) | undefined
       Promise.resolve()
-        .then(() => websockets.upgrade(request, socket, head, subscriptionTarget(request, found.url, found.room)))
-        .catch((error) =>
-          refuseUpgrade(
-            socket,
-            error instanceof Refusal ? error : new Refusal('unavailable', 'Temporarily unavailable; try again'),
-          ),
-        )
+        .then(() => {
+          leave = admission.enter(request, address)
+          const target = subscriptionTarget(request, found.url, found.room)
+          return websockets.upgrade(request, socket, head, target, address, leave)
+        })
+        .catch((error) => {
+          leave?.()
+          websockets.refuse(request, socket, head, asRefusal(error))
+        })
       return true
     },
     attach(server) {
+      protectServer(server, resolved.maxConnections)
       server.on('request', (request, response) => {
         if (!signaling.handle(request, response)) sendRefusal(response, new Refusal('not-found', 'No such route'))
       })

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto'
-import type { ClaimRefusal, Hub, RoomEvent } from './hub'
+import type { ClaimResult, Hub, RoomEvent } from './hub'
 
 /** Limits of the in-memory hub. */
 export interface MemoryHubOptions {
-  maxPeersPerRoom: number
   maxRooms: number
   /** Replay buffer per room: most events kept, most characters of them, and for how long (ms). */
   replayMessages: number
   replayBytes: number
   replayAgeMs: number
+  /** Characters of JSON all replay buffers together may hold; past it, the largest buffers lose their oldest half. */
+  replayBytesTotal: number
   /** How long a peer id stays bound after its last connection ended (ms), so it can resume. */
   releaseMs: number
 }
@@ -44,6 +45,8 @@ export class MemoryHub implements Hub {
   readonly #epoch = Date.now().toString(36)
   readonly #options: MemoryHubOptions
   readonly #sweeper: ReturnType<typeof setInterval>
+  /** Characters of `data` in every room's buffer. */
+  #bytes = 0
 
   constructor(options: MemoryHubOptions) {
     this.#options = options
@@ -52,7 +55,7 @@ export class MemoryHub implements Hub {
     this.#sweeper.unref?.()
   }
 
-  async claim(roomId: string, peer: string, token: string): Promise<ClaimRefusal | undefined> {
+  async claim(roomId: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult> {
     let room = this.#rooms.get(roomId)
     if (!room) {
       if (this.#rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
@@ -65,11 +68,13 @@ export class MemoryHub implements Hub {
       if (binding.tokenHash !== tokenHash) return 'id-taken'
       clearTimeout(binding.releaseTimer)
       binding.connections++
-      return undefined
+      return 'resumed'
     }
-    if (room.bindings.size >= this.#options.maxPeersPerRoom) return 'room-full'
+    let connected = 0
+    for (const other of room.bindings.values()) if (other.connections > 0) connected++
+    if (connected >= maxPeers) return 'room-full'
     room.bindings.set(peer, { tokenHash, connections: 1 })
-    return undefined
+    return connected ? 'claimed' : 'created'
   }
 
   async verify(roomId: string, peer: string, token: string): Promise<boolean> {
@@ -84,7 +89,10 @@ export class MemoryHub implements Hub {
     if (binding.connections > 0) return
     clearTimeout(binding.releaseTimer)
     binding.releaseTimer = setTimeout(() => {
-      if (binding.connections === 0 && room.bindings.get(peer) === binding) room.bindings.delete(peer)
+      if (binding.connections > 0 || room.bindings.get(peer) !== binding) return
+      room.bindings.delete(peer)
+      // Nobody left to resume from it: the replay buffer goes now, not when its events expire.
+      if (!room.bindings.size) this.#forget(roomId, room)
     }, this.#options.releaseMs)
     binding.releaseTimer.unref?.()
   }
@@ -98,9 +106,11 @@ export class MemoryHub implements Hub {
     const relayed: RoomEvent = to === undefined ? { id, from, data } : { id, from, to, data }
     room.events.push({ id, from, to, data, seq, at: Date.now() })
     room.bytes += data.length
+    this.#bytes += data.length
     // Trimmed in batches, not on every message: a splice moves the whole buffer.
-    const { replayMessages, replayBytes } = this.#options
+    const { replayMessages, replayBytes, replayBytesTotal } = this.#options
     if (room.events.length > replayMessages + TRIM_SLACK || room.bytes > replayBytes) this.#trim(room)
+    if (this.#bytes > replayBytesTotal) this.#shed()
     for (const listener of room.listeners) listener(relayed)
     return relayed
   }
@@ -140,6 +150,11 @@ export class MemoryHub implements Hub {
     return this.#rooms.size
   }
 
+  /** Characters of JSON held in replay buffers, all rooms together. */
+  replayBytes(): number {
+    return this.#bytes
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#sweeper)
     for (const room of this.#rooms.values()) for (const binding of room.bindings.values()) clearTimeout(binding.releaseTimer)
@@ -151,17 +166,49 @@ export class MemoryHub implements Hub {
     const { events } = room
     const oldest = Date.now() - replayAgeMs
     let drop = Math.max(0, events.length - replayMessages)
-    for (let i = 0; i < drop; i++) room.bytes -= (events[i] as RoomEvent).data.length
-    for (let head = events[drop]; head && (head.at < oldest || room.bytes > replayBytes); head = events[++drop]) {
-      room.bytes -= head.data.length
+    let left = room.bytes
+    for (let i = 0; i < drop; i++) left -= (events[i] as RoomEvent).data.length
+    for (let head = events[drop]; head && (head.at < oldest || left > replayBytes); head = events[++drop]) {
+      left -= head.data.length
     }
-    if (drop) events.splice(0, drop)
+    this.#drop(room, drop)
+  }
+
+  /** Drops the `count` oldest events of `room`'s buffer. */
+  #drop(room: Room, count: number): void {
+    if (!count) return
+    const { events } = room
+    let bytes = 0
+    for (let i = 0; i < count; i++) bytes += (events[i] as RoomEvent).data.length
+    events.splice(0, count)
+    room.bytes -= bytes
+    this.#bytes -= bytes
+  }
+
+  /**
+   * Over the total budget: the largest buffers lose their oldest half until
+   * 90 % of it is used. Whoever fills buffers fastest (one client creating
+   * rooms) pays first; a quiet room's few events stay.
+   */
+  #shed(): void {
+    const goal = this.#options.replayBytesTotal * 0.9
+    while (this.#bytes > goal) {
+      let largest: Room | undefined
+      for (const room of this.#rooms.values()) if (!largest || room.bytes > largest.bytes) largest = room
+      if (!largest?.bytes) return
+      this.#drop(largest, Math.ceil(largest.events.length / 2))
+    }
+  }
+
+  #forget(id: string, room: Room): void {
+    this.#drop(room, room.events.length)
+    if (!room.listeners.size && this.#rooms.get(id) === room) this.#rooms.delete(id)
   }
 
   #sweep(): void {
     for (const [id, room] of this.#rooms) {
       this.#trim(room)
-      if (!room.bindings.size && !room.events.length && !room.listeners.size) this.#rooms.delete(id)
+      if (!room.bindings.size) this.#forget(id, room)
     }
   }
 }

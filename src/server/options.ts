@@ -1,13 +1,17 @@
 import type { IncomingMessage } from 'node:http'
+import type { AllowedOrigins } from './admission'
 import type { Hub } from './hub'
 
 /** Options of {@link createSignalingServer}. Every limit has a default; see DEFAULTS. */
 export interface ServerOptions {
   /** URL prefix of the routes: `GET|POST <path>/<room>`, WebSocket on the same URL. */
   path?: string
-  /** Largest signaling message, in bytes of JSON (SDP of a big call is ~40 KB). Over it: 413, WebSocket close 1009. */
+  /**
+   * Largest signaling message, in bytes of JSON (SDP of a big call is ~40 KB). Over it: 413
+   * `too-large` (over WebSocket: an `error` frame with that code; the socket stays open).
+   */
   maxMessageBytes?: number
-  /** Largest POST body (a batch of messages), in bytes. Over it: 413. */
+  /** Largest POST body (a batch of messages) and WebSocket frame, in bytes. Over it: 413; a WebSocket frame: close 1009. */
   maxBodyBytes?: number
   /** Most messages in one POST. */
   maxBatch?: number
@@ -15,14 +19,28 @@ export interface ServerOptions {
   ratePerSecond?: number
   /** Burst size of the token bucket (a peer sends a burst of candidates at start). */
   rateBurst?: number
-  /** Peers per room. Over it: 403 `room-full`. */
+  /**
+   * Peers connected to one room at once (a client may ask for fewer with `maxPeers`; peers in
+   * their release grace hold no seat). Over it: 403 `room-full`.
+   */
   maxPeersPerRoom?: number
   /** Rooms per process. Over it: 503 `too-many-rooms`. */
   maxRooms?: number
+  /** Rooms one client address may create per minute (a token bucket of that size). Over it: 429 `rate-limited`. */
+  newRoomsPerMinute?: number
+  /** Open streams, WebSockets and requests in flight, all clients together. Over it: 503 `unavailable`. */
+  maxConnections?: number
+  /** Open streams, WebSockets and requests in flight of one client address. Over it: 429 `too-many-connections`. */
+  maxConnectionsPerAddress?: number
   /** Replay buffer per room: most events kept. */
   replayMessages?: number
-  /** Replay buffer per room: most characters of JSON kept (bounds memory: rooms × this). */
+  /** Replay buffer per room: most characters of JSON kept. */
   replayBytes?: number
+  /**
+   * Replay buffers of all rooms together, in characters of JSON (in-memory hub; with Redis,
+   * bound the streams with Redis's own `maxmemory`). Past it the largest buffers lose their oldest events.
+   */
+  replayBytesTotal?: number
   /** Replay buffer per room: how long an event is kept (ms). */
   replayAgeMs?: number
   /** How long a peer id stays bound after its connection ended, so the same peer can resume (ms). */
@@ -31,8 +49,16 @@ export interface ServerOptions {
   heartbeatMs?: number
   /** SSE `retry:` hint for EventSource's own reconnects (ms). */
   retryMs?: number
-  /** Output a slow SSE client may leave unread before it is disconnected (bytes). */
+  /** Output a slow client (SSE or WebSocket) may leave unread before it is disconnected (bytes). */
   maxBufferedBytes?: number
+  /**
+   * Pages of other origins that may use the server (SSE, POST, WebSocket): a list (`'*'` for
+   * any) or a predicate. Requests without `Origin` and from the server's own origin are always
+   * allowed. Default: none. Refused: 403 `origin-not-allowed` (WebSocket: close 4403).
+   */
+  allowedOrigins?: AllowedOrigins
+  /** Behind a reverse proxy: take the client's address from the last `X-Forwarded-For` hop (for the per-address limits). */
+  trustProxy?: boolean
   /**
    * Decides whether a request may use a room as a peer (e.g. check a cookie
    * or a token in the URL). Refused: 403 `forbidden`.
@@ -42,8 +68,11 @@ export interface ServerOptions {
   hub?: Hub
 }
 
-/** Defaults of every limit in {@link ServerOptions}. */
-export const SERVER_DEFAULTS = {
+/**
+ * Defaults of every limit in {@link ServerOptions} (frozen: pass options to
+ * change them). They keep a 2-core, 1 GiB process alive under one hostile client.
+ */
+export const SERVER_DEFAULTS = Object.freeze({
   path: '/signal',
   maxMessageBytes: 128 * 1024,
   maxBodyBytes: 512 * 1024,
@@ -52,13 +81,18 @@ export const SERVER_DEFAULTS = {
   rateBurst: 200,
   maxPeersPerRoom: 16,
   maxRooms: 100_000,
+  newRoomsPerMinute: 60,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 100,
   replayMessages: 64,
   replayBytes: 256 * 1024,
+  replayBytesTotal: 64 * 1024 * 1024,
   replayAgeMs: 60_000,
   releaseMs: 15_000,
   heartbeatMs: 15_000,
   retryMs: 1000,
   maxBufferedBytes: 1024 * 1024,
-}
+})
 
-export type ResolvedServerOptions = typeof SERVER_DEFAULTS & ServerOptions & { hub: Hub }
+export type ResolvedServerOptions = typeof SERVER_DEFAULTS &
+  ServerOptions & { hub: Hub; allowedOrigins: AllowedOrigins; trustProxy: boolean }

@@ -40,6 +40,7 @@ export async function servePublish(
   room: string,
   relay: Relay,
   options: ResolvedServerOptions,
+  headers: Record<string, string>,
 ): Promise<void> {
   const token = bearer(request)
   if (!token) throw new Refusal('unauthorized', 'Send `Authorization: Bearer <token>`, the token your subscription used')
@@ -52,6 +53,6 @@ export async function servePublish(
   }
   const ids = await relay.publish(room, from, messages)
   response
-    .writeHead(202, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+    .writeHead(202, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
     .end(JSON.stringify({ ids }))
 }

@@ -16,12 +16,23 @@ export class TokenBucket {
 
   /** Takes `count` tokens if there are enough; returns whether it did. */
   take(count = 1): boolean {
+    if (!this.has(count)) return false
+    this.#tokens -= count
+    return true
+  }
+
+  /** Whether `count` tokens are there now (takes none). */
+  has(count = 1): boolean {
     const now = Date.now()
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#updated) / 1000) * this.#perSecond)
     this.#updated = now
-    if (this.#tokens < count) return false
+    return this.#tokens >= count
+  }
+
+  /** Takes `count` tokens even if that leaves the bucket in debt (for work already done). */
+  spend(count = 1): void {
+    this.has(count)
     this.#tokens -= count
-    return true
   }
 }
 

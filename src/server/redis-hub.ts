@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { ClaimRefusal, Hub, RoomEvent } from './hub'
+import type { ClaimResult, Hub, RoomEvent } from './hub'
 
 /** Options of {@link RedisHub}. */
 export interface RedisHubOptions {
   /** `redis://host:port/db`, or ioredis options. */
   redis: string | RedisOptions
-  maxPeersPerRoom: number
   /** Rooms this process serves at once. */
   maxRooms: number
   replayMessages: number
@@ -26,14 +25,17 @@ const hash = (token: string) => createHash('sha256').update(token).digest('base6
 const CLAIM = `
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 'id-taken' end
+local result = 'resumed'
 if not current then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'room-full' end
+  local connected = redis.call('ZCARD', KEYS[2])
+  if connected >= tonumber(ARGV[4]) then return 'room-full' end
+  if connected == 0 then result = 'created' else result = 'claimed' end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 'ok'`
+return result`
 
 // Append to the room's stream and fan out, in one atomic step so every process sees
 // events in stream order. KEYS: stream, channel. ARGV: from, to, data, maxlen, minid, ttl.
@@ -118,27 +120,27 @@ export class RedisHub implements Hub {
     return [this.#prefix, room, ...parts].join(':')
   }
 
-  async claim(room: string, peer: string, token: string): Promise<ClaimRefusal | undefined> {
+  async claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult> {
     const local = `${room}\u0000${peer}`
     const rooms = new Set([...this.#local.values()].map((binding) => binding.room))
     if (!rooms.has(room) && rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
     const tokenHash = hash(token)
     const now = Date.now()
-    const result = await (this.#client as unknown as { politelyClaim(...args: unknown[]): Promise<string> }).politelyClaim(
+    const result = (await (this.#client as unknown as { politelyClaim(...args: unknown[]): Promise<string> }).politelyClaim(
       this.#key(room, 'peer', peer),
       this.#key(room, 'live'),
       tokenHash,
       this.#options.releaseMs,
       now,
-      this.#options.maxPeersPerRoom,
+      maxPeers,
       now + this.#options.releaseMs,
       peer,
-    )
-    if (result !== 'ok') return result as ClaimRefusal
+    )) as ClaimResult
+    if (result !== 'created' && result !== 'claimed' && result !== 'resumed') return result
     const binding = this.#local.get(local)
     if (binding) binding.connections++
     else this.#local.set(local, { room, peer, tokenHash, connections: 1 })
-    return undefined
+    return result
   }
 
   async verify(room: string, peer: string, token: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { PolitelyError } from '../errors'
 import { parseSignal } from '../protocol'
+import type { Admission } from './admission'
 import { Refusal } from './http-errors'
 import type { Hub, RoomEvent } from './hub'
 import type { ResolvedServerOptions } from './options'
@@ -28,22 +29,38 @@ export class Relay {
   /** The live connection of each peer, so a reconnect of the same peer replaces it. */
   readonly #live = new Map<string, Sink>()
 
-  constructor(options: ResolvedServerOptions, limiter: RateLimiter) {
+  readonly #admission: Admission
+
+  constructor(options: ResolvedServerOptions, limiter: RateLimiter, admission: Admission) {
     this.#hub = options.hub
     this.#options = options
     this.#limiter = limiter
+    this.#admission = admission
   }
 
-  /** Checks the `authorize` hook and claims the peer id. Throws a {@link Refusal}. */
-  async admit(request: Parameters<NonNullable<ResolvedServerOptions['authorize']>>[0], target: Target): Promise<void> {
-    const { authorize } = this.#options
-    if (authorize && !(await authorize(request, { room: target.room, peer: target.peer }))) {
-      throw new Refusal('forbidden', 'Not allowed in this room')
+  /**
+   * Checks the `authorize` hook and claims the peer id for a client at
+   * `address` (who may create only so many rooms a minute). Sets
+   * `target.fresh`. Throws a {@link Refusal}.
+   */
+  async admit(
+    request: Parameters<NonNullable<ResolvedServerOptions['authorize']>>[0],
+    target: Target,
+    address: string,
+  ): Promise<void> {
+    const { authorize, maxPeersPerRoom } = this.#options
+    const { room, peer, token } = target
+    if (authorize && !(await authorize(request, { room, peer }))) throw new Refusal('forbidden', 'Not allowed in this room')
+    // Asked only of a client out of room credit: would this claim create a room?
+    if (!this.#admission.mayCreateRoom(address) && !(await this.#hub.present(room)).length) {
+      throw new Refusal('rate-limited', 'Too many new rooms from this address; try again later')
     }
-    const refusal = await this.#hub.claim(target.room, target.peer, target.token)
-    if (refusal === 'id-taken') throw new Refusal('id-taken', 'This peer id is held by another connection')
-    if (refusal === 'room-full') throw new Refusal('room-full', 'The room is full')
-    if (refusal === 'too-many-rooms') throw new Refusal('too-many-rooms', 'The server holds too many rooms; try later')
+    const result = await this.#hub.claim(room, peer, token, Math.min(maxPeersPerRoom, target.maxPeers ?? maxPeersPerRoom))
+    if (result === 'id-taken') throw new Refusal('id-taken', 'This peer id is held by another connection')
+    if (result === 'room-full') throw new Refusal('room-full', 'The room is full')
+    if (result === 'too-many-rooms') throw new Refusal('too-many-rooms', 'The server holds too many rooms; try later')
+    if (result === 'created') this.#admission.roomCreated(address)
+    target.fresh = result !== 'resumed'
   }
 
   /**
@@ -63,11 +80,14 @@ export class Relay {
       if (pending) pending.push(event)
       else sink.send(event)
     })
-    let missed = await this.#hub.since(room, target.lastEventId)
-    let fresh = target.lastEventId === undefined
-    if (missed === 'gap') {
+    // A fresh claim resumes nothing: what was published before it, to this id, was for an
+    // earlier holder of the id (its SDP, its candidates). A position it brings is one we lost
+    // (the server restarted): the client is told to announce itself again.
+    let missed = await this.#hub.since(room, target.fresh ? undefined : target.lastEventId)
+    let fresh = target.fresh || target.lastEventId === undefined
+    if (missed === 'gap' || (target.fresh && target.lastEventId !== undefined)) {
       sink.reset()
-      missed = (await this.#hub.since(room, undefined)) as RoomEvent[]
+      if (missed === 'gap') missed = (await this.#hub.since(room, undefined)) as RoomEvent[]
       fresh = true
     }
     // A new subscriber gets broadcasts only from peers still here: a hello from a peer that
@@ -75,7 +95,8 @@ export class Relay {
     const present = fresh ? new Set(await this.#hub.present(room)) : undefined
     const replayed = new Set<string>()
     for (const event of missed) {
-      if (!isFor(event, peer) || (present && event.to === undefined && !present.has(event.from))) continue
+      if (!isFor(event, peer)) continue
+      if (present && (event.to === undefined ? !present.has(event.from) : target.fresh)) continue
       replayed.add(event.id)
       sink.send(event)
     }
@@ -115,6 +136,11 @@ export class Relay {
       }
     }
     return ids
+  }
+
+  /** Gives back a claim that was admitted but never subscribed (the client went away in between). */
+  release({ room, peer, token }: Target): void {
+    this.#hub.release(room, peer, token)
   }
 
   /** Whether `token` holds `peer` in `room`. */

@@ -4,7 +4,8 @@ import type { Relay } from './relay'
 import type { Target } from './target'
 
 /**
- * Server-Sent Events: one stream per peer. Event ids are resume positions
+ * Server-Sent Events: one stream per peer (a new one of the same peer ends
+ * the older with a `replaced` event). Event ids are resume positions
  * (EventSource sends the last one back as `Last-Event-ID` when it
  * reconnects); `data` is always JSON the server serialized itself, so no
  * client can put a line break, and with it a forged event, into another
@@ -16,9 +17,12 @@ export async function serveEvents(
   target: Target,
   relay: Relay,
   options: ResolvedServerOptions,
+  address: string,
+  headers: Record<string, string>,
 ): Promise<void> {
-  await relay.admit(request, target)
+  await relay.admit(request, target, address)
   response.writeHead(200, {
+    ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
@@ -37,7 +41,11 @@ export async function serveEvents(
   const stop = await relay.subscribe(target, {
     send: (event) => write(`id: ${event.id}\ndata: ${event.data}\n\n`),
     reset: () => write('event: reset\ndata: {}\n\n'),
-    close: () => response.end(),
+    // Said before the end, so the client backs off instead of taking the id straight back.
+    close: () => {
+      write('event: replaced\ndata: {}\n\n')
+      response.end()
+    },
   })
   const heartbeat = setInterval(() => write(': ping\n\n'), options.heartbeatMs)
   const end = () => {

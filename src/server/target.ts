@@ -9,6 +9,10 @@ export interface Target {
   token: string
   /** Resume position: the `Last-Event-ID` header, or `lastEventId` in the query (WebSocket, fresh EventSource). */
   lastEventId?: string
+  /** Seats the client asks the room to have (`?maxPeers=2` for a 1:1 room); the server's cap when absent. */
+  maxPeers?: number
+  /** Set on admission: the id was bound afresh (not a resume), so nothing published before belongs to it. */
+  fresh?: boolean
 }
 
 const TOKEN = /^[\w-]{16,128}$/
@@ -32,7 +36,12 @@ export function subscriptionTarget(request: IncomingMessage, url: URL, room: str
   if (!token) throw new Refusal('unauthorized', 'A token (16-128 of [A-Za-z0-9_-]) is required')
   if (!TOKEN.test(token)) throw new Refusal('bad-request', 'The token must be 16-128 of [A-Za-z0-9_-]')
   if (lastEventId !== undefined && !EVENT_ID.test(lastEventId)) throw new Refusal('bad-request', 'Invalid Last-Event-ID')
-  return { room, peer, token, lastEventId }
+  const seats = url.searchParams.get('maxPeers')
+  const maxPeers = seats === null ? undefined : Number(seats)
+  if (maxPeers !== undefined && !(Number.isSafeInteger(maxPeers) && maxPeers >= 1)) {
+    throw new Refusal('bad-request', 'maxPeers must be a whole number, 1 or more')
+  }
+  return { room, peer, token, lastEventId, maxPeers }
 }
 
 /** The token of `Authorization: Bearer <token>`, if present and well-formed. */

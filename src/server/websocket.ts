@@ -2,13 +2,21 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { parseBatch } from './body'
-import { REFUSALS, Refusal } from './http-errors'
+import { closeCodeOf, Refusal } from './http-errors'
 import type { ResolvedServerOptions } from './options'
 import type { Relay } from './relay'
 import type { Target } from './target'
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
+
+/** Close codes of the route besides a refusal's `4000 + status` and `ws`'s own (1002, 1007, 1009 for bad frames). */
+export const WS_CLOSE = {
+  /** The hub failed part-way through a frame: reconnect and send the rest (the `ack` before it says how much went out). */
+  unavailable: 1013,
+  /** Another connection with this peer's token took over. */
+  replaced: 4000,
+} as const
 
 /**
  * Server → client frames are JSON objects with a `type`:
@@ -30,11 +38,44 @@ export class WebSocketRoute {
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxBodyBytes, perMessageDeflate: false })
   }
 
-  /** Admits (or refuses, as an HTTP answer on the raw socket) and upgrades. */
-  async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, target: Target): Promise<void> {
-    await this.#relay.admit(request, target)
+  /** Admits and upgrades; `leave` is called when the socket ends. Throws a {@link Refusal} (see {@link refuse}). */
+  async upgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    target: Target,
+    address: string,
+    leave: () => void,
+  ): Promise<void> {
+    await this.#relay.admit(request, target, address)
+    // The claim is released when the socket ends; a handshake that never completes (the client
+    // went away, or ws refused a bad key) must release it too, or the id and its seat stay taken.
+    let upgraded = false
+    const abandon = () => {
+      if (upgraded) return
+      this.#relay.release(target)
+      leave()
+    }
+    if (socket.destroyed) return abandon()
+    socket.once('close', abandon)
     this.#server.handleUpgrade(request, socket, head, (ws) => {
+      upgraded = true
+      ws.on('close', leave)
       this.#serve(ws, target).catch(() => ws.terminate())
+    })
+  }
+
+  /**
+   * Refuses an upgrade by accepting it and closing at once with `4000 + status`
+   * and the refusal's code as the reason: a browser's WebSocket never exposes
+   * the HTTP status of a refused upgrade, so an HTTP answer would reach the app
+   * as a nameless error.
+   */
+  refuse(request: IncomingMessage, socket: Duplex, head: Buffer, refusal: Refusal): void {
+    if (socket.destroyed) return
+    this.#server.handleUpgrade(request, socket, head, (ws) => {
+      ws.on('error', () => {})
+      ws.close(closeCodeOf(refusal.code), refusal.code)
     })
   }
 
@@ -45,7 +86,13 @@ export class WebSocketRoute {
 
   async #serve(ws: WebSocket, target: Target): Promise<void> {
     // Sent as a Buffer marked as text: ws then knows the length without measuring the string again.
-    const send = (frame: string) => ws.readyState === ws.OPEN && ws.send(Buffer.from(frame), { binary: false })
+    const send = (frame: string) => {
+      if (ws.readyState !== ws.OPEN) return
+      ws.send(Buffer.from(frame), { binary: false })
+      // A client that stops reading must not make this process hold its events forever (a close
+      // frame would queue behind what it does not read: the socket goes at once).
+      if (ws.bufferedAmount > this.#options.maxBufferedBytes) ws.terminate()
+    }
     // A protocol violation (bad frame, invalid UTF-8, oversized payload…) makes `ws` close that
     // socket with the matching code (1002, 1007, 1009) and then emit 'error': unheard, it would
     // end the process and every other client with it.
@@ -80,7 +127,7 @@ export class WebSocketRoute {
       broken = true
       clearTimeout(ackTimer)
       send(`{"type":"ack","n":${done},"published":${published}}`)
-      ws.close(REFUSALS.unavailable.close, 'signaling hub unavailable; try again')
+      ws.close(WS_CLOSE.unavailable, 'signaling hub unavailable; try again')
     }
     ws.on('message', (data, isBinary) => {
       // Publish in arrival order, one frame after the other; nothing after a frame the hub failed.
@@ -91,7 +138,7 @@ export class WebSocketRoute {
       // Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
       send: (event) => send(`{"type":"message","id":"${event.id}","message":${event.data}}`),
       reset: () => send('{"type":"reset"}'),
-      close: () => ws.close(4000, 'replaced by a newer connection'),
+      close: () => ws.close(WS_CLOSE.replaced, 'replaced'),
     })
     const end = () => {
       clearInterval(heartbeat)
@@ -120,13 +167,4 @@ export class WebSocketRoute {
     }
     settle(undefined)
   }
-}
-
-/** Refuses an upgrade with a plain HTTP answer (the client sees the status, e.g. 409). */
-export function refuseUpgrade(socket: Duplex, refusal: Refusal): void {
-  const { status } = REFUSALS[refusal.code]
-  const body = JSON.stringify({ error: refusal.code, message: refusal.message })
-  socket.end(
-    `HTTP/1.1 ${status} ${refusal.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  )
 }

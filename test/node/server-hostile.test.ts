@@ -6,6 +6,7 @@ import { WebSocket } from 'ws'
 import { createSignalingServer } from '../../src/server/index'
 import { startServer } from '../support/server'
 import { until } from '../support/until'
+import { wsAnswer } from '../support/ws-refusal'
 
 type Server = Awaited<ReturnType<typeof startServer>>
 const token = (c: string) => c.repeat(24)
@@ -182,12 +183,11 @@ describe('reference server under hostile input', () => {
     const thief = await subscribe(server.url, 'claim', 'a', token('t'))
     expect(thief.status).toBe(409)
     expect(JSON.parse(thief.body)).toMatchObject({ error: 'id-taken' })
-    const upgrade = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(`${server.url.replace('http', 'ws')}/claim?peer=a&token=${token('t')}`)
-      ws.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
-      ws.on('open', () => resolve(101))
+    expect(await wsAnswer(`${server.url}/claim?peer=a&token=${token('t')}`)).toEqual({
+      welcome: false,
+      code: 4409,
+      reason: 'id-taken',
     })
-    expect(upgrade).toBe(409)
     // The owner's own token resumes (and replaces its older connection).
     const again = await subscribe(server.url, 'claim', 'a', token('a'))
     expect(again.status).toBe(200)
@@ -264,12 +264,11 @@ describe('the authorize hook', () => {
       const allowed = await fetch(`${server.url}/closed?peer=c&token=${token('c')}`, { headers: { 'x-pass': 'c-ok' } })
       expect(allowed.status).toBe(200)
       await allowed.body?.cancel()
-      const upgrade = await new Promise<number>((resolve) => {
-        const ws = new WebSocket(`${server.url.replace('http', 'ws')}/closed?peer=d&token=${token('d')}`)
-        ws.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
-        ws.on('open', () => resolve(101))
+      expect(await wsAnswer(`${server.url}/closed?peer=d&token=${token('d')}`)).toEqual({
+        welcome: false,
+        code: 4403,
+        reason: 'forbidden',
       })
-      expect(upgrade).toBe(403)
     } finally {
       await server.close()
     }

@@ -51,9 +51,14 @@ describe('replay and resume', () => {
     resumed.close()
   })
 
-  test('a late WebSocket joiner gets what was addressed to it while it was away', async () => {
+  test('a WebSocket peer back within its release grace gets what was addressed to it while it was away', async () => {
     const a = await stream(`${server.url}/late?peer=a&token=${token('a')}`)
     await until(() => a.events.length === 1, 'welcome')
+    // b claims its id, then drops without a resume position (a fresh page state, the same secret).
+    const first = new WebSocket(`${server.url.replace('http', 'ws')}/late?peer=b&token=${token('b')}`)
+    await new Promise((resolve) => first.once('message', resolve))
+    first.close()
+    await new Promise((resolve) => first.once('close', resolve))
     for (const n of [1, 2]) await publish(server, 'late', 'a', n)
     const frames: Array<{ type: string; message?: { session: number } }> = []
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/late?peer=b&token=${token('b')}`)

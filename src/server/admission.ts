@@ -1,0 +1,124 @@
+import type { IncomingMessage } from 'node:http'
+import { Refusal } from './http-errors'
+import { TokenBucket } from './rate-limit'
+
+/** Which cross-origin pages may use the server: a list of origins (`'*'` for any) or a predicate. */
+export type AllowedOrigins = readonly string[] | ((origin: string) => boolean)
+
+/** Limits on what one client address, and all of them together, may hold at once. */
+export interface AdmissionLimits {
+  maxConnections: number
+  maxConnectionsPerAddress: number
+  newRoomsPerMinute: number
+  allowedOrigins: AllowedOrigins
+  trustProxy: boolean
+}
+
+/**
+ * The client's address: the socket's peer, or with `trustProxy` the last hop
+ * of `X-Forwarded-For` (the one the proxy in front of us appended; earlier
+ * hops are whatever the client wrote).
+ */
+export function clientAddress(request: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = trustProxy ? request.headers['x-forwarded-for'] : undefined
+  const hops = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded)?.split(',')
+  return hops?.[hops.length - 1]?.trim() || request.socket?.remoteAddress || 'unknown'
+}
+
+/**
+ * Whether the request's `Origin` may use the server. No `Origin` (a non-browser
+ * client, or a same-origin GET) and the server's own origin always may: the
+ * check stops other sites' pages from acting in a visitor's name.
+ */
+export function originAllowed(request: IncomingMessage, allowed: AllowedOrigins): boolean {
+  const origin = request.headers.origin
+  if (origin === undefined) return true
+  if (typeof allowed === 'function' ? allowed(origin) : allowed.includes('*') || allowed.includes(origin)) return true
+  try {
+    return new URL(origin).host === request.headers.host
+  } catch {
+    return false
+  }
+}
+
+/** CORS headers for an allowed cross-origin request (none for same-origin or non-browser ones). */
+export function corsHeaders(request: IncomingMessage): Record<string, string> {
+  const origin = request.headers.origin
+  return origin === undefined
+    ? {}
+    : { 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-expose-headers': 'Retry-After' }
+}
+
+/** The answer to a CORS preflight of the publish route (the subscription is a simple GET and needs none). */
+export const PREFLIGHT_HEADERS = {
+  'access-control-allow-methods': 'GET, POST',
+  'access-control-allow-headers': 'authorization, content-type, last-event-id',
+  'access-control-max-age': '600',
+}
+
+/**
+ * Counts what each client address holds (streams, sockets, requests in
+ * flight) and the rooms it creates, so one client cannot take the server's
+ * memory or file descriptors from everyone else.
+ */
+export class Admission {
+  readonly #limits: AdmissionLimits
+  readonly #held = new Map<string, number>()
+  readonly #rooms = new Map<string, { bucket: TokenBucket; used: number }>()
+  #total = 0
+
+  constructor(limits: AdmissionLimits) {
+    this.#limits = limits
+  }
+
+  /** Checks the origin and counts a connection of `address`; returns the function that uncounts it. Throws a {@link Refusal}. */
+  enter(request: IncomingMessage, address: string): () => void {
+    const { maxConnections, maxConnectionsPerAddress, allowedOrigins } = this.#limits
+    if (!originAllowed(request, allowedOrigins)) throw new Refusal('origin-not-allowed', 'This origin may not use the server')
+    const held = this.#held.get(address) ?? 0
+    if (held >= maxConnectionsPerAddress) {
+      throw new Refusal('too-many-connections', `At most ${maxConnectionsPerAddress} connections per client address`)
+    }
+    if (this.#total >= maxConnections) throw new Refusal('unavailable', 'The server holds all the connections it may; try again')
+    this.#held.set(address, held + 1)
+    this.#total++
+    let left = false
+    return () => {
+      if (left) return
+      left = true
+      this.#total--
+      const now = (this.#held.get(address) ?? 1) - 1
+      if (now) this.#held.set(address, now)
+      else this.#held.delete(address)
+    }
+  }
+
+  /** Whether `address` may create a room now (checked before a claim; {@link roomCreated} spends it). */
+  mayCreateRoom(address: string): boolean {
+    return this.#bucket(address).bucket.has(1)
+  }
+
+  /** `address` created a room. */
+  roomCreated(address: string): void {
+    this.#bucket(address).bucket.spend(1)
+  }
+
+  /** Connections held now, in total and by `address`. */
+  held(address?: string): number {
+    return address === undefined ? this.#total : (this.#held.get(address) ?? 0)
+  }
+
+  #bucket(address: string) {
+    let entry = this.#rooms.get(address)
+    const now = Date.now()
+    if (!entry) {
+      // A full bucket is the same as none: forget idle ones so the map stays as small as the active clients.
+      if (this.#rooms.size > 10_000) for (const [key, old] of this.#rooms) if (old.used < now - 60_000) this.#rooms.delete(key)
+      const perMinute = this.#limits.newRoomsPerMinute
+      entry = { bucket: new TokenBucket(perMinute / 60, perMinute), used: now }
+      this.#rooms.set(address, entry)
+    }
+    entry.used = now
+    return entry
+  }
+}
