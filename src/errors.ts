@@ -19,8 +19,26 @@ export type ErrorCode =
   | 'invalid-message'
   /** A WebRTC operation failed in a way that is not an expected race. */
   | 'negotiation-failed'
-  /** The signaler failed to connect or to deliver. */
+  /** The signaler failed to connect or to deliver (a refusal without a code of its own below: see `status`). */
   | 'signaling-failed'
+  /** The server's `authorize` hook refused this peer (HTTP 403). Final: the signaler stops. */
+  | 'forbidden'
+  /** The server does not accept pages of this origin (HTTP 403; see its `allowedOrigins`). Final. */
+  | 'origin-not-allowed'
+  /** The room has all the peers it may (the server's `maxPeersPerRoom`, or `maxPeers` asked by a client). Final. */
+  | 'room-full'
+  /** Another connection holds this peer id (HTTP 409). Final. */
+  | 'id-taken'
+  /** The server holds all the rooms it may (HTTP 503). Retried with backoff. */
+  | 'too-many-rooms'
+  /** This client address holds all the connections the server allows one address (HTTP 429). Retried. */
+  | 'too-many-connections'
+  /** Too many messages, or new rooms, too fast (HTTP 429). Retried after `Retry-After`. */
+  | 'rate-limited'
+  /** The server (or its hub) cannot serve now, or cannot be reached before it ever answered (HTTP 503). Retried. */
+  | 'unavailable'
+  /** Another connection with this signaler's secret kept taking its place (three times in a minute). Final. */
+  | 'replaced'
   /** The options given to a constructor are not usable. */
   | 'invalid-options'
   /** The peer was used after `close()`, or closed before a queued message was sent. */
@@ -43,13 +61,17 @@ export type ErrorCode =
 export class PolitelyError extends Error {
   /** Stable machine-readable code. */
   readonly code: ErrorCode
+  /** A refusal by a signaling server: its HTTP status (a WebSocket's close code 4000 + status tells it too). */
+  declare readonly status?: number
+  /** A refusal by a signaling server: the code it gave (`room-full`, `bad-request`, …). */
+  declare readonly serverCode?: string
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number; serverCode?: string }) {
     super(message)
     this.name = 'PolitelyError'
     this.code = code
-    // Set by hand: the `cause` option of the Error constructor is ES2022 and
+    // Copied by hand: the `cause` option of the Error constructor is ES2022 and
     // the package targets older engines too.
-    if (options) (this as { cause?: unknown }).cause = options.cause
+    Object.assign(this, options)
   }
 }

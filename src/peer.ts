@@ -120,7 +120,10 @@ export class PerfectNegotiationPeer {
       !isValidPeerId(this.id) ||
       DEFAULT_CHANNEL in channels
     ) {
-      throw new PolitelyError('invalid-options', 'Needs signaler, RTCPeerConnection, id of 1-64 [\\w.:~-], no channel "default"')
+      throw new PolitelyError(
+        'invalid-options',
+        'Needs signaler, RTCPeerConnection, id of 1-64 [\\w.:~-], no channel named default',
+      )
     }
     this.#specs = [DEFAULT_CHANNEL, ...Object.keys(channels).sort()].map((name, id) => ({ name, id, init: channels[name] ?? {} }))
     for (const { name } of this.#specs) {
@@ -195,7 +198,7 @@ export class PerfectNegotiationPeer {
   send(data: Payload, channel: string = DEFAULT_CHANNEL): Promise<void> {
     if (this.#currentState === 'closed') throw closedError()
     const queue = this.#queues.get(channel)
-    if (!queue) throw new PolitelyError('unknown-channel', `No channel named "${channel}"`)
+    if (!queue) throw new PolitelyError('unknown-channel', `No channel "${channel}"`)
     return queue.push(data)
   }
 
@@ -222,8 +225,11 @@ export class PerfectNegotiationPeer {
 
   async #run(): Promise<void> {
     const { signaler, helloInterval } = this.#options
-    this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
-    this.#current = this.#build()
+    // Once, even if start() is called again after a refusal (room-full, forbidden, …) made it reject.
+    if (!this.#current) {
+      this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
+      this.#current = this.#build()
+    }
     await signaler.connect(this.id, {
       error: (error) => this.#emitter.emit('error', error),
       // Messages may have been lost while signaling was down: tell the remote our session again.

@@ -1,4 +1,4 @@
-import { PolitelyError } from '../errors'
+import { type ErrorCode, PolitelyError } from '../errors'
 import type { SignalMessage } from '../protocol'
 import { defaultReconnectDelay, type ReconnectDelay, randomToken } from './backoff'
 import type { Signaler, SignalerEvents } from './signaler'
@@ -8,18 +8,54 @@ export interface ServerSignalerOptions {
   /** The server's signaling URL, e.g. `https://example.com/signal` (rooms live under it). May be relative in a page. */
   url: string
   room: string
-  /** Reconnect policy; jittered exponential backoff by default. */
+  /**
+   * Seats the room may have while this peer joins: `2` keeps a 1:1 room to its
+   * pair (a third peer is refused with `room-full`). The server's own cap
+   * applies when absent or larger.
+   */
+  maxPeers?: number
+  /** Reconnect policy; jittered exponential backoff that never gives up by default. */
   reconnectDelay?: ReconnectDelay
   /** Most messages held while the server cannot be reached. */
   maxQueued?: number
 }
+
+/** Server codes an app can act on, reported under their own {@link ErrorCode}; the others are `signaling-failed`. */
+const NAMED: readonly string[] = [
+  'forbidden',
+  'origin-not-allowed',
+  'room-full',
+  'id-taken',
+  'too-many-rooms',
+  'too-many-connections',
+  'rate-limited',
+  'unavailable',
+]
+
+/** How many replacements by a connection with our secret, within a minute, before we stop. */
+const MAX_REPLACED = 3
+
+/**
+ * The typed error for a server's refusal: its code when it has one of its own,
+ * with the HTTP status and the server's code attached.
+ */
+export function refusalError(status: number, serverCode: string | undefined, detail = ''): PolitelyError {
+  const code = (serverCode && NAMED.includes(serverCode) ? serverCode : 'signaling-failed') as ErrorCode
+  return new PolitelyError(code, `The signaling server refused: ${serverCode ?? `HTTP ${status}`}${detail && ` (${detail})`}`, {
+    status,
+    serverCode,
+  })
+}
+
+/** Whether retrying can help: too many requests, or the server is unavailable. */
+export const retryable = (error: PolitelyError) => error.status === 429 || (error.status ?? 0) >= 500
 
 /**
  * What the SSE and WebSocket adapters share: the peer's secret (made up
  * here, bound to the peer id by the server on first use), the resume
  * position, the outgoing queue, and reconnecting with backoff. A subclass
  * opens its transport, calls `welcome()` when the server has accepted it,
- * `deliver()` for each message, `reconnect()` when the transport drops, and
+ * `deliver()` for each message, `dropped()` when the transport ends, and
  * sends the queue in `flush()`.
  */
 export abstract class ServerSignaler implements Signaler {
@@ -29,27 +65,44 @@ export abstract class ServerSignaler implements Signaler {
   protected peer = ''
   protected events?: SignalerEvents
   protected lastEventId?: string
+  /** Closed by the app, or stopped by a refusal that retrying cannot help. */
   protected closed = false
   readonly #handlers = new Set<(message: unknown) => void>()
   #attempt = 0
   #retry?: ReturnType<typeof setTimeout>
-  #connected?: () => void
+  #connecting?: { resolve(): void; reject(error: PolitelyError): void }
+  /** Welcomed once since connect(): from then on, a drop is a reconnect, not a failure to report. */
+  #everWelcomed = false
+  /** The current failure streak was reported already: one error per streak, not one per retry. */
+  #reported = false
+  /** When this signaler was last replaced by another connection holding its secret. */
+  #replacedAt: number[] = []
 
   constructor(options: ServerSignalerOptions, name: string) {
     if (!options?.url || !options.room) throw new PolitelyError('invalid-options', `${name} needs a url and a room`)
     this.options = options
   }
 
+  /**
+   * Connects as `peerId`. Resolves when the server welcomed us; rejects with a
+   * typed {@link PolitelyError} when it refuses for good (`forbidden`,
+   * `room-full`, `id-taken`, `origin-not-allowed`, …) or the reconnect policy
+   * gives up.
+   */
   connect(peerId: string, events: SignalerEvents): Promise<void> {
     this.peer = peerId
     this.events = events
-    return new Promise((resolve) => {
-      this.#connected = resolve
+    // Again after a refusal stopped us (the app may retry a `room-full`, say).
+    this.closed = false
+    this.#replacedAt = []
+    return new Promise((resolve, reject) => {
+      this.#connecting = { resolve, reject }
       this.open()
     })
   }
 
   send(message: SignalMessage): void {
+    if (this.closed) return
     if (this.queue.length >= (this.options.maxQueued ?? 1000)) {
       this.events?.error(
         new PolitelyError('signaling-failed', 'The signaling queue is full: the server has been unreachable too long'),
@@ -82,7 +135,10 @@ export abstract class ServerSignaler implements Signaler {
   /** The server accepted us: `connect()` resolves, the backoff resets, the queue goes out. */
   protected welcome(): void {
     this.#attempt = 0
-    this.#connected?.()
+    this.#everWelcomed = true
+    this.#reported = false
+    this.#connecting?.resolve()
+    this.#connecting = undefined
     this.flush()
   }
 
@@ -92,24 +148,75 @@ export abstract class ServerSignaler implements Signaler {
     for (const handler of this.#handlers) handler(message)
   }
 
-  /** The transport dropped: open it again after the policy's delay. */
-  protected reconnect(): void {
+  /**
+   * The transport ended. `refusal`: what the server said (final ones stop us);
+   * none: a drop, or no answer at all (reported as `unavailable` if we were
+   * never welcomed: a wrong URL or a CORS block must not look like a hang).
+   * `after`: the server's `Retry-After`, in ms.
+   */
+  protected dropped(refusal?: PolitelyError, after = 0): void {
     if (this.closed) return
-    clearTimeout(this.#retry)
-    this.#retry = setTimeout(() => this.open(), this.delay(this.#attempt++))
+    if (refusal && !retryable(refusal)) return this.#stop(refusal)
+    const error =
+      refusal ??
+      (this.#everWelcomed
+        ? undefined
+        : new PolitelyError('unavailable', `No answer from the signaling server at ${this.options.url} (network, or CORS)`))
+    const delay = (this.options.reconnectDelay ?? defaultReconnectDelay)(this.#attempt++, error)
+    if (delay === undefined) {
+      return this.#stop(error ?? new PolitelyError('signaling-failed', 'The reconnect policy gave up'))
+    }
+    // A server that served us before and is briefly unavailable (a restart, its hub reconnecting)
+    // is a reconnect like a drop; every other refusal is news, once per streak.
+    const news = error && !(this.#everWelcomed && error.code === 'unavailable')
+    if (news && !this.#reported) this.events?.error(error)
+    this.#reported ||= !!news
+    this.#reopen(Math.max(delay, after))
   }
 
-  protected delay(attempt: number): number {
-    return (this.options.reconnectDelay ?? defaultReconnectDelay)(attempt)
+  /**
+   * Another connection with our secret took our place. We come back after a
+   * growing delay, so two holders of one secret do not take turns forever; at
+   * the third time within a minute we stop with `replaced`.
+   */
+  protected replaced(): void {
+    if (this.closed) return
+    const now = Date.now()
+    this.#replacedAt = [...this.#replacedAt.filter((at) => at > now - 60_000), now]
+    const count = this.#replacedAt.length
+    if (count >= MAX_REPLACED) {
+      return this.#stop(new PolitelyError('replaced', 'Another connection with this signaler’s secret keeps taking its place'))
+    }
+    this.#reopen((this.options.reconnectDelay ?? defaultReconnectDelay)(count + 1) ?? 0)
   }
 
   /** The room's URL, with `query` (undefined values left out). */
-  protected endpoint(query: Record<string, string | undefined> = {}): URL {
+  protected endpoint(query: Record<string, string | number | undefined> = {}): URL {
     const url = new URL(
       `${this.options.url.replace(/\/$/, '')}/${encodeURIComponent(this.options.room)}`,
       globalThis.location?.href,
     )
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, value)
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value))
     return url
+  }
+
+  /** The query that subscribes this peer (and resumes where it stopped). */
+  protected subscription(): Record<string, string | number | undefined> {
+    return { peer: this.peer, token: this.token, lastEventId: this.lastEventId, maxPeers: this.options.maxPeers }
+  }
+
+  #reopen(delay: number): void {
+    clearTimeout(this.#retry)
+    this.#retry = setTimeout(() => this.open(), delay)
+  }
+
+  /** Stops for good: reported, and `connect()` rejects if it has not resolved. */
+  #stop(error: PolitelyError): void {
+    this.closed = true
+    clearTimeout(this.#retry)
+    this.shutdown()
+    this.events?.error(error)
+    this.#connecting?.reject(error)
+    this.#connecting = undefined
   }
 }

@@ -1,26 +1,80 @@
-import { PolitelyError } from '../errors'
-import { ServerSignaler, type ServerSignalerOptions } from './server-signaler'
+import type { PolitelyError } from '../errors'
+import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler'
 
 /** Options of {@link SseSignaler}. */
 export interface SseSignalerOptions extends ServerSignalerOptions {
-  /** The EventSource constructor; the global one by default (pass the `eventsource` package in Node). */
-  EventSource?: typeof EventSource
-  /** The fetch function; the global one by default. */
+  /** The fetch function; the global one by default (Node ≥ 18, every browser). */
   fetch?: typeof fetch
 }
 
 const MAX_BATCH = 64
 
+/** One Server-Sent Event: its name (`message` when unnamed), data and id. */
+interface StreamEvent {
+  event: string
+  data: string
+  id?: string
+}
+
 /**
- * Signaling through the reference server: Server-Sent Events down, fetch
- * POST up. Resumes the stream where it stopped (`lastEventId`), posts in
- * order, and holds outgoing messages while the server is away.
+ * Splits a Server-Sent Events stream into events, as the HTML spec's parser
+ * does (fields `event`, `data`, `id`; comments and `retry` ignored). Fed
+ * chunk by chunk; an event is emitted at its blank line.
+ */
+export function eventStreamParser(emit: (event: StreamEvent) => void): (chunk: string) => void {
+  let rest = ''
+  let event = { event: '', data: [] as string[], id: undefined as string | undefined }
+  return (chunk) => {
+    const lines = (rest + chunk).split(/\r\n|\r|\n/)
+    // The last piece has no line end yet (a lone CR at the very end might still be a CRLF).
+    rest = lines.pop() ?? ''
+    for (const line of lines) {
+      if (line === '') {
+        if (event.data.length) emit({ event: event.event || 'message', data: event.data.join('\n'), id: event.id })
+        event = { event: '', data: [], id: undefined }
+        continue
+      }
+      const colon = line.indexOf(':')
+      if (colon === 0) continue
+      const field = colon < 0 ? line : line.slice(0, colon)
+      const value = colon < 0 ? '' : line.slice(line[colon + 1] === ' ' ? colon + 2 : colon + 1)
+      if (field === 'event') event.event = value
+      else if (field === 'data') event.data.push(value)
+      else if (field === 'id' && !value.includes('\0')) event.id = value
+    }
+  }
+}
+
+/** What a refusal says: the error, `Retry-After` (ms), and how much of a batch went out before the hub failed. */
+interface Refused {
+  error: PolitelyError
+  after: number
+  published: number
+}
+
+/** The `{ error, message, published }` body and `Retry-After` of a refused request, read as far as they can be. */
+async function refusalOf(response: Response): Promise<Refused> {
+  const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined
+  const code = typeof body?.error === 'string' ? body.error : undefined
+  return {
+    error: refusalError(response.status, code, typeof body?.message === 'string' ? body.message : ''),
+    after: Number(response.headers.get('retry-after')) * 1000 || 0,
+    published: Number(body?.published) || 0,
+  }
+}
+
+/**
+ * Signaling through the reference server: Server-Sent Events down (read with
+ * fetch, so a refusal's status and code reach the app), fetch POST up.
+ * Resumes the stream where it stopped, posts in order, and holds outgoing
+ * messages while the server is away.
  *
  * @example
  * new SseSignaler({ url: 'https://example.com/signal', room: 'abc' })
  */
 export class SseSignaler extends ServerSignaler {
-  #source?: EventSource
+  /** Ends the current stream; one stream at a time, and a late end of an older one is ignored. */
+  #stream?: AbortController
   #subscribed = false
   /** Welcomed once: the server knows our secret, so a POST can still be accepted while the stream is down. */
   #welcomed = false
@@ -30,28 +84,51 @@ export class SseSignaler extends ServerSignaler {
     super(options, 'SseSignaler')
   }
 
-  get #options(): SseSignalerOptions {
-    return this.options as SseSignalerOptions
+  get #fetch(): typeof fetch {
+    return (this.options as SseSignalerOptions).fetch ?? globalThis.fetch
   }
 
   protected open(): void {
     if (this.closed) return
-    const Source = this.#options.EventSource ?? globalThis.EventSource
-    const source = new Source(this.endpoint({ peer: this.peer, token: this.token, lastEventId: this.lastEventId }).href)
-    this.#source = source
-    source.addEventListener('welcome', () => {
-      this.#subscribed = this.#welcomed = true
-      this.welcome()
+    this.#stream?.abort()
+    const stream = new AbortController()
+    this.#stream = stream
+    this.#read(stream).then(
+      (refused) => this.#ended(stream, refused),
+      () => this.#ended(stream),
+    )
+  }
+
+  /** Reads one stream to its end; resolves with what the server said if it refused, or that it said we were replaced. */
+  async #read(stream: AbortController): Promise<Refused | 'replaced' | undefined> {
+    const response = await this.#fetch(this.endpoint(this.subscription()).href, {
+      headers: { accept: 'text/event-stream' },
+      cache: 'no-store',
+      signal: stream.signal,
     })
-    source.addEventListener('reset', () => this.events?.reset())
-    source.onmessage = (event) => this.deliver(event.data, event.lastEventId)
-    // We reconnect ourselves, with our backoff and our resume position: EventSource's own
-    // retry would reuse the first URL and could not be told when to give up.
-    source.onerror = () => {
-      source.close()
-      this.#subscribed = false
-      this.reconnect()
-    }
+    // 204 means "stop reconnecting" in the SSE spec: a final refusal.
+    if (response.status !== 200 || !response.body) return refusalOf(response)
+    let replaced = false
+    const feed = eventStreamParser(({ event, data, id }) => {
+      if (this.#stream !== stream) return
+      if (event === 'welcome') {
+        this.#subscribed = this.#welcomed = true
+        this.welcome()
+      } else if (event === 'reset') this.events?.reset()
+      else if (event === 'replaced') replaced = true
+      else if (event === 'message') this.deliver(data, id)
+    })
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+    for (let part = await reader.read(); !part.done; part = await reader.read()) feed(part.value)
+    return replaced ? 'replaced' : undefined
+  }
+
+  #ended(stream: AbortController, refused?: Refused | 'replaced'): void {
+    if (this.#stream !== stream) return
+    this.#stream = undefined
+    this.#subscribed = false
+    if (refused === 'replaced') this.replaced()
+    else this.dropped(refused?.error, refused?.after)
   }
 
   /** Posts queued messages in order, one request at a time, in batches. */
@@ -60,54 +137,53 @@ export class SseSignaler extends ServerSignaler {
     this.#posting = true
     // One microtask first: messages sent in the same tick (a burst of candidates) share one POST.
     await null
-    const post = this.#options.fetch ?? globalThis.fetch
     while (this.queue.length && this.#subscribed) {
       const batch = this.queue.slice(0, MAX_BATCH)
-      const body = JSON.stringify(batch)
-      let status = 0
+      let response: Response | undefined
       try {
-        const response = await post(this.endpoint().href, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-          body,
-          // keepalive lets a `bye` sent from pagehide outlive the page (bodies up to 64 KiB).
-          keepalive: body.length < 60_000,
-        })
-        status = response.status
-        // 503 from a failing hub: the first `published` messages of the batch went out; send only the rest.
-        if (status === 503) this.queue.splice(0, Number((await response.json()).published) || 0)
+        response = await this.#post(JSON.stringify(batch))
       } catch {
         // Network failure: keep the batch; the stream's reconnect will bring us back here.
       }
+      const status = response?.status ?? 0
       if (status >= 200 && status < 300) {
         this.queue.splice(0, batch.length)
-      } else if (status === 400 || status === 413) {
+        continue
+      }
+      const refused = response && (await refusalOf(response))
+      // 503 from a failing hub: the first `published` messages of the batch went out; send only the rest.
+      if (status === 503) this.queue.splice(0, refused?.published ?? 0)
+      if (status === 400 || status === 413) {
         this.queue.splice(0, batch.length)
-        this.events?.error(
-          new PolitelyError('signaling-failed', `The server refused ${batch.length} message(s) (HTTP ${status})`),
-        )
+        this.events?.error(refusalError(status, refused?.error.serverCode, `${batch.length} message(s) dropped`))
       } else {
         // 403 (our id binding is gone, e.g. the server restarted: the stream's reconnect renews
         // it), 429, 5xx or no answer: try again shortly, while the stream is up.
-        await new Promise((resolve) => setTimeout(resolve, this.delay(2)))
+        const wait = Math.max(refused?.after ?? 0, (this.options.reconnectDelay ?? (() => 500))(2) ?? 500)
+        await new Promise((resolve) => setTimeout(resolve, wait))
       }
     }
     this.#posting = false
   }
 
+  #post(body: string): Promise<Response> {
+    return this.#fetch(this.endpoint().href, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+      body,
+      // keepalive lets a `bye` sent from pagehide outlive the page (bodies up to 64 KiB).
+      keepalive: body.length < 60_000,
+    })
+  }
+
   protected shutdown(): void {
-    this.#source?.close()
-    // A last `bye` must leave even if the stream is already down: Chromium fails a page's
-    // EventSource before `pagehide` on a reload. keepalive lets it outlive the page.
+    this.#stream?.abort()
+    this.#stream = undefined
+    this.#subscribed = false
+    // A last `bye` must leave even if the stream is already down: Chromium may fail a page's
+    // stream before `pagehide` on a reload. keepalive lets it outlive the page.
     if (!this.#posting && this.queue.length && this.#welcomed) {
-      const post = this.#options.fetch ?? globalThis.fetch
-      const body = JSON.stringify(this.queue.splice(0, MAX_BATCH))
-      post(this.endpoint().href, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-        body,
-        keepalive: body.length < 60_000,
-      }).catch(() => {})
+      this.#post(JSON.stringify(this.queue.splice(0, MAX_BATCH))).catch(() => {})
     }
   }
 }

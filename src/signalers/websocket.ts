@@ -1,6 +1,8 @@
-import { PolitelyError } from '../errors'
 import type { SignalMessage } from '../protocol'
-import { ServerSignaler, type ServerSignalerOptions } from './server-signaler'
+import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler'
+
+/** Close code of a socket another connection with our secret took over. */
+const REPLACED = 4000
 
 /** Options of {@link WebSocketSignaler}. */
 export interface WebSocketSignalerOptions extends ServerSignalerOptions {
@@ -29,12 +31,13 @@ export class WebSocketSignaler extends ServerSignaler {
 
   protected open(): void {
     if (this.closed) return
-    const url = this.endpoint({ peer: this.peer, token: this.token, lastEventId: this.lastEventId })
+    const url = this.endpoint(this.subscription())
     url.protocol = url.protocol.replace(/^http/, 'ws')
     const Socket = (this.options as WebSocketSignalerOptions).WebSocket ?? globalThis.WebSocket
     const socket = new Socket(url.href)
     this.#socket = socket
     socket.onmessage = (event) => {
+      if (this.#socket !== socket) return
       let frame: { type?: string; id?: string; message?: unknown; code?: string; n?: number; published?: number }
       try {
         frame = JSON.parse(String(event.data))
@@ -57,19 +60,25 @@ export class WebSocketSignaler extends ServerSignaler {
       } else if (frame.type === 'reset') {
         this.events?.reset()
       } else if (frame.type === 'error') {
-        this.events?.error(new PolitelyError('signaling-failed', `The server refused a message: ${frame.code}`))
+        this.events?.error(refusalError(0, frame.code, 'a message was refused'))
       }
     }
     // A refused upgrade (e.g. 503 while the server's hub is down) ends in close too; without a listener
     // Node's `ws` would throw the error instead.
     socket.onerror = () => {}
-    socket.onclose = () => {
+    socket.onclose = ({ code, reason }) => {
+      // A late close of a socket we already replaced says nothing about the current one.
+      if (this.#socket !== socket) return
+      this.#socket = undefined
       this.#welcomed = false
       // What the server may not have published goes first when we are back (at worst a duplicate the peer ignores).
       this.queue.unshift(...this.#unacked.flat())
       this.#unacked = []
       this.#acked = 0
-      this.reconnect()
+      if (code === REPLACED) this.replaced()
+      // A refusal: 4000 + the HTTP status, the server's code as the reason.
+      else if (code >= 4400 && code < 4600) this.dropped(refusalError(code - 4000, reason || undefined))
+      else this.dropped()
     }
   }
 
@@ -87,5 +96,6 @@ export class WebSocketSignaler extends ServerSignaler {
   protected shutdown(): void {
     // A normal close lets queued frames (a last `bye`) leave first.
     this.#socket?.close(1000)
+    this.#socket = undefined
   }
 }

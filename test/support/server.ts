@@ -1,4 +1,3 @@
-import { EventSource } from 'eventsource'
 import { WebSocket } from 'ws'
 import { startSignalingServer } from '../../src/server/index'
 import type { ServerOptions } from '../../src/server/options'
@@ -17,8 +16,7 @@ const quick = () => 50
 export const ADAPTERS = [
   {
     name: 'sse',
-    make: (url: string, room: string) =>
-      new SseSignaler({ url, room, EventSource: EventSource as unknown as typeof globalThis.EventSource, reconnectDelay: quick }),
+    make: (url: string, room: string) => new SseSignaler({ url, room, reconnectDelay: quick }),
   },
   {
     name: 'websocket',
