@@ -156,7 +156,10 @@ export abstract class ServerSignaler implements Signaler {
    */
   protected dropped(refusal?: PolitelyError, after = 0): void {
     if (this.closed) return
-    if (refusal && !retryable(refusal)) return this.#stop(refusal)
+    if (refusal && !retryable(refusal)) {
+      this.#stop(refusal)
+      return
+    }
     const error =
       refusal ??
       (this.#everWelcomed
@@ -164,7 +167,8 @@ export abstract class ServerSignaler implements Signaler {
         : new PolitelyError('unavailable', `No answer from the signaling server at ${this.options.url} (network, or CORS)`))
     const delay = (this.options.reconnectDelay ?? defaultReconnectDelay)(this.#attempt++, error)
     if (delay === undefined) {
-      return this.#stop(error ?? new PolitelyError('signaling-failed', 'The reconnect policy gave up'))
+      this.#stop(error ?? new PolitelyError('signaling-failed', 'The reconnect policy gave up'))
+      return
     }
     // A server that served us before and is briefly unavailable (a restart, its hub reconnecting)
     // is a reconnect like a drop; every other refusal is news, once per streak.
@@ -185,7 +189,8 @@ export abstract class ServerSignaler implements Signaler {
     this.#replacedAt = [...this.#replacedAt.filter((at) => at > now - 60_000), now]
     const count = this.#replacedAt.length
     if (count >= MAX_REPLACED) {
-      return this.#stop(new PolitelyError('replaced', 'Another connection with this signaler’s secret keeps taking its place'))
+      this.#stop(new PolitelyError('replaced', 'Another connection with this signaler’s secret keeps taking its place'))
+      return
     }
     this.#reopen((this.options.reconnectDelay ?? defaultReconnectDelay)(count + 1) ?? 0)
   }
