@@ -84,9 +84,17 @@ export function routeSignal(state: PairingState, message: SignalMessage): Route 
   const toSession = 'toSession' in message ? message.toSession : undefined
   // Descriptions and candidates are only ever for our current connection.
   if ((kind !== 'hello' && toSession !== state.session) || (known && session < known.latest)) return STALE
-  // A live remote is displaced only by an instance that started later (its reload, or a newer
-  // peer: a room is for two). A late message of some older instance must not break a working pair.
-  if (!known && state.remote && state.open && since <= state.remote.since) return { drop: 'other-peer' }
+  // A room is for two. Another id never breaks a pair that is open or negotiating (a third
+  // peer waits for a seat); it replaces the remote only once our connection is unpaired (the
+  // remote left, or went silent and the connection was rebuilt), and only if it started later.
+  // A newer instance under the remote's own id (a reload that kept its id) replaces it at once.
+  if (
+    !known &&
+    state.remote &&
+    from !== state.remote.id &&
+    (state.open || state.paired !== undefined || since <= state.remote.since)
+  )
+    return { drop: 'other-peer' }
 
   let { paired } = state
   let { latest, used } = known ?? { latest: session, used: 0 }

@@ -341,7 +341,9 @@ export class PerfectNegotiationPeer {
       // renegotiation is not ICE's doing: rebuild.
       if (attempt < 2 && connection.isOpen && reason !== 'stalled') return connection.pc.restartIce()
       this.#rebuild(reason)
-      this.#hello(this.#remote?.id)
+      // Broadcast: if the remote is gone for good (a crash, a reload that said no bye), a newer
+      // instance waiting for the seat answers too, and takes it.
+      this.#hello()
     }, delay)
   }
 

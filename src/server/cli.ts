@@ -2,7 +2,7 @@
 // politely-server: the reference signaling server, and optionally static files (the demos).
 //
 //   politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]... [--redis URL]
-//                   [--allowed-origin ORIGIN]... [--trust-proxy] [--static-follow-symlinks]
+//                   [--allowed-origin ORIGIN]... [--trust-proxy]
 //
 // With --redis (or REDIS_URL), rooms live in Redis and any number of these processes act as one.
 // --allowed-origin (or ALLOWED_ORIGINS, comma-separated): pages of another origin that may use the

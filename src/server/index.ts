@@ -18,7 +18,7 @@ export type { ClaimRefusal, ClaimResult, Hub, RoomEvent } from './hub'
 export { listen } from './listen'
 export { MemoryHub, type MemoryHubOptions } from './memory-hub'
 export { SERVER_DEFAULTS, type ServerOptions } from './options'
-export { type Mounts, serveStatic, startStaticServer } from './static'
+export { type Mounts, type StaticOptions, serveStatic, startStaticServer } from './static'
 export { WS_CLOSE } from './websocket'
 
 /** A signaling server to mount: `handle` for requests, `upgrade` for WebSockets. */

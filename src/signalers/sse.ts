@@ -84,8 +84,13 @@ export class SseSignaler extends ServerSignaler {
     super(options, 'SseSignaler')
   }
 
+  /**
+   * The fetch function, to be called as a plain function: a browser's fetch
+   * throws "Illegal invocation" when called as a method of anything but the window.
+   */
   get #fetch(): typeof fetch {
-    return (this.options as SseSignalerOptions).fetch ?? globalThis.fetch
+    const chosen = (this.options as SseSignalerOptions).fetch ?? globalThis.fetch
+    return (input, init) => chosen(input, init)
   }
 
   protected open(): void {

@@ -56,12 +56,14 @@ describe('routeSignal rules', () => {
     })
   })
 
-  test('a new remote id replaces the old one (the remote reloaded)', () => {
-    const state = base({ paired: 1, remote: { id: 'you', since: 0, latest: 1, used: 0 } })
-    expect(routeSignal(state, hello({ from: 'you2' }))).toMatchObject({
-      rebuild: 'remote-replaced',
+  test('a new remote id takes the seat once our connection is unpaired (the old one was lost or rebuilt)', () => {
+    const state = base({ remote: { id: 'you', since: 10, latest: 1, used: 1 } })
+    expect(routeSignal(state, hello({ from: 'you2', since: 20 } as never))).toMatchObject({
       pair: 1,
+      remote: { id: 'you2', since: 20 },
     })
+    // …while paired, even before it opens, the pair holds: a room is for two.
+    expect(routeSignal({ ...state, paired: 1 }, hello({ from: 'you2', since: 20 } as never))).toEqual({ drop: 'other-peer' })
   })
 
   test('an instance that said bye is dropped; the same id started later is a new instance', () => {
@@ -71,19 +73,16 @@ describe('routeSignal rules', () => {
     expect(routeSignal(state, hello({ since: 200 } as never))).toMatchObject({ pair: 1, remote: { id: 'you', since: 200 } })
   })
 
-  test('a live pair is not broken by an older or unannounced instance', () => {
+  test('a live pair is not broken by another id, older or newer (a third peer waits for a seat)', () => {
     const state = base({ paired: 1, open: true, remote: { id: 'you', since: 100, latest: 1, used: 0 } })
     expect(routeSignal(state, hello({ from: 'ghost', since: 50 } as never))).toEqual({ drop: 'other-peer' })
     expect(routeSignal(state, hello({ from: 'ghost', to: 'me' } as never))).toEqual({ drop: 'other-peer' })
-    // …but an instance that started later replaces it (the remote reloaded).
-    expect(routeSignal(state, hello({ from: 'you2', since: 150 } as never))).toMatchObject({
-      rebuild: 'remote-replaced',
-      pair: 1,
-    })
-    // …and while not connected, anyone may take the free seat.
-    expect(routeSignal({ ...state, open: false }, hello({ from: 'ghost', since: 50 } as never))).toMatchObject({
-      rebuild: 'remote-replaced',
-    })
+    expect(routeSignal(state, hello({ from: 'you2', since: 150 } as never))).toEqual({ drop: 'other-peer' })
+    expect(routeSignal(state, offer({ from: 'you2' }))).toEqual({ drop: 'other-peer' })
+    // Unpaired (the old connection went and was rebuilt): a later instance takes the free seat, an older one does not.
+    const free = { ...state, open: false, paired: undefined }
+    expect(routeSignal(free, hello({ from: 'you2', since: 150 } as never))).toMatchObject({ pair: 1, remote: { id: 'you2' } })
+    expect(routeSignal(free, hello({ from: 'ghost', since: 50 } as never))).toEqual({ drop: 'other-peer' })
   })
 
   test('the same id started again (an app that reuses ids) is a new instance: its session 1 is not stale', () => {
