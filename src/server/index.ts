@@ -161,10 +161,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
           const target = subscriptionTarget(request, found.url, found.room)
           return websockets.upgrade(request, socket, head, target, address, leave)
         })
-        .catch((error) => {
-          leave?.()
-          websockets.refuse(request, socket, head, asRefusal(error))
-        })
+        .catch((error) => websockets.refuse(request, socket, head, asRefusal(error), leave))
       return true
     },
     attach(server) {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { type WebSocket, WebSocketServer } from 'ws'
+import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws'
 import { parseBatch } from './body'
 import { closeCodeOf, Refusal } from './http-errors'
 import type { ResolvedServerOptions } from './options'
@@ -35,7 +35,16 @@ export class WebSocketRoute {
     this.#relay = relay
     this.#options = options
     // maxPayload: ws closes an oversized frame's socket with 1009 before buffering it.
-    this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxBodyBytes, perMessageDeflate: false })
+    // closeTimeout: a client that never answers our close frame (a refused one, say) holds its
+    // socket 2 s, not ws's default 30 s — uncounted sockets would let one address hold thousands.
+    // (ws 8.23 has the option; its type definitions do not know it yet.)
+    const settings: ServerOptions & { closeTimeout: number } = {
+      noServer: true,
+      maxPayload: options.maxBodyBytes,
+      perMessageDeflate: false,
+      closeTimeout: 2000,
+    }
+    this.#server = new WebSocketServer(settings)
   }
 
   /** Admits and upgrades; `leave` is called when the socket ends. Throws a {@link Refusal} (see {@link refuse}). */
@@ -71,8 +80,13 @@ export class WebSocketRoute {
    * the HTTP status of a refused upgrade, so an HTTP answer would reach the app
    * as a nameless error.
    */
-  refuse(request: IncomingMessage, socket: Duplex, head: Buffer, refusal: Refusal): void {
-    if (socket.destroyed) return
+  refuse(request: IncomingMessage, socket: Duplex, head: Buffer, refusal: Refusal, leave = () => {}): void {
+    if (socket.destroyed) {
+      leave()
+      return
+    }
+    // Counted until the socket is gone (a bad handshake that ws refuses ends it too).
+    socket.once('close', leave)
     this.#server.handleUpgrade(request, socket, head, (ws) => {
       ws.on('error', () => {})
       ws.close(closeCodeOf(refusal.code), refusal.code)

@@ -147,6 +147,30 @@ describe('per-address and total limits', () => {
       for (const s of [...held, again]) s.close()
     }))
 
+  test('refused WebSockets that never answer the close frame: dropped within seconds (not ws’s 30 s)', () =>
+    withServer({ maxConnectionsPerAddress: 2 }, async (server) => {
+      const { port } = new URL(server.url)
+      const raw = (n: number) => {
+        const socket = connect(Number(port), '127.0.0.1')
+        socket.on('error', () => {})
+        socket.write(
+          `GET /signal/linger${n}?peer=p&token=${token(String(n % 10))} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+            'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        )
+        // Reads (so the close frame arrives) but never answers it.
+        return socket
+      }
+      const sockets = Array.from({ length: 12 }, (_, n) => raw(n))
+      const open = () => new Promise<number>((resolve) => server.server.getConnections((_e, n) => resolve(n)))
+      let count = await open()
+      for (let i = 0; i < 50 && count < 12; i++) count = await new Promise((r) => setTimeout(() => r(open()), 20))
+      expect(count).toBe(12)
+      // Two admitted, ten refused with 4429 and left hanging: the ten go within the close timeout.
+      for (let i = 0; i < 400 && count > 2; i++) count = await new Promise((r) => setTimeout(() => r(open()), 25))
+      expect(count).toBe(2)
+      for (const socket of sockets) socket.destroy()
+    }))
+
   test('behind a proxy (trustProxy), each client address has its own count; without it the header is ignored', async () => {
     await withServer({ maxConnectionsPerAddress: 1, trustProxy: true }, async (server) => {
       const one = await subscribe(server, 'x1', 'p', token('1'), '', { 'x-forwarded-for': '198.51.100.1' })
