@@ -86,13 +86,14 @@ export function routeSignal(state: PairingState, message: SignalMessage): Route 
   if ((kind !== 'hello' && toSession !== state.session) || (known && session < known.latest)) return STALE
   // A room is for two. Another id never breaks a pair that is open or negotiating (a third
   // peer waits for a seat); it replaces the remote only once our connection is unpaired (the
-  // remote left, or went silent and the connection was rebuilt), and only if it started later.
+  // remote left, or went silent and the connection was rebuilt), and only if it started later
+  // or answers our current session (alive now: a late message of a dead tab cannot).
   // A newer instance under the remote's own id (a reload that kept its id) replaces it at once.
   if (
     !known &&
     state.remote &&
     from !== state.remote.id &&
-    (state.open || state.paired !== undefined || since <= state.remote.since)
+    (state.open || state.paired !== undefined || (since <= state.remote.since && toSession !== state.session))
   )
     return { drop: 'other-peer' }
 

@@ -215,7 +215,9 @@ export class PerfectNegotiationPeer {
 
   #end(reason: CloseReason): void {
     if (this.#currentState === 'closed') return
-    if (this.#current) this.#signal({ kind: 'bye' }, this.#remote?.id)
+    // To the whole room: a peer waiting for a seat, or one that paired with us from a replayed
+    // hello, must learn we left as well as our remote.
+    if (this.#current) this.#signal({ kind: 'bye' })
     this.#dispose(reason)
     for (const undo of this.#cleanup) undo()
     for (const queue of this.#queues.values()) queue.close()
@@ -239,8 +241,9 @@ export class PerfectNegotiationPeer {
     this.#setState('waiting')
     this.#hello()
     const timer = setInterval(() => {
-      // Our announcement may have gone unanswered (a lost reply): repeat it to a remote we know.
-      if (this.#current?.paired === undefined) this.#hello(this.#remote?.id)
+      // Our announcement may have gone unanswered (a lost reply): repeat it, to the room — the
+      // remote we know may be gone without a word, and another peer waiting for us.
+      if (this.#current?.paired === undefined) this.#hello()
     }, helloInterval)
     this.#cleanup.push(() => clearInterval(timer))
     const onPageHide = () => this.close()

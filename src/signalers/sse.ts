@@ -161,6 +161,8 @@ export class SseSignaler extends ServerSignaler {
       if (status === 400 || status === 413) {
         this.queue.splice(0, batch.length)
         this.events?.error(refusalError(status, refused?.error.serverCode, `${batch.length} message(s) dropped`))
+      } else if (this.closed) {
+        break
       } else {
         // 403 (our id binding is gone, e.g. the server restarted: the stream's reconnect renews
         // it), 429, 5xx or no answer: try again shortly, while the stream is up.
@@ -182,9 +184,9 @@ export class SseSignaler extends ServerSignaler {
   }
 
   protected shutdown(): void {
+    // The stream ends; a POST under way goes on to send what is queued (a last `bye`).
     this.#stream?.abort()
     this.#stream = undefined
-    this.#subscribed = false
     // A last `bye` must leave even if the stream is already down: Chromium may fail a page's
     // stream before `pagehide` on a reload. keepalive lets it outlive the page.
     if (!this.#posting && this.queue.length && this.#welcomed) {

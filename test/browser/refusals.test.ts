@@ -137,9 +137,16 @@ describeBrowser('refusals, CORS and the third peer in Chromium', () => {
         if (!capped) {
           // One of the pair leaves: the waiting page takes the seat.
           await b.evaluate(() => (window as unknown as { peer: { close(): void } }).peer.close())
-          await c.waitForFunction(() => (window as unknown as { peer: { state: string } }).peer.state === 'connected', null, {
-            timeout: 20_000,
-          })
+          const seated = await c
+            .waitForFunction(() => (window as unknown as { peer: { state: string } }).peer.state === 'connected', null, {
+              timeout: 20_000,
+            })
+            .then(
+              () => true,
+              () => false,
+            )
+          const trace = (p: Page) => p.evaluate(() => (window as unknown as { trace: string[] }).trace.join('\n'))
+          expect(seated, `a:\n${await trace(a)}\nc:\n${await trace(c)}`).toBe(true)
         }
       })
     }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { PerfectNegotiationPeer } from '../../src/index'
 import { ADAPTERS, startServer } from '../support/server'
-import { makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+import { makePeer, next, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
 import { until } from '../support/until'
 
 const combos = STACKS.flatMap((stack) => ADAPTERS.map((adapter) => ({ name: `${adapter.name} × ${stack.name}`, stack, adapter })))
@@ -34,6 +34,21 @@ describe.each(combos)('$name', ({ stack: stackKind, adapter }) => {
     await roundTrip(a, b, 'over the server')
     await roundTrip(b, a, 'and back')
     expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('close() says bye through the server: the remote hears it', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    const b = peer(room)
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    const bye = next<{ message: { kind: string; from: string } }>((h) =>
+      a.on('signal', (event) => event.direction === 'in' && event.message.kind === 'bye' && h(event)),
+    )
+    b.close()
+    // The bye leaves before the signaler shuts (a POST under way finishes what is queued). Which
+    // of the bye and the channel's closing reaches `a` first is the negotiation's business.
+    expect((await bye).message.from).toBe(b.id)
   })
 
   test('the lost-offer case: the other peer subscribes seconds after everything was sent', async () => {

@@ -83,6 +83,11 @@ describe('routeSignal rules', () => {
     const free = { ...state, open: false, paired: undefined }
     expect(routeSignal(free, hello({ from: 'you2', since: 150 } as never))).toMatchObject({ pair: 1, remote: { id: 'you2' } })
     expect(routeSignal(free, hello({ from: 'ghost', since: 50 } as never))).toEqual({ drop: 'other-peer' })
+    // …unless it answers our current session: it is alive now, whatever its age (our remote may be the dead one).
+    expect(routeSignal(free, hello({ from: 'ghost', since: 50, to: 'me', toSession: 1 } as never))).toMatchObject({
+      pair: 1,
+      remote: { id: 'ghost' },
+    })
   })
 
   test('the same id started again (an app that reuses ids) is a new instance: its session 1 is not stale', () => {
