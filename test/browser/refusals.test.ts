@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { createSignalingServer, listen, type ServerOptions, serveStatic } from '../../src/server/index'
+import { freePort } from '../support/ports'
 import { describeBrowser, launchChromium } from './chromium'
 
 type Transport = 'sse' | 'websocket' | 'broadcast'
@@ -67,6 +68,8 @@ describeBrowser('refusals, CORS and the third peer in Chromium', () => {
 
   const startPeer = (p: Page, args: { url: string; room: string; transport: Transport; maxPeers?: number; id?: string }) =>
     p.evaluate((a) => (window as unknown as { startPeer(x: typeof a): Promise<string> }).startPeer(a), args)
+  /** A start() that stays pending while refused: its page is closed under it at the end. */
+  const pending = (started: Promise<string>) => void started.catch(() => {})
   const log = (p: Page) => p.evaluate(() => (window as unknown as { log: string[] }).log)
   const state = (p: Page) => p.evaluate(() => (window as unknown as { peer: { state: string } }).peer.state)
   const send = (p: Page, text: string) =>
@@ -107,6 +110,58 @@ describeBrowser('refusals, CORS and the third peer in Chromium', () => {
       expect(await startPeer(owner, { url: '/signal', room, transport, id: 'twin' })).toBe('started')
       const thief = await page(home.origin)
       expect(await startPeer(thief, { url: '/signal', room, transport, id: 'twin' })).toBe('rejected id-taken 409')
+    })
+  }
+
+  for (const transport of ['sse', 'websocket'] as const) {
+    test(`${transport}: retryable refusals are reported once and retried until the server lets the page in`, async () => {
+      // One connection per address (the page's own POSTs meet it too, and are retried).
+      const tight = await start({ maxConnectionsPerAddress: 1 })
+      try {
+        const url = '/signal'
+        const first = await page(tight.origin)
+        expect(await startPeer(first, { url, room: 'one', transport })).toBe('started')
+        // A second connection from this address: too-many-connections, until the first page leaves.
+        const second = await page(tight.origin)
+        const admitted = startPeer(second, { url, room: 'one', transport })
+        await second.waitForFunction(() => (window as unknown as { log: string[] }).log.length > 0)
+        expect(await log(second)).toEqual(['error too-many-connections 429'])
+        await first.close()
+        expect(await admitted).toBe('started')
+        expect(await log(second)).toEqual(['error too-many-connections 429'])
+        await second.close()
+      } finally {
+        await tight.close()
+      }
+      const rooms = await start({ newRoomsPerMinute: 1 })
+      try {
+        const creator = await page(rooms.origin)
+        expect(await startPeer(creator, { url: '/signal', room: 'r1', transport })).toBe('started')
+        const another = await page(rooms.origin)
+        pending(startPeer(another, { url: '/signal', room: 'r2', transport }))
+        await another.waitForFunction(() => (window as unknown as { log: string[] }).log.length > 0)
+        expect(await log(another)).toEqual(['error rate-limited 429'])
+      } finally {
+        await rooms.close()
+      }
+      const full = await start({ maxRooms: 1 })
+      try {
+        const creator = await page(full.origin)
+        expect(await startPeer(creator, { url: '/signal', room: 'r1', transport })).toBe('started')
+        const another = await page(full.origin)
+        pending(startPeer(another, { url: '/signal', room: 'r2', transport }))
+        await another.waitForFunction(() => (window as unknown as { log: string[] }).log.length > 0)
+        expect(await log(another)).toEqual(['error too-many-rooms 503'])
+      } finally {
+        await full.close()
+      }
+    })
+
+    test(`${transport}: no server behind the URL: unavailable, not a silent hang`, async () => {
+      const p = await page(home.origin)
+      pending(startPeer(p, { url: `http://127.0.0.1:${await freePort()}/signal`, room: uniqueRoom(), transport }))
+      await p.waitForFunction(() => (window as unknown as { log: string[] }).log.length > 0)
+      expect(await log(p)).toEqual(['error unavailable'])
     })
   }
 
