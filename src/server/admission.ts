@@ -17,28 +17,47 @@ export interface AdmissionLimits {
 /**
  * The client's address: the socket's peer, or with `trustProxy` the last hop
  * of `X-Forwarded-For` (the one the proxy in front of us appended; earlier
- * hops are whatever the client wrote).
+ * hops are whatever the client wrote). An IPv6 client is its /64: one host
+ * commonly holds a whole /64, so a full address per client would be no limit.
  */
 export function clientAddress(request: IncomingMessage, trustProxy: boolean): string {
-  const forwarded = trustProxy ? request.headers['x-forwarded-for'] : undefined
-  const hops = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded)?.split(',')
-  return hops?.[hops.length - 1]?.trim() || request.socket?.remoteAddress || 'unknown'
+  const header = trustProxy ? request.headers['x-forwarded-for'] : undefined
+  const hops = header === undefined ? undefined : String(header).split(',')
+  const address = hops?.[hops.length - 1]?.trim() || request.socket?.remoteAddress || 'unknown'
+  return prefix64(address)
+}
+
+/** An IPv6 address's first 64 bits (`2001:db8:0:1::/64`); IPv4 and IPv4-mapped addresses as they are. */
+export function prefix64(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return mapped[1] as string
+  if (!address.includes(':')) return address
+  const [head = '', tail] = address.toLowerCase().split('%')[0]?.split('::') ?? []
+  const left = head ? head.split(':') : []
+  const right = tail ? tail.split(':') : []
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group || '0', 16).toString(16))
+    .join(':')}::/64`
 }
 
 /**
  * Whether the request's `Origin` may use the server. No `Origin` (a non-browser
- * client, or a same-origin GET) and the server's own origin always may: the
- * check stops other sites' pages from acting in a visitor's name.
+ * client, or a same-origin GET) and the server's own origin (scheme and host,
+ * as this request reached us) always may: the check stops other sites' pages
+ * from acting in a visitor's name. (A page on a name that resolves to this
+ * server — DNS rebinding — has the server's own host; a public server should
+ * not answer for names it does not serve.)
  */
-export function originAllowed(request: IncomingMessage, allowed: AllowedOrigins): boolean {
+export function originAllowed(request: IncomingMessage, allowed: AllowedOrigins, trustProxy = false): boolean {
   const origin = request.headers.origin
   if (origin === undefined) return true
   if (typeof allowed === 'function' ? allowed(origin) : allowed.includes('*') || allowed.includes(origin)) return true
-  try {
-    return new URL(origin).host === request.headers.host
-  } catch {
-    return false
-  }
+  const proto = trustProxy ? request.headers['x-forwarded-proto'] : undefined
+  const forwarded = proto === undefined ? undefined : String(proto).split(',')[0]?.trim()
+  const scheme = forwarded ?? ((request.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http')
+  return origin.toLowerCase() === `${scheme}://${request.headers.host ?? ''}`.toLowerCase()
 }
 
 /** CORS headers for an allowed cross-origin request (none for same-origin or non-browser ones). */
@@ -65,16 +84,28 @@ export class Admission {
   readonly #limits: AdmissionLimits
   readonly #held = new Map<string, number>()
   readonly #rooms = new Map<string, { bucket: TokenBucket; used: number }>()
+  readonly #sweeper: ReturnType<typeof setInterval>
   #total = 0
 
   constructor(limits: AdmissionLimits) {
     this.#limits = limits
+    // A full bucket is the same as none: idle ones go, so the map is as small as the active clients.
+    this.#sweeper = setInterval(() => {
+      const idle = Date.now() - 60_000
+      for (const [address, entry] of this.#rooms) if (entry.used < idle) this.#rooms.delete(address)
+    }, 60_000)
+    this.#sweeper.unref?.()
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper)
   }
 
   /** Checks the origin and counts a connection of `address`; returns the function that uncounts it. Throws a {@link Refusal}. */
   enter(request: IncomingMessage, address: string): () => void {
     const { maxConnections, maxConnectionsPerAddress, allowedOrigins } = this.#limits
-    if (!originAllowed(request, allowedOrigins)) throw new Refusal('origin-not-allowed', 'This origin may not use the server')
+    if (!originAllowed(request, allowedOrigins, this.#limits.trustProxy))
+      throw new Refusal('origin-not-allowed', 'This origin may not use the server')
     const held = this.#held.get(address) ?? 0
     if (held >= maxConnectionsPerAddress) {
       throw new Refusal('too-many-connections', `At most ${maxConnectionsPerAddress} connections per client address`)
@@ -103,17 +134,10 @@ export class Admission {
     this.#bucket(address).bucket.spend(1)
   }
 
-  /** Connections held now, in total and by `address`. */
-  held(address?: string): number {
-    return address === undefined ? this.#total : (this.#held.get(address) ?? 0)
-  }
-
   #bucket(address: string) {
     let entry = this.#rooms.get(address)
     const now = Date.now()
     if (!entry) {
-      // A full bucket is the same as none: forget idle ones so the map stays as small as the active clients.
-      if (this.#rooms.size > 10_000) for (const [key, old] of this.#rooms) if (old.used < now - 60_000) this.#rooms.delete(key)
       const perMinute = this.#limits.newRoomsPerMinute
       entry = { bucket: new TokenBucket(perMinute / 60, perMinute), used: now }
       this.#rooms.set(address, entry)

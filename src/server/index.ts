@@ -139,7 +139,15 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       const headers = corsHeaders(request)
       const address = clientAddress(request, resolved.trustProxy)
       try {
-        response.on('close', admission.enter(request, address))
+        const leave = admission.enter(request, address)
+        // Counted until the response closes — or its socket does: Node never closes the response
+        // of a pipelined request whose client left before its turn.
+        const done = () => {
+          leave()
+          request.socket.off('close', done)
+        }
+        response.once('close', done)
+        request.socket.once('close', done)
       } catch (error) {
         sendRefusal(response, asRefusal(error), headers)
         return true
@@ -177,6 +185,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       websockets.close()
       for (const response of streams) response.destroy()
       limiter.close()
+      admission.close()
       await resolved.hub.close()
     },
   }

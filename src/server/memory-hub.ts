@@ -186,17 +186,27 @@ export class MemoryHub implements Hub {
   }
 
   /**
-   * Over the total budget: the largest buffers lose their oldest half until
-   * 90 % of it is used. Whoever fills buffers fastest (one client creating
-   * rooms) pays first; a quiet room's few events stay.
+   * Over the total budget: the largest buffers are cut down to one size, the
+   * largest that brings the total to 90 % of the budget; the others stay whole.
+   * Whoever fills buffers fastest (one client creating rooms) pays first; a
+   * quiet room's few events stay.
    */
   #shed(): void {
     const goal = this.#options.replayBytesTotal * 0.9
-    while (this.#bytes > goal) {
-      let largest: Room | undefined
-      for (const room of this.#rooms.values()) if (!largest || room.bytes > largest.bytes) largest = room
-      if (!largest?.bytes) return
-      this.#drop(largest, Math.ceil(largest.events.length / 2))
+    const rooms = [...this.#rooms.values()].sort((a, b) => b.bytes - a.bytes)
+    let rest = this.#bytes
+    let cap = 0
+    for (let i = 0; i < rooms.length; i++) {
+      // Rooms 0…i cut to `cap`, the smaller ones after them whole: together, the goal.
+      rest -= (rooms[i] as Room).bytes
+      cap = Math.max(0, (goal - rest) / (i + 1))
+      if (cap >= (rooms[i + 1]?.bytes ?? 0)) break
+    }
+    for (const room of rooms) {
+      if (room.bytes <= cap) break
+      let drop = 0
+      for (let left = room.bytes; left > cap; drop++) left -= (room.events[drop] as RoomEvent).data.length
+      this.#drop(room, drop)
     }
   }
 

@@ -80,6 +80,25 @@ export class Relay {
       if (pending) pending.push(event)
       else sink.send(event)
     })
+    const stop = () => {
+      unsubscribe()
+      if (this.#live.get(key) === sink) this.#live.delete(key)
+      this.#hub.release(room, peer, token)
+    }
+    try {
+      await this.#replay(target, sink, pending)
+    } catch (error) {
+      // The hub failed (Redis): the claim goes with the subscription, or the id stays taken.
+      stop()
+      throw error
+    }
+    pending = undefined
+    return stop
+  }
+
+  /** Sends what a subscriber missed, then what arrived live meanwhile (`pending`), nothing twice. */
+  async #replay(target: Target, sink: Sink, pending: RoomEvent[]): Promise<void> {
+    const { room, peer } = target
     // A fresh claim resumes nothing: what was published before it, to this id, was for an
     // earlier holder of the id (its SDP, its candidates). A position it brings is one we lost
     // (the server restarted): the client is told to announce itself again.
@@ -101,12 +120,6 @@ export class Relay {
       sink.send(event)
     }
     for (const event of pending) if (!replayed.has(event.id)) sink.send(event)
-    pending = undefined
-    return () => {
-      unsubscribe()
-      if (this.#live.get(key) === sink) this.#live.delete(key)
-      this.#hub.release(room, peer, token)
-    }
   }
 
   /**

@@ -32,7 +32,8 @@ export async function serveEvents(
   response.socket?.setNoDelay(true)
   let closed = false
   const write = (chunk: string) => {
-    if (closed) return
+    // Ended (replaced) but not yet closed: a client that stopped reading never sends the close.
+    if (closed || response.writableEnded) return
     response.write(chunk)
     // A client that stops reading must not make this process hold its events forever.
     if (response.writableLength > options.maxBufferedBytes) response.destroy()
@@ -55,5 +56,7 @@ export async function serveEvents(
     stop()
   }
   response.on('close', end)
-  if (response.destroyed) end()
+  // A pipelined request's response never closes if the client leaves first: its socket does.
+  request.socket.once('close', end)
+  if (response.destroyed || request.socket.destroyed) end()
 }

@@ -148,19 +148,19 @@ export class WebSocketRoute {
       const text = isBinary ? undefined : data.toString()
       chain = chain.then(() => (broken ? undefined : this.#receive(ws, target, text, settle)))
     })
+    // Before the await: if the hub fails the subscription, the socket is terminated and the timers must go.
+    ws.on('close', () => {
+      clearInterval(heartbeat)
+      clearTimeout(ackTimer)
+    })
     const stop = await this.#relay.subscribe(target, {
       // Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
       send: (event) => send(`{"type":"message","id":"${event.id}","message":${event.data}}`),
       reset: () => send('{"type":"reset"}'),
       close: () => ws.close(WS_CLOSE.replaced, 'replaced'),
     })
-    const end = () => {
-      clearInterval(heartbeat)
-      clearTimeout(ackTimer)
-      stop()
-    }
-    if (ws.readyState !== ws.OPEN) end()
-    else ws.on('close', end)
+    if (ws.readyState !== ws.OPEN) stop()
+    else ws.on('close', stop)
   }
 
   /** Publishes one frame, then settles it with how much of it went out if the hub failed (undefined otherwise). */

@@ -87,14 +87,16 @@ export abstract class ServerSignaler implements Signaler {
    * Connects as `peerId`. Resolves when the server welcomed us; rejects with a
    * typed {@link PolitelyError} when it refuses for good (`forbidden`,
    * `room-full`, `id-taken`, `origin-not-allowed`, …) or the reconnect policy
-   * gives up.
+   * gives up; resolves at once if `close()` comes first.
    */
   connect(peerId: string, events: SignalerEvents): Promise<void> {
     this.peer = peerId
     this.events = events
-    // Again after a refusal stopped us (the app may retry a `room-full`, say).
+    // Again after a refusal stopped us (the app may retry a `room-full`, say): a fresh start.
     this.closed = false
     this.#replacedAt = []
+    this.#attempt = 0
+    this.#everWelcomed = false
     return new Promise((resolve, reject) => {
       this.#connecting = { resolve, reject }
       this.open()
@@ -123,6 +125,9 @@ export abstract class ServerSignaler implements Signaler {
     clearTimeout(this.#retry)
     this.#handlers.clear()
     this.shutdown()
+    // Closed before the server welcomed us: connect() settles (its caller checks whether it was closed).
+    this.#connecting?.resolve()
+    this.#connecting = undefined
   }
 
   /** Opens the transport (again). */
@@ -192,7 +197,10 @@ export abstract class ServerSignaler implements Signaler {
       this.#stop(new PolitelyError('replaced', 'Another connection with this signaler’s secret keeps taking its place'))
       return
     }
-    this.#reopen((this.options.reconnectDelay ?? defaultReconnectDelay)(count + 1) ?? 0)
+    const replaced = new PolitelyError('replaced', 'Another connection with this signaler’s secret took its place')
+    const delay = (this.options.reconnectDelay ?? defaultReconnectDelay)(count + 1, replaced)
+    if (delay === undefined) this.#stop(replaced)
+    else this.#reopen(delay)
   }
 
   /** The room's URL, with `query` (undefined values left out). */

@@ -142,7 +142,8 @@ export class SseSignaler extends ServerSignaler {
     this.#posting = true
     // One microtask first: messages sent in the same tick (a burst of candidates) share one POST.
     await null
-    while (this.queue.length && this.#subscribed) {
+    // Closed while posting: what is queued (a last `bye`) still goes, each batch tried once.
+    while (this.queue.length && (this.#subscribed || this.closed)) {
       const batch = this.queue.slice(0, MAX_BATCH)
       let response: Response | undefined
       try {

@@ -177,6 +177,16 @@ describe.each(ADAPTERS)('refusals reach the app: $name', ({ make }) => {
     expect(lost.errors).toHaveLength(1)
   })
 
+  test('closed before any welcome: connect() settles instead of hanging', async () => {
+    const port = await freePort()
+    const lost = signaler(`http://127.0.0.1:${port}/signal`, uniqueRoom())
+    const { state } = connect(lost, 'p')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    lost.close()
+    await until(() => state.settled !== undefined, 'connect() to settle')
+    expect(state.settled).toBe('resolved')
+  })
+
   test('two connections sharing one secret stop replacing each other: one ends with replaced', async () => {
     const room = uniqueRoom()
     const one = signaler(server.url, room)

@@ -1,8 +1,10 @@
 import { connect } from 'node:net'
 import { describe, expect, test } from 'vitest'
 import { WebSocket } from 'ws'
+import { prefix64 } from '../../src/server/admission'
 import { MemoryHub } from '../../src/server/memory-hub'
 import { SERVER_DEFAULTS, type ServerOptions } from '../../src/server/options'
+import { startCli } from '../support/cli-server'
 import { startServer } from '../support/server'
 import { readEvents } from '../support/sse-reader'
 import { until } from '../support/until'
@@ -22,10 +24,10 @@ async function withServer(options: ServerOptions, body: (server: Server) => Prom
   }
 }
 
-const subscribe = (server: Server, room: string, peer: string, secret: string, query = '', headers = {}) =>
+const subscribe = (server: { url: string }, room: string, peer: string, secret: string, query = '', headers = {}) =>
   readEvents(`${server.url}/${room}?peer=${peer}&token=${secret}${query}`, headers)
 
-const publish = (server: Server, room: string, from: string, body: object) =>
+const publish = (server: { url: string }, room: string, from: string, body: object) =>
   fetch(`${server.url}/${room}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token(from)}`, 'content-type': 'application/json' },
@@ -87,6 +89,18 @@ describe('a fresh claim of an id gets nothing published before it', () => {
       ws.close()
       a.close()
     }))
+})
+
+describe('client addresses', () => {
+  test('IPv6 clients are counted by /64; IPv4 and IPv4-mapped addresses as they are', () => {
+    expect(prefix64('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64')
+    expect(prefix64('2001:db8:1:2::9')).toBe('2001:db8:1:2::/64')
+    expect(prefix64('2001:DB8::1')).toBe('2001:db8:0:0::/64')
+    expect(prefix64('::1')).toBe('0:0:0:0::/64')
+    expect(prefix64('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
+    expect(prefix64('::ffff:192.0.2.7')).toBe('192.0.2.7')
+    expect(prefix64('192.0.2.7')).toBe('192.0.2.7')
+  })
 })
 
 describe('seats', () => {
@@ -250,6 +264,70 @@ describe('replay memory', () => {
 })
 
 describe('replacement and slow readers', () => {
+  test('a stream replaced while its reader sleeps is never written after its end (the process survives)', async () => {
+    // In a process of its own: a write after the end is an uncaught error that ends it. A large
+    // maxBufferedBytes: the sleeping stream is ended (replaced) before it is ever cut for slowness.
+    const server = await startCli([
+      '--heartbeat-ms',
+      '50',
+      '--rate-per-second',
+      '1e6',
+      '--rate-burst',
+      '1e6',
+      '--max-buffered-bytes',
+      String(64 << 20),
+    ])
+    const abort = new AbortController()
+    try {
+      // x's first stream: a raw request whose reader never reads again.
+      const sleeper = connect(server.port, '127.0.0.1')
+      sleeper.on('error', () => {})
+      sleeper.write(`GET /signal/zombie?peer=x&token=${token('x')} HTTP/1.1\r\nHost: x\r\n\r\n`)
+      await new Promise((resolve) => sleeper.once('data', resolve))
+      sleeper.pause()
+      await fetch(`${server.url}/zombie?peer=y&token=${token('y')}`, { signal: abort.signal })
+      // More than loopback's kernel buffers take: the stream cannot finish while x sleeps.
+      const description = { type: 'offer', sdp: 'v'.repeat(100_000) }
+      for (let i = 0; i < 80; i++)
+        await publish(server, 'zombie', 'y', { kind: 'description', to: 'x', toSession: 1, description })
+      // x comes back with the same secret: the sleeping stream is ended, and heartbeats tick on.
+      const again = await fetch(`${server.url}/zombie?peer=x&token=${token('x')}`, { signal: abort.signal })
+      expect(again.status).toBe(200)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(server.alive(), server.report()).toBe(true)
+      sleeper.destroy()
+    } finally {
+      abort.abort()
+      await server.stop()
+    }
+  })
+
+  test('pipelined requests whose client leaves first: counted out, and their claims released', () =>
+    withServer({ maxConnectionsPerAddress: 5, releaseMs: 100 }, async (server) => {
+      const { port } = new URL(server.url)
+      for (const n of [1, 2]) {
+        const socket = connect(Number(port), '127.0.0.1')
+        socket.on('error', () => {})
+        const options = 'OPTIONS /signal/piped HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(30)
+        socket.write(`GET /signal/piped?peer=p${n}&token=${token(String(n))} HTTP/1.1\r\nHost: x\r\n\r\n${options}`)
+        await new Promise((resolve) => socket.once('data', resolve))
+        socket.destroy()
+      }
+      // Every count went with its socket: a new stream from this address is admitted…
+      let fresh = await subscribe(server, 'piped', 'q', token('q'))
+      for (let i = 0; fresh.response.status !== 200 && i < 50; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        fresh = await subscribe(server, 'piped', 'q', token('q'))
+      }
+      expect(fresh.response.status).toBe(200)
+      // …and after the release grace, p1's id is free for another secret.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const taker = await subscribe(server, 'piped', 'p1', token('z'))
+      expect(taker.response.status).toBe(200)
+      fresh.close()
+      taker.close()
+    }))
+
   test('a stream replaced by a newer one of the same peer is told so before it ends', () =>
     withServer({}, async (server) => {
       const older = await subscribe(server, 'twice', 'a', token('a'))
@@ -332,6 +410,9 @@ describe('CORS', () => {
       const host = new URL(server.url).host
       const same = await subscribe(server, 'cors', 'd', token('d'), '', { origin: `http://${host}` })
       expect(same.response.status).toBe(200)
+      // Same host, other scheme: another origin.
+      const https = await subscribe(server, 'cors', 'g', token('g'), '', { origin: `https://${host}` })
+      expect(https.response.status).toBe(403)
       expect(await wsAnswer(`${server.url}/cors?peer=e&token=${token('e')}`, { origin: 'http://foe.test' })).toMatchObject({
         welcome: false,
         code: 4403,
