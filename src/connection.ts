@@ -82,7 +82,11 @@ export class Connection {
         else if (this.#iceUp) this.#hooks.healthy()
       }
     }
-    pc.onicegatheringstatechange = pc.onsignalingstatechange = () => this.#progress()
+    pc.onicegatheringstatechange = () => this.#progress()
+    pc.onsignalingstatechange = () => {
+      this.#progress()
+      if (pc.signalingState === 'stable') this.#negotiator.settled()
+    }
     pc.onconnectionstatechange = () => (pc.connectionState === 'failed' ? this.#fire('failed') : this.#progress())
     pc.ontrack = (event) => this.#closed || this.#hooks.emit('track', { track: event.track, streams: event.streams ?? [] })
     for (const { track, streams } of setup.tracks) pc.addTrack(track, ...streams)

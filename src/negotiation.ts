@@ -72,26 +72,38 @@ export class Negotiator {
     if (this.#needed) void this.negotiate()
   }
 
-  /** Handler for the connection's `negotiationneeded` event. */
+  /**
+   * Handler for the connection's `negotiationneeded` event. Offers leave only
+   * from `stable`, one at a time: some stacks (libwebrtc in Node) fire the event
+   * while an offer of the remote is being answered, where an argument-less
+   * `setLocalDescription()` would make an answer nobody sends. Otherwise it is
+   * remembered, and acted on when the connection is stable again ({@link settled}).
+   */
   async negotiate(): Promise<void> {
-    if (this.#hold || this.#closed) {
+    const pc = this.#pc
+    if (this.#hold || this.#closed || this.#makingOffer || pc.signalingState !== 'stable') {
       this.#needed = true
       return
     }
     this.#needed = false
-    const pc = this.#pc
     try {
       this.#makingOffer = true
       await pc.setLocalDescription()
       const local = pc.localDescription
-      // A colliding remote offer may have rolled ours back while we awaited.
-      if (local?.type === 'offer' && pc.signalingState === 'have-local-offer') this.#send(local)
+      // A colliding remote offer may have rolled ours back while we awaited (a fresh read: the
+      // state changed under the await, whatever the guard above narrowed it to).
+      if (local?.type === 'offer' && (pc.signalingState as RTCSignalingState) === 'have-local-offer') this.#send(local)
     } catch (cause) {
       // Losing the race to an incoming offer is expected; anything else is not.
       if (!this.#closed && pc.signalingState === 'stable') this.#fail('createOffer', cause)
     } finally {
       this.#makingOffer = false
     }
+  }
+
+  /** The connection is `stable` again (an answer applied or sent, a rollback): a remembered need is acted on now. */
+  settled(): void {
+    if (this.#needed && !this.#hold) void this.negotiate()
   }
 
   /** Applies a remote description (the body of the W3C example's `onmessage`). */
