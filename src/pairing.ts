@@ -78,8 +78,10 @@ export function routeSignal(state: PairingState, message: SignalMessage): Route 
   const gone = state.retired.find((instance) => instance.id === from)
   if (gone && since <= gone.since) return { drop: 'retired-peer' }
   let known = state.remote?.id === from ? state.remote : undefined
-  // The same id from a later start: the app reuses ids, and this is a new instance.
-  if (known && since > known.since) known = undefined
+  // The same id from a later start: the app reuses ids, and this is a new instance. A record
+  // made from a description or candidate that outran its hello has no start time (0): the hello
+  // that follows fills it in — the same instance, unless its session went back (a restart).
+  if (known && since > known.since && (known.since || session < known.latest)) known = undefined
   if (kind === 'bye') return known ? { retire: known, rebuild: 'remote-left', deliver: false, reply: false } : NOT_FOR_ME
   const toSession = 'toSession' in message ? message.toSession : undefined
   // Descriptions and candidates are only ever for our current connection.
@@ -116,7 +118,7 @@ export function routeSignal(state: PairingState, message: SignalMessage): Route 
   const pair = !same && (confirmsUs || session > used) ? session : undefined
   return {
     rebuild,
-    remote: { id: from, since: known ? known.since : since, latest, used },
+    remote: { id: from, since: known ? known.since || since : since, latest, used },
     pair,
     deliver: kind !== 'hello' && (same || pair !== undefined),
     // Paired already: answer only a broadcast hello (the remote lost track of us, e.g. its signaling

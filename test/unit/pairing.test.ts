@@ -34,6 +34,21 @@ describe('routeSignal rules', () => {
     expect(routeSignal(base(), offer())).toMatchObject({ pair: 1, deliver: true })
   })
 
+  test('a description that outran its hello: the hello that follows is the same instance, not a new one', () => {
+    const first = routeSignal(base(), offer())
+    expect(first).toMatchObject({ pair: 1, deliver: true, remote: { id: 'you', since: 0 } })
+    const state = base({ paired: 1, remote: (first as { remote: RemoteRecord }).remote })
+    const late = routeSignal(state, hello({ since: 500, to: 'me', toSession: 1 } as never))
+    expect(late).toMatchObject({ remote: { id: 'you', since: 500 } })
+    expect(late).not.toHaveProperty('rebuild', 'remote-replaced')
+    // …but a hello whose session went back is a restarted instance under the same id.
+    const restarted = routeSignal(
+      { ...state, remote: { id: 'you', since: 0, latest: 3, used: 0 }, paired: 3 },
+      hello({ since: 900 } as never),
+    )
+    expect(restarted).toMatchObject({ rebuild: 'remote-replaced', remote: { since: 900 } })
+  })
+
   test('an offer for an older session of ours is stale', () => {
     const state = base({ session: 2, paired: 1, remote: { id: 'you', since: 0, latest: 1, used: 0 } })
     expect(routeSignal(state, offer({ toSession: 1 }))).toEqual({ drop: 'stale-session' })
