@@ -74,6 +74,8 @@ export const DEFAULTS = {
 }
 
 const DEFAULT_CHANNEL = 'default'
+/** How long a `bye` may trail the closing of the remote's channels and still be what ended them (ms). */
+const BYE_GRACE_MS = 500
 const MAX_RETIRED = 32
 
 /**
@@ -101,6 +103,8 @@ export class PerfectNegotiationPeer {
   /** Recovery attempts since the connection was last healthy. */
   #attempts = 0
   #retry?: ReturnType<typeof setTimeout>
+  /** The connection whose channels closed under us, while we wait a moment for the remote's `bye`. */
+  #lost?: Connection
   #remote?: RemoteRecord
   #currentState: PeerState = 'idle'
   #starting?: Promise<void>
@@ -310,9 +314,16 @@ export class PerfectNegotiationPeer {
           this.#healthy()
         },
         lost: () => {
-          this.#emitter.emit('close', { reason: 'connection-lost' })
           this.#setState('connecting')
-          this.#recover('connection-lost', connection)
+          // A remote that closes sends `bye`, which usually lands a moment after its channels
+          // closed under us: wait for it, so that is reported once, as `remote-left`, and not recovered.
+          this.#lost = connection
+          setTimeout(() => {
+            if (this.#current !== connection) return
+            this.#lost = undefined
+            this.#emitter.emit('close', { reason: 'connection-lost' })
+            this.#recover('connection-lost', connection)
+          }, BYE_GRACE_MS)
         },
         recover: (reason) => this.#recover(reason, connection),
         healthy: () => this.#healthy(),
@@ -377,7 +388,7 @@ export class PerfectNegotiationPeer {
     this.#current = undefined
     this.#cancelRetry()
     connection?.close()
-    if (connection?.isOpen || reason === 'gave-up') this.#emitter.emit('close', { reason })
+    if (connection?.isOpen || connection === this.#lost || reason === 'gave-up') this.#emitter.emit('close', { reason })
   }
 
   #hello(to?: string): void {

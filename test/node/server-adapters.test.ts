@@ -36,19 +36,23 @@ describe.each(combos)('$name', ({ stack: stackKind, adapter }) => {
     expect([...a.errors, ...b.errors]).toEqual([])
   })
 
-  test('close() says bye through the server: the remote hears it', async () => {
+  test('close() says bye through the server: the remote reports remote-left, once, and recovers nothing', async () => {
     const room = uniqueRoom()
     const a = peer(room)
     const b = peer(room)
     await Promise.all([a.start(), b.start()])
     await Promise.all([opened(a), opened(b)])
-    const bye = next<{ message: { kind: string; from: string } }>((h) =>
-      a.on('signal', (event) => event.direction === 'in' && event.message.kind === 'bye' && h(event)),
-    )
+    const closes: string[] = []
+    const recoveries: string[] = []
+    a.on('close', ({ reason }) => closes.push(reason))
+    a.on('reconnecting', ({ reason }) => recoveries.push(reason))
+    const rebuilt = next<{ reason: string }>((h) => a.on('rebuild', h))
     b.close()
-    // The bye leaves before the signaler shuts (a POST under way finishes what is queued). Which
-    // of the bye and the channel's closing reaches `a` first is the negotiation's business.
-    expect((await bye).message.from).toBe(b.id)
+    // The bye leaves before the signaler shuts (a POST under way finishes what is queued), and
+    // wins over the channels' closing, which usually reaches `a` first.
+    expect((await rebuilt).reason).toBe('remote-left')
+    expect(closes).toEqual(['remote-left'])
+    expect(recoveries).toEqual([])
   })
 
   test('the lost-offer case: the other peer subscribes seconds after everything was sent', async () => {
