@@ -36,6 +36,7 @@ export class OutboundQueue {
   #entries: Entry[] = []
   #bytes = 0
   #channel?: RTCDataChannel
+  #held = false
   #drain?: ReturnType<typeof setTimeout>
   readonly #limits: QueueLimits
   readonly #onError: (error: PolitelyError) => void
@@ -81,8 +82,19 @@ export class OutboundQueue {
   /** Starts writing to an open channel (until it closes: only an open channel is written to). */
   attach(channel: RTCDataChannel): void {
     this.#channel = channel
+    this.#held = false
     channel.bufferedAmountLowThreshold = HIGH_WATER_MARK / 2
     channel.addEventListener('bufferedamountlow', () => this.#flush())
+    this.#flush()
+  }
+
+  /**
+   * Holds what is sent here while the path is down (ICE `disconnected` or
+   * `failed` under an open channel): handed to a channel that may be rebuilt
+   * away, it would be lost; here it waits for the path, or the next channel.
+   */
+  hold(held: boolean): void {
+    this.#held = held
     this.#flush()
   }
 
@@ -99,7 +111,7 @@ export class OutboundQueue {
   #flush(): void {
     const channel = this.#channel
     let head = this.#entries[0]
-    while (channel?.readyState === 'open' && head) {
+    while (!this.#held && channel?.readyState === 'open' && head) {
       // Past the high-water mark a stack drops or refuses what it is given: wait for it to drain,
       // so the buffered amount never exceeds it (an empty buffer takes any one message).
       // (`bufferedamountlow` resumes us; the timer covers stacks that never fire it.)

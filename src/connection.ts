@@ -78,7 +78,10 @@ export class Connection {
       this.#progress()
       // Only an open connection is recovered here; until then the stall watchdog covers it.
       if (this.isOpen && !this.#closed) {
-        if (state === 'disconnected' || state === 'failed') this.#hooks.recover(state)
+        const down = state === 'disconnected' || state === 'failed'
+        // Sends wait in the queues while the path is down (see OutboundQueue.hold).
+        if (down || this.#iceUp) for (const queue of setup.queues.values()) queue.hold(down)
+        if (down) this.#hooks.recover(state)
         else if (this.#iceUp) this.#hooks.healthy()
       }
     }

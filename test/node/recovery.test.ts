@@ -108,6 +108,24 @@ describeRequiring(nft, 'the peer-to-peer path cut while signaling stays up', () 
     expect([...a.errors, ...b.errors]).toEqual([])
   })
 
+  test('a long cut: what is sent once the trouble was noticed waits in the queue, and arrives over the rebuilt connection', async () => {
+    const { a, b, cut } = await pair(20400, { stallTimeout: 1000 })
+    const seen = record(a, ['reconnecting', 'rebuild'])
+    const received: string[] = []
+    b.on('message', ({ data }) => received.push(data as string))
+    cut.cut()
+    await until(() => seen.some((e) => e.type === 'reconnecting'), 'ICE trouble noticed', 40_000)
+    // The channels are still open: without holding, these would go into a connection about to be thrown away.
+    const rebuiltYet = seen.some((e) => e.type === 'rebuild')
+    for (let i = 0; i < 20; i++) a.send(`after the trouble ${i}`)
+    await until(() => seen.some((e) => e.type === 'rebuild'), 'a rebuild', 40_000)
+    cut.restore()
+    await until(() => received.length === 20, 'every message sent after the trouble was noticed', 40_000)
+    expect(rebuiltYet).toBe(false)
+    expect(received).toEqual(Array.from({ length: 20 }, (_, i) => `after the trouble ${i}`))
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
   test('a policy that gives up closes the peer with `gave-up`', async () => {
     // Only `a` gives up: were `b` to give up first, its `bye` would make `a` rebuild instead.
     const { a, cut } = await pair(20300, {}, { reconnectDelay: () => undefined })
