@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { Refusal } from './http-errors'
-import { TokenBucket } from './rate-limit'
+import { RateLimiter } from './rate-limit'
 
 /** Which cross-origin pages may use the server: a list of origins (`'*'` for any) or a predicate. */
 export type AllowedOrigins = readonly string[] | ((origin: string) => boolean)
@@ -83,22 +83,17 @@ export const PREFLIGHT_HEADERS = {
 export class Admission {
   readonly #limits: AdmissionLimits
   readonly #held = new Map<string, number>()
-  readonly #rooms = new Map<string, { bucket: TokenBucket; used: number }>()
-  readonly #sweeper: ReturnType<typeof setInterval>
+  /** Room credit per address: `newRoomsPerMinute` tokens, refilled over a minute. */
+  readonly #rooms: RateLimiter
   #total = 0
 
   constructor(limits: AdmissionLimits) {
     this.#limits = limits
-    // A full bucket is the same as none: idle ones go, so the map is as small as the active clients.
-    this.#sweeper = setInterval(() => {
-      const idle = Date.now() - 60_000
-      for (const [address, entry] of this.#rooms) if (entry.used < idle) this.#rooms.delete(address)
-    }, 60_000)
-    this.#sweeper.unref?.()
+    this.#rooms = new RateLimiter(limits.newRoomsPerMinute / 60, limits.newRoomsPerMinute)
   }
 
   close(): void {
-    clearInterval(this.#sweeper)
+    this.#rooms.close()
   }
 
   /** Checks the origin and counts a connection of `address`; returns the function that uncounts it. Throws a {@link Refusal}. */
@@ -126,23 +121,11 @@ export class Admission {
 
   /** Whether `address` may create a room now (checked before a claim; {@link roomCreated} spends it). */
   mayCreateRoom(address: string): boolean {
-    return this.#bucket(address).bucket.has(1)
+    return this.#rooms.has(address)
   }
 
   /** `address` created a room. */
   roomCreated(address: string): void {
-    this.#bucket(address).bucket.spend(1)
-  }
-
-  #bucket(address: string) {
-    let entry = this.#rooms.get(address)
-    const now = Date.now()
-    if (!entry) {
-      const perMinute = this.#limits.newRoomsPerMinute
-      entry = { bucket: new TokenBucket(perMinute / 60, perMinute), used: now }
-      this.#rooms.set(address, entry)
-    }
-    entry.used = now
-    return entry
+    this.#rooms.spend(address)
   }
 }

@@ -55,13 +55,27 @@ export class RateLimiter {
 
   /** Takes `count` tokens from `key`'s bucket; returns whether it could. */
   take(key: string, count = 1): boolean {
+    return this.#bucket(key).take(count)
+  }
+
+  /** Whether `key`'s bucket holds `count` tokens now (takes none). */
+  has(key: string, count = 1): boolean {
+    return this.#bucket(key).has(count)
+  }
+
+  /** Takes `count` tokens from `key`'s bucket even into debt (for work already done). */
+  spend(key: string, count = 1): void {
+    this.#bucket(key).spend(count)
+  }
+
+  #bucket(key: string): TokenBucket {
     let entry = this.#buckets.get(key)
     if (!entry) {
       entry = { bucket: new TokenBucket(this.#perSecond, this.#burst), used: 0 }
       this.#buckets.set(key, entry)
     }
     entry.used = Date.now()
-    return entry.bucket.take(count)
+    return entry.bucket
   }
 
   close(): void {
