@@ -29,6 +29,8 @@ export interface NegotiatorHooks {
 }
 
 const MAX_BUFFERED_CANDIDATES = 256
+/** First wait for an answer before our offer goes again (then twice as long each time). */
+const RESEND_MS = 500
 
 /**
  * Perfect negotiation for one RTCPeerConnection: the W3C example, plus
@@ -51,6 +53,10 @@ export class Negotiator {
   /** The last few remote SDPs, to apply a duplicate once (bounded: a long call renegotiates often). */
   readonly #seenRemoteSdp: string[] = []
   #bufferedCandidates: CandidateInit[] = []
+  /** Our offer now on its way (repeated while unanswered). */
+  #offer?: Description
+  /** The remote offer we answered last, and our answer to it (sent again if the offer comes again). */
+  #answered?: [string, Description]
 
   readonly #pc: RTCPeerConnection
   readonly #hooks: NegotiatorHooks
@@ -92,7 +98,14 @@ export class Negotiator {
       const local = pc.localDescription
       // A colliding remote offer may have rolled ours back while we awaited (a fresh read: the
       // state changed under the await, whatever the guard above narrowed it to).
-      if (local?.type === 'offer' && (pc.signalingState as RTCSignalingState) === 'have-local-offer') this.#send(local)
+      if (local?.type === 'offer' && (pc.signalingState as RTCSignalingState) === 'have-local-offer') {
+        // A copy: the stack adds candidates to its localDescription as it gathers them, and a
+        // repeat must be the very offer the remote may already have (it drops it as a duplicate).
+        const offer: Description = { type: 'offer', sdp: local.sdp }
+        this.#offer = offer
+        this.#send(offer)
+        this.#resend(offer, RESEND_MS)
+      }
     } catch (cause) {
       // Losing the race to an incoming offer is expected; anything else is not.
       if (!this.#closed && pc.signalingState === 'stable') this.#fail('createOffer', cause)
@@ -111,7 +124,12 @@ export class Negotiator {
     const pc = this.#pc
     // A duplicate is applied (or ignored) once, like the original.
     const seen = this.#seenRemoteSdp
-    if (seen.includes(description.sdp)) return
+    if (seen.includes(description.sdp)) {
+      // The offer we answered last, again: the remote did not get our answer (see #resend).
+      // The same answer once more (a remote that has it drops it as a duplicate).
+      if (this.#answered?.[0] === description.sdp) this.#send(this.#answered[1])
+      return
+    }
     if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return // stale answer
     if (seen.push(description.sdp) > 8) seen.shift()
     const ignoreOffer = shouldIgnoreOffer(
@@ -133,7 +151,11 @@ export class Negotiator {
         this.#needed = this.#hold = false
         await pc.setLocalDescription()
         const local = pc.localDescription
-        if (local?.type === 'answer') this.#send(local)
+        if (local?.type === 'answer') {
+          const answer: Description = { type: 'answer', sdp: local.sdp }
+          this.#answered = [description.sdp, answer]
+          this.#send(answer)
+        }
       }
       await this.#flushCandidates()
     } catch (cause) {
@@ -173,9 +195,22 @@ export class Negotiator {
     for (const candidate of pending) await this.handleCandidate(candidate)
   }
 
-  #send(description: RTCSessionDescription): void {
-    // Sent as it is: RTCSessionDescription serializes to { type, sdp }.
-    if (!this.#closed) this.#hooks.sendDescription(description as Description)
+  /**
+   * A lost offer, or a lost answer to it, would leave the connection waiting
+   * for the stall watchdog: while our offer is unanswered, it goes again, at
+   * growing intervals (the remote answers a repeat of an offer it already
+   * answered with that answer again).
+   */
+  #resend(offer: Description, wait: number): void {
+    setTimeout(() => {
+      if (this.#pc.signalingState !== 'have-local-offer' || this.#offer !== offer) return
+      this.#send(offer)
+      this.#resend(offer, wait * 2)
+    }, wait)
+  }
+
+  #send(description: Description): void {
+    if (!this.#closed) this.#hooks.sendDescription(description)
   }
 
   #fail(step: string, cause: unknown): void {

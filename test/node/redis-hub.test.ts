@@ -187,7 +187,9 @@ describeRequiring(redisServer, 'a publish that failed during a Redis outage', ()
         'the renegotiation, once Redis is back',
       )
       expect([pa.connection, pb.connection]).toEqual(connections)
-      expect(offers).toHaveLength(1)
+      // One offer, though it may arrive more than once: the offerer repeats an unanswered offer
+      // (the same SDP, which the answerer takes once).
+      expect(new Set(offers).size).toBe(1)
       await roundTrip(a, b, 'renegotiated')
       expect([...a.errors, ...b.errors]).toEqual([])
     } finally {
