@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler } from '../../src/index'
 import { cuttable } from '../support/chaos'
-import { next, opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
+import { afterRemoteCloses, next, opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
 
 describe.each(STACKS)('$name', ({ make: makeStack }) => {
   const { peer } = useStack(makeStack)
@@ -98,17 +98,9 @@ describe.each(STACKS)('$name', ({ make: makeStack }) => {
     const b1 = peer(room)
     await Promise.all([a.start(), b1.start()])
     await Promise.all([opened(a), opened(b1)])
-    const closes: string[] = []
-    const recoveries: string[] = []
-    a.on('close', ({ reason }) => closes.push(reason))
-    a.on('reconnecting', ({ reason }) => recoveries.push(reason))
-    const rebuilt = next<{ reason: string }>((h) => a.on('rebuild', h))
-    b1.close()
     // The channels may close from the transport (b1's connection closed) before the bye arrives:
     // the bye still wins, reported once, and nothing is recovered.
-    expect((await rebuilt).reason).toBe('remote-left')
-    expect(closes).toEqual(['remote-left'])
-    expect(recoveries).toEqual([])
+    expect(await afterRemoteCloses(a, b1)).toEqual({ rebuild: 'remote-left', closes: ['remote-left'], recoveries: [] })
     expect(a.state).toBe('waiting')
     const b2 = peer(room)
     await b2.start()

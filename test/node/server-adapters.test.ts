@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { PerfectNegotiationPeer } from '../../src/index'
 import { ADAPTERS, startServer } from '../support/server'
-import { makePeer, next, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
+import { afterRemoteCloses, makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
 import { until } from '../support/until'
 
 const combos = STACKS.flatMap((stack) => ADAPTERS.map((adapter) => ({ name: `${adapter.name} × ${stack.name}`, stack, adapter })))
@@ -42,17 +42,9 @@ describe.each(combos)('$name', ({ stack: stackKind, adapter }) => {
     const b = peer(room)
     await Promise.all([a.start(), b.start()])
     await Promise.all([opened(a), opened(b)])
-    const closes: string[] = []
-    const recoveries: string[] = []
-    a.on('close', ({ reason }) => closes.push(reason))
-    a.on('reconnecting', ({ reason }) => recoveries.push(reason))
-    const rebuilt = next<{ reason: string }>((h) => a.on('rebuild', h))
-    b.close()
     // The bye leaves before the signaler shuts (a POST under way finishes what is queued), and
     // wins over the channels' closing, which usually reaches `a` first.
-    expect((await rebuilt).reason).toBe('remote-left')
-    expect(closes).toEqual(['remote-left'])
-    expect(recoveries).toEqual([])
+    expect(await afterRemoteCloses(a, b)).toEqual({ rebuild: 'remote-left', closes: ['remote-left'], recoveries: [] })
   })
 
   test('the lost-offer case: the other peer subscribes seconds after everything was sent', async () => {

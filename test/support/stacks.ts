@@ -81,6 +81,24 @@ export function opened(peer: PerfectNegotiationPeer): Promise<unknown> {
   return next((h) => peer.on('open', h))
 }
 
+/**
+ * Closes `remote` and resolves with what `local` reported until it rebuilt: the rebuild's
+ * reason, every `close` reason and every recovery attempt (a `bye` that wins is
+ * `remote-left`, `['remote-left']`, `[]`).
+ */
+export async function afterRemoteCloses(local: PerfectNegotiationPeer, remote: PerfectNegotiationPeer) {
+  const closes: string[] = []
+  const recoveries: string[] = []
+  const offClose = local.on('close', ({ reason }) => closes.push(reason))
+  const offRecovery = local.on('reconnecting', ({ reason }) => recoveries.push(reason))
+  const rebuilt = next<{ reason: string }>((h) => local.on('rebuild', h))
+  remote.close()
+  const { reason } = await rebuilt
+  offClose()
+  offRecovery()
+  return { rebuild: reason, closes, recoveries }
+}
+
 /** Sends `text` from `a` and resolves when `b` receives it. */
 export async function roundTrip(a: PerfectNegotiationPeer, b: PerfectNegotiationPeer, text: string): Promise<void> {
   const received = next<{ data: unknown }>(
