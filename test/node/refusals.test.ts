@@ -19,11 +19,14 @@ const quick = () => 50
 let rooms = 0
 const uniqueRoom = () => `refusal-${process.pid}-${rooms++}`
 
+/** What a test may ask of an adapter: to pose as a page of another origin, a room cap, a policy. */
+type Extra = { origin?: string; maxPeers?: number; reconnectDelay?: ReconnectDelay }
+
 /** Both adapters, each able to pose as a page of another origin. */
 const ADAPTERS = [
   {
     name: 'sse',
-    make: (url: string, room: string, extra: { origin?: string; maxPeers?: number; reconnectDelay?: ReconnectDelay } = {}) =>
+    make: (url: string, room: string, extra: Extra = {}) =>
       new SseSignaler({
         url,
         room,
@@ -35,7 +38,7 @@ const ADAPTERS = [
   },
   {
     name: 'websocket',
-    make: (url: string, room: string, extra: { origin?: string; maxPeers?: number; reconnectDelay?: ReconnectDelay } = {}) =>
+    make: (url: string, room: string, extra: Extra = {}) =>
       new WebSocketSignaler({
         url,
         room,
