@@ -51,6 +51,8 @@ export class Connection {
   readonly #negotiator: Negotiator
   readonly #channels: RTCDataChannel[] = []
   #watchdog?: ReturnType<typeof setTimeout>
+  /** ICE went down under open channels and has not come back yet. */
+  #down = false
 
   readonly #setup: ConnectionSetup
   readonly #hooks: ConnectionHooks
@@ -64,6 +66,7 @@ export class Connection {
     this.#negotiator = new Negotiator(pc, {
       sendDescription: (description) => this.#hooks.signal({ kind: 'description', description }),
       error: (error) => this.#hooks.emit('error', error),
+      stalled: () => this.#fire('stalled'),
     })
     pc.onnegotiationneeded = () => void this.#negotiator.negotiate()
     pc.onicecandidate = (event) => {
@@ -82,7 +85,10 @@ export class Connection {
         // Sends wait in the queues while the path is down (see OutboundQueue.hold).
         if (down || this.#iceUp) for (const queue of setup.queues.values()) queue.hold(down)
         if (down) this.#hooks.recover(state)
-        else if (this.#iceUp) this.#hooks.healthy()
+        // Healthy again only after being down: ICE reconnecting after a restart the app or a
+        // renegotiation asked for says nothing about a recovery under way (e.g. a stalled one).
+        else if (this.#iceUp && this.#down) this.#hooks.healthy()
+        this.#down = down || (this.#down && !this.#iceUp)
       }
     }
     pc.onicegatheringstatechange = () => this.#progress()

@@ -26,11 +26,18 @@ export function shouldIgnoreOffer(
 export interface NegotiatorHooks {
   sendDescription(description: Description): void
   error(error: PolitelyError): void
+  /** Offers kept coming without the connection ever settling: it is not making progress. */
+  stalled(): void
 }
 
 const MAX_BUFFERED_CANDIDATES = 256
 /** First wait for an answer before our offer goes again (then twice as long each time). */
 const RESEND_MS = 500
+/** Offers are paced by a token bucket: this many at once, then this many a second. */
+const OFFER_BURST = 8
+const OFFERS_PER_SECOND = 4
+/** Offers less than a second apart make a storm; one that lasts this long (ms) never settles: a stall. */
+const STORM_MS = 20_000
 
 /**
  * Perfect negotiation for one RTCPeerConnection: the W3C example, plus
@@ -55,6 +62,15 @@ export class Negotiator {
   #bufferedCandidates: CandidateInit[] = []
   /** Our offer now on its way (repeated while unanswered). */
   #offer?: Description
+  /** Offers the bucket holds, and when it was last filled. */
+  #tokens = OFFER_BURST
+  #filled = 0
+  /** When our last offer left, and when the storm it belongs to (offers less than a second apart) began. */
+  #lastOffer = 0
+  #storm = 0
+  #paced?: ReturnType<typeof setTimeout>
+  /** A remote description is being applied. */
+  #applying = false
   /** The remote offer we answered last, and our answer to it (sent again if the offer comes again). */
   #answered?: [string, Description]
 
@@ -87,25 +103,20 @@ export class Negotiator {
    */
   async negotiate(): Promise<void> {
     const pc = this.#pc
-    if (this.#hold || this.#closed || this.#makingOffer || pc.signalingState !== 'stable') {
+    const wait = ((1 - this.#fill()) * 1000) / OFFERS_PER_SECOND
+    if (this.#hold || this.#closed || this.#makingOffer || this.#applying || pc.signalingState !== 'stable' || wait > 0) {
       this.#needed = true
+      if (wait > 0)
+        this.#paced ??= setTimeout(() => {
+          this.#paced = undefined
+          this.settled()
+        }, wait)
       return
     }
     this.#needed = false
     try {
       this.#makingOffer = true
-      await pc.setLocalDescription()
-      const local = pc.localDescription
-      // A colliding remote offer may have rolled ours back while we awaited (a fresh read: the
-      // state changed under the await, whatever the guard above narrowed it to).
-      if (local?.type === 'offer' && (pc.signalingState as RTCSignalingState) === 'have-local-offer') {
-        // A copy: the stack adds candidates to its localDescription as it gathers them, and a
-        // repeat must be the very offer the remote may already have (it drops it as a duplicate).
-        const offer: Description = { type: 'offer', sdp: local.sdp }
-        this.#offer = offer
-        this.#send(offer)
-        this.#resend(offer, RESEND_MS)
-      }
+      await this.#setLocal()
     } catch (cause) {
       // Losing the race to an incoming offer is expected; anything else is not.
       if (!this.#closed && pc.signalingState === 'stable') this.#fail('createOffer', cause)
@@ -142,6 +153,8 @@ export class Negotiator {
     this.#ignoreOffer = ignoreOffer
     if (ignoreOffer) return
     try {
+      // werift passes through `stable` inside an implicit rollback: no offer may start in there.
+      this.#applying = true
       this.#isSettingRemoteAnswerPending = description.type === 'answer'
       // A colliding offer rolls ours back implicitly (polite side).
       await pc.setRemoteDescription(description)
@@ -149,13 +162,7 @@ export class Negotiator {
       if (description.type === 'offer') {
         // The browser fires `negotiationneeded` again after this answer if our side still needs it.
         this.#needed = this.#hold = false
-        await pc.setLocalDescription()
-        const local = pc.localDescription
-        if (local?.type === 'answer') {
-          const answer: Description = { type: 'answer', sdp: local.sdp }
-          this.#answered = [description.sdp, answer]
-          this.#send(answer)
-        }
+        await this.#setLocal()
       }
       await this.#flushCandidates()
     } catch (cause) {
@@ -163,7 +170,50 @@ export class Negotiator {
       // Not applied after all: a duplicate may try again.
       seen[seen.indexOf(description.sdp)] = ''
       if (!this.#closed) this.#fail(`setRemoteDescription(${description.type})`, cause)
+    } finally {
+      this.#applying = false
+      this.settled()
     }
+  }
+
+  /**
+   * Makes the next local description and sends it, offer or answer, whatever
+   * the state was when the stack made it: nothing is ever created that is not sent.
+   */
+  async #setLocal(): Promise<void> {
+    const pc = this.#pc
+    await pc.setLocalDescription()
+    const local = pc.localDescription
+    // An offer that a colliding remote offer rolled back while we awaited is not sent (a fresh
+    // read: the state changes under the await).
+    if (!local || (local.type === 'offer' && pc.signalingState !== 'have-local-offer')) return
+    // A copy: the stack adds candidates to its localDescription as it gathers them, and a repeat
+    // must be the very description the remote may already have (it drops it as a duplicate).
+    const made = { type: local.type, sdp: local.sdp } as Description
+    this.#send(made)
+    if (made.type === 'offer') {
+      const now = Date.now()
+      // Offer after offer for a long while, never settling: no pace will end it, a rebuild may.
+      if (now - this.#lastOffer > 1000) this.#storm = now
+      else if (now - this.#storm > STORM_MS) this.#hooks.stalled()
+      this.#lastOffer = now
+      this.#fill()
+      this.#tokens--
+      this.#offer = made
+      this.#resend(made, RESEND_MS)
+    } else this.#answered = [pc.remoteDescription?.sdp as string, made]
+  }
+
+  /**
+   * Refills the offer bucket for the time passed and returns what it holds: a
+   * stack that keeps asking (werift after every remote ICE restart) cannot
+   * flood signaling, and a burst of real changes still goes at once.
+   */
+  #fill(): number {
+    const now = Date.now()
+    this.#tokens = Math.min(OFFER_BURST, this.#tokens + ((now - this.#filled) * OFFERS_PER_SECOND) / 1000)
+    this.#filled = now
+    return this.#tokens
   }
 
   /** Adds a remote candidate, or keeps it until the description it belongs to is applied. */
