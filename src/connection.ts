@@ -20,6 +20,8 @@ export interface ConnectionSetup {
   queues: ReadonlyMap<string, OutboundQueue>
   tracks: ReadonlyArray<{ track: MediaStreamTrack; streams: MediaStream[] }>
   stallTimeout: number
+  /** The signaling round trip measured so far (ms), or a guess before any: slow signaling is not a stall. */
+  rtt(): number
 }
 
 /** What a connection tells its peer. */
@@ -32,6 +34,8 @@ export interface ConnectionHooks {
   recover(reason: ReconnectReason): void
   /** ICE is connected again (after `disconnected`, or an ICE restart). */
   healthy(): void
+  /** A signaling round trip was measured (ms): our offer, its answer. */
+  sample(ms: number): void
   /** Passes `message`, `track` and `error` events straight to the peer's emitter. */
   emit: Emitter<PeerEvents>['emit']
 }
@@ -67,18 +71,19 @@ export class Connection {
       sendDescription: (description) => this.#hooks.signal({ kind: 'description', description }),
       error: (error) => this.#hooks.emit('error', error),
       stalled: () => this.#fire('stalled'),
+      sample: hooks.sample,
     })
     pc.onnegotiationneeded = () => void this.#negotiator.negotiate()
     pc.onicecandidate = (event) => {
       const candidate = event.candidate
-      this.#progress()
+      this.progress()
       // Firefox reports end-of-candidates as an empty candidate; the remote skips it anyway.
       if (!this.#closed && candidate?.candidate)
         this.#hooks.signal({ kind: 'candidate', candidate: candidate.toJSON() as CandidateInit })
     }
     pc.oniceconnectionstatechange = () => {
       const state = pc.iceConnectionState
-      this.#progress()
+      this.progress()
       // Only an open connection is recovered here; until then the stall watchdog covers it.
       if (this.isOpen && !this.#closed) {
         const down = state === 'disconnected' || state === 'failed'
@@ -91,12 +96,12 @@ export class Connection {
         this.#down = down || (this.#down && !this.#iceUp)
       }
     }
-    pc.onicegatheringstatechange = () => this.#progress()
+    pc.onicegatheringstatechange = () => this.progress()
     pc.onsignalingstatechange = () => {
-      this.#progress()
+      this.progress()
       if (pc.signalingState === 'stable') this.#negotiator.settled()
     }
-    pc.onconnectionstatechange = () => (pc.connectionState === 'failed' ? this.#fire('failed') : this.#progress())
+    pc.onconnectionstatechange = () => (pc.connectionState === 'failed' ? this.#fire('failed') : this.progress())
     pc.ontrack = (event) => this.#closed || this.#hooks.emit('track', { track: event.track, streams: event.streams ?? [] })
     for (const { track, streams } of setup.tracks) pc.addTrack(track, ...streams)
     for (const spec of setup.channels) this.#openChannel(spec)
@@ -106,7 +111,7 @@ export class Connection {
   pair(remoteSession: number, polite: boolean, politeWaitsForFirstOffer: boolean): void {
     this.paired = remoteSession
     this.#negotiator.start(polite, politeWaitsForFirstOffer)
-    this.#progress()
+    this.progress()
   }
 
   /** Hands a description or candidate meant for this connection to the negotiator. */
@@ -141,7 +146,7 @@ export class Connection {
       queue!.attach(channel)
       if (!this.isOpen && this.#channels.every((c) => c.readyState === 'open')) {
         this.isOpen = true
-        this.#progress()
+        this.progress()
         this.#hooks.open()
       }
     }
@@ -149,7 +154,7 @@ export class Connection {
       if (this.isOpen && !this.#closed) {
         this.isOpen = false
         this.#hooks.lost()
-        this.#progress()
+        this.progress()
       }
     }
     channel.onmessage = (event) =>
@@ -163,12 +168,13 @@ export class Connection {
    * offer or answer, an ICE restart that does not bring the path back, and
    * Chromium's glare bug where a rolled-back peer gathers no candidate ever again.
    */
-  #progress(): void {
+  progress(): void {
     clearTimeout(this.#watchdog)
     // Watched until open, whenever a (re)negotiation is under way (a lost renegotiation offer or
     // answer would leave the connection in have-local-offer for good), and while ICE is down.
     if (this.#closed || this.paired === undefined || (this.isOpen && this.pc.signalingState === 'stable' && this.#iceUp)) return
-    this.#watchdog = setTimeout(() => this.#fire('stalled'), this.#setup.stallTimeout)
+    // Never shorter than a few signaling round trips: a slow path is not a stalled one.
+    this.#watchdog = setTimeout(() => this.#fire('stalled'), Math.max(this.#setup.stallTimeout, 3 * this.#setup.rtt()))
   }
 
   #fire(reason: 'stalled' | 'failed'): void {

@@ -28,6 +28,8 @@ export interface NegotiatorHooks {
   error(error: PolitelyError): void
   /** Offers kept coming without the connection ever settling: it is not making progress. */
   stalled(): void
+  /** Our offer was answered this long (ms) after it first left. */
+  sample(ms: number): void
 }
 
 const MAX_BUFFERED_CANDIDATES = 256
@@ -65,8 +67,9 @@ export class Negotiator {
   /** Offers the bucket holds, and when it was last filled. */
   #tokens = OFFER_BURST
   #filled = 0
-  /** When our last offer left, and when the storm it belongs to (offers less than a second apart) began. */
+  /** When our last offer left (for a round-trip sample), and when the storm it belongs to (offers less than a second apart) began. */
   #lastOffer = 0
+  #offerAt = 0
   #storm = 0
   #paced?: ReturnType<typeof setTimeout>
   /** A remote description is being applied. */
@@ -159,6 +162,7 @@ export class Negotiator {
       // A colliding offer rolls ours back implicitly (polite side).
       await pc.setRemoteDescription(description)
       this.#isSettingRemoteAnswerPending = false
+      if (description.type === 'answer') this.#hooks.sample(Date.now() - this.#offerAt)
       if (description.type === 'offer') {
         // The browser fires `negotiationneeded` again after this answer if our side still needs it.
         this.#needed = this.#hold = false
@@ -194,6 +198,7 @@ export class Negotiator {
     if (made.type === 'offer') {
       const now = Date.now()
       // Offer after offer for a long while, never settling: no pace will end it, a rebuild may.
+      this.#offerAt = now
       if (now - this.#lastOffer > 1000) this.#storm = now
       else if (now - this.#storm > STORM_MS) this.#hooks.stalled()
       this.#lastOffer = now

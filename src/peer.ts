@@ -38,7 +38,11 @@ export interface PeerOptions {
    * both sides may offer at once and glare is resolved (and survived).
    */
   firstOffer?: 'impolite' | 'either'
-  /** A paired connection that is not open and makes no progress for this long (ms) is rebuilt. */
+  /**
+   * A paired connection that is not open (or renegotiating, or whose ICE is down) and makes no
+   * progress for this long (ms) is recovered; never less than three signaling round trips
+   * (measured; before any measurement, three times this): slow signaling is not a stall.
+   */
   stallTimeout?: number
   /** While waiting for a known remote to answer, `hello` is repeated this often (ms). */
   helloInterval?: number
@@ -109,6 +113,10 @@ export class PerfectNegotiationPeer {
   #currentState: PeerState = 'idle'
   #starting?: Promise<void>
   #cleanup: Array<() => void> = []
+  /** The signaling round trip (ms): the largest recent sample, slowly forgotten. */
+  #rtt?: number
+  /** When our last hello left (its reply is a round-trip sample). */
+  #helloAt = 0
 
   constructor(options: PeerOptions) {
     // An option given as `undefined` keeps its default (a spread would let it erase the default).
@@ -273,6 +281,11 @@ export class PerfectNegotiationPeer {
       return
     }
     this.#emitter.emit('signal', { direction: 'in', message })
+    // A hello that answers ours (it names our session): a round trip.
+    if (message.kind === 'hello' && message.toSession === session && this.#helloAt) {
+      this.#sample(Date.now() - this.#helloAt)
+      this.#helloAt = 0
+    }
     if (route.retire) {
       retired.push(route.retire)
       if (retired.length > MAX_RETIRED) retired.shift()
@@ -282,6 +295,8 @@ export class PerfectNegotiationPeer {
     if (route.remote) this.#remote = route.remote
     if (route.pair) this.#pair(route.pair)
     if (route.deliver) this.#current?.deliver(message as DescriptionMessage | CandidateMessage)
+    // The remote is alive and working on it: on slow signaling, that is all the progress there is.
+    this.#current?.progress()
     if (route.reply) this.#hello(message.from)
   }
 
@@ -302,6 +317,8 @@ export class PerfectNegotiationPeer {
         session,
         // Each attempt in a row doubles the wait (up to 16×): signaling slower than the timeout must still get through.
         stallTimeout: this.#options.stallTimeout * 2 ** Math.min(this.#attempts, 4),
+        // Nothing measured yet: the path may be slow (a fast one gives a sample within the first hellos).
+        rtt: () => this.#rtt ?? this.#options.stallTimeout,
         channels: this.#specs,
         queues: this.#queues,
         tracks: this.#tracks,
@@ -327,6 +344,7 @@ export class PerfectNegotiationPeer {
         },
         recover: (reason) => this.#recover(reason, connection),
         healthy: () => this.#healthy(),
+        sample: (ms) => this.#sample(ms),
         emit: this.#emitter.emit,
       },
     )
@@ -391,7 +409,13 @@ export class PerfectNegotiationPeer {
     if (connection?.isOpen || connection === this.#lost || reason === 'gave-up') this.#emitter.emit('close', { reason })
   }
 
+  /** A signaling round-trip sample (ms); a stale one (a reply to an old hello) counts 20 s at most. */
+  #sample(ms: number): void {
+    this.#rtt = Math.max(Math.min(ms, 2e4), (this.#rtt ?? 0) * 0.8)
+  }
+
   #hello(to?: string): void {
+    this.#helloAt = Date.now()
     // Fields left undefined vanish in JSON: a broadcast hello has neither `to` nor `toSession`.
     this.#signal({ kind: 'hello', toSession: to && this.#current?.paired, since: this.#since }, to)
   }
