@@ -11,6 +11,9 @@ export interface ChannelSpec {
   init: RTCDataChannelInit
 }
 
+/** How long (ms) a connection that answered after taking its own offer back may go without gathering a candidate. */
+const ROLLBACK_GATHER_MS = 400
+
 /** What a connection needs to be built. */
 export interface ConnectionSetup {
   session: number
@@ -55,6 +58,8 @@ export class Connection {
   readonly #negotiator: Negotiator
   readonly #channels: RTCDataChannel[] = []
   #watchdog?: ReturnType<typeof setTimeout>
+  /** Local candidates gathered so far. */
+  #gathered = 0
   /** ICE went down under open channels and has not come back yet. */
   #down = false
 
@@ -72,10 +77,18 @@ export class Connection {
       error: (error) => this.#hooks.emit('error', error),
       stalled: () => this.#fire('stalled'),
       sample: hooks.sample,
+      // Chromium's post-rollback bug (TOOLCHAIN.md): a connection that took its first offer back
+      // may never gather a candidate again. A fresh connection gathers host candidates within
+      // milliseconds: none soon after the answer is that bug, and only a rebuild ends it.
+      rolledBack: () => {
+        const gathered = this.#gathered
+        setTimeout(() => this.isOpen || this.#gathered !== gathered || this.#fire('stalled'), ROLLBACK_GATHER_MS)
+      },
     })
     pc.onnegotiationneeded = () => void this.#negotiator.negotiate()
     pc.onicecandidate = (event) => {
       const candidate = event.candidate
+      this.#gathered++
       this.progress()
       // Firefox reports end-of-candidates as an empty candidate; the remote skips it anyway.
       if (!this.#closed && candidate?.candidate)

@@ -30,6 +30,8 @@ export interface NegotiatorHooks {
   stalled(): void
   /** Our offer was answered this long (ms) after it first left. */
   sample(ms: number): void
+  /** We answered a remote offer that took our own offer back (glare, polite side). */
+  rolledBack(): void
 }
 
 const MAX_BUFFERED_CANDIDATES = 256
@@ -155,6 +157,8 @@ export class Negotiator {
     )
     this.#ignoreOffer = ignoreOffer
     if (ignoreOffer) return
+    // Our own offer is out or being made: applying theirs takes ours back.
+    const rollback = this.#makingOffer || pc.signalingState === 'have-local-offer'
     try {
       // werift passes through `stable` inside an implicit rollback: no offer may start in there.
       this.#applying = true
@@ -167,6 +171,7 @@ export class Negotiator {
         // The browser fires `negotiationneeded` again after this answer if our side still needs it.
         this.#needed = this.#hold = false
         await this.#setLocal()
+        if (rollback) this.#hooks.rolledBack()
       }
       await this.#flushCandidates()
     } catch (cause) {
