@@ -25,6 +25,8 @@ export interface ConnectionSetup {
   stallTimeout: number
   /** The signaling round trip measured so far (ms), or a guess before any: slow signaling is not a stall. */
   rtt(): number
+  /** Signaling is down: an open connection is not watched (its renegotiation waits for signaling). */
+  offline(): boolean
 }
 
 /** What a connection tells its peer. */
@@ -77,6 +79,7 @@ export class Connection {
       error: (error) => this.#hooks.emit('error', error),
       stalled: () => this.#fire('stalled'),
       sample: hooks.sample,
+      rtt: setup.rtt,
       // Chromium's post-rollback bug (TOOLCHAIN.md): a connection that took its first offer back
       // may never gather a candidate again. A fresh connection gathers host candidates within
       // milliseconds: none soon after the answer is that bug, and only a rebuild ends it.
@@ -184,8 +187,14 @@ export class Connection {
   progress(): void {
     clearTimeout(this.#watchdog)
     // Watched until open, whenever a (re)negotiation is under way (a lost renegotiation offer or
-    // answer would leave the connection in have-local-offer for good), and while ICE is down.
-    if (this.#closed || this.paired === undefined || (this.isOpen && this.pc.signalingState === 'stable' && this.#iceUp)) return
+    // answer would leave the connection in have-local-offer for good), and while ICE is down;
+    // an open connection not while signaling is down (nothing can progress; its channels work).
+    if (
+      this.#closed ||
+      this.paired === undefined ||
+      (this.isOpen && ((this.pc.signalingState === 'stable' && this.#iceUp) || this.#setup.offline()))
+    )
+      return
     // Never shorter than a few signaling round trips: a slow path is not a stalled one.
     this.#watchdog = setTimeout(() => this.#fire('stalled'), Math.max(this.#setup.stallTimeout, 3 * this.#setup.rtt()))
   }

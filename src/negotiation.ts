@@ -32,10 +32,12 @@ export interface NegotiatorHooks {
   sample(ms: number): void
   /** We answered a remote offer that took our own offer back (glare, polite side). */
   rolledBack(): void
+  /** The signaling round trip so far (ms), or a guess before any. */
+  rtt(): number
 }
 
 const MAX_BUFFERED_CANDIDATES = 256
-/** First wait for an answer before our offer goes again (then twice as long each time). */
+/** Longest first wait for an answer before our offer goes again (then twice as long each time). */
 const RESEND_MS = 500
 /** Offers are paced by a token bucket: this many at once, then this many a second. */
 const OFFER_BURST = 8
@@ -210,7 +212,9 @@ export class Negotiator {
       this.#fill()
       this.#tokens--
       this.#offer = made
-      this.#resend(made, RESEND_MS)
+      // A lost offer or answer costs about one round trip: the first repeat follows two of them
+      // (100 ms at least, 500 ms at most: on a slow path the answer may only be late).
+      this.#resend(made, Math.min(RESEND_MS, Math.max(2 * this.#hooks.rtt(), 100)))
     } else this.#answered = [pc.remoteDescription?.sdp as string, made]
   }
 

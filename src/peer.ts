@@ -115,6 +115,8 @@ export class PerfectNegotiationPeer {
   #cleanup: Array<() => void> = []
   /** The signaling round trip (ms): the largest recent sample, slowly forgotten. */
   #rtt?: number
+  /** The signaler says it is down. */
+  #offline = false
   /** When our last hello left (its reply is a round-trip sample). */
   #helloAt = 0
 
@@ -248,6 +250,11 @@ export class PerfectNegotiationPeer {
       error: (error) => this.#emitter.emit('error', error),
       // Messages may have been lost while signaling was down: tell the remote our session again.
       reset: () => this.#hello(),
+      online: (up) => {
+        this.#offline = !up
+        // Down: an open connection's renegotiation waits. Up: its watch starts again, in full.
+        this.#current?.progress()
+      },
     })
     if (this.#currentState === 'closed') return
     this.#setState('waiting')
@@ -319,6 +326,7 @@ export class PerfectNegotiationPeer {
         stallTimeout: this.#options.stallTimeout * 2 ** Math.min(this.#attempts, 4),
         // Nothing measured yet: the path may be slow (a fast one gives a sample within the first hellos).
         rtt: () => this.#rtt ?? this.#options.stallTimeout,
+        offline: () => this.#offline,
         channels: this.#specs,
         queues: this.#queues,
         tracks: this.#tracks,

@@ -144,6 +144,7 @@ export abstract class ServerSignaler implements Signaler {
     this.#reported = false
     this.#connecting?.resolve()
     this.#connecting = undefined
+    this.events?.online?.(true)
     this.flush()
   }
 
@@ -161,6 +162,7 @@ export abstract class ServerSignaler implements Signaler {
    */
   protected dropped(refusal?: PolitelyError, after = 0): void {
     if (this.closed) return
+    this.events?.online?.(false)
     if (refusal && !retryable(refusal)) {
       this.#stop(refusal)
       return
@@ -190,6 +192,7 @@ export abstract class ServerSignaler implements Signaler {
    */
   protected replaced(): void {
     if (this.closed) return
+    this.events?.online?.(false)
     const now = Date.now()
     this.#replacedAt = [...this.#replacedAt.filter((at) => at > now - 60_000), now]
     const count = this.#replacedAt.length

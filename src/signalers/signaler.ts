@@ -10,6 +10,12 @@ export interface SignalerEvents {
    * may have been missed. The peer announces itself again.
    */
   reset(): void
+  /**
+   * The transport went down (`false`) or is up again (`true`). While it is
+   * down, a renegotiation of an open connection waits for it instead of
+   * counting as stalled. Adapters that never go down need not call it.
+   */
+  online?(up: boolean): void
 }
 
 /**

@@ -77,6 +77,31 @@ describe.each(STACKS)('$name', ({ name, make: makeStack }) => {
     }
   })
 
+  for (const [joinsLater, late] of [
+    ['the polite side', 'b-late'],
+    ['the impolite side', '0-late'],
+  ] as const) {
+    test(`a late joiner (${joinsLater}): opens within a round trip and the connection's setup, no rebuild`, async () => {
+      const room = uniqueRoom()
+      // The lower id is polite: `a-first` is impolite to `0-late` and polite to `b-late`.
+      const first = peer(room, { id: 'a-first' })
+      const reasons: string[] = []
+      first.on('rebuild', ({ reason }) => reasons.push(reason))
+      await first.start()
+      // Alone past its first hello repeat (3 s): its hellos went unanswered.
+      await new Promise((resolve) => setTimeout(resolve, 3500))
+      const joiner = peer(room, { id: late })
+      joiner.on('rebuild', ({ reason }) => reasons.push(reason))
+      const started = Date.now()
+      await joiner.start()
+      await Promise.all([opened(first), opened(joiner)])
+      console.log(`${name}: a late joiner (${joinsLater}) opens ${Date.now() - started} ms after its start`)
+      expect(reasons).toEqual([])
+      await roundTrip(joiner, first, 'late but there')
+      expect([...first.errors, ...joiner.errors]).toEqual([])
+    })
+  }
+
   for (const lost of ['answer', 'offer'] as const) {
     test(`a lost ${lost}: the offer goes again, and the pair connects without a rebuild`, async () => {
       const room = uniqueRoom()
