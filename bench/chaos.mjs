@@ -3,7 +3,10 @@
 // that delays every message by a random 0–MAX_DELAY ms (so they arrive out of order); then the
 // same with DROP of the messages lost as well, where the bare pattern has nothing to repeat a
 // lost one with. Delays and drops come from a seeded PRNG (SEED). Node + @roamhq/wrtc, host
-// candidates only: nothing leaves the machine.
+// candidates only: nothing leaves the machine. politely runs twice: with its default
+// (firstOffer: 'impolite', which first needs a message from the polite side: one more one-way
+// trip on a slow path, the price of never glaring at start) and with firstOffer: 'either', the
+// bare pattern's own rule (both offer as soon as they know of each other).
 //
 //   npm run bench:chaos        RUNS=50 MAX_DELAY=3000 DROP=0.2 DROP_DELAY=0 CAP=20000 CONCURRENCY=5 SEED=1 npm run bench:chaos
 import wrtc from '@roamhq/wrtc'
@@ -158,12 +161,13 @@ function bare(seed, chaos) {
 }
 
 /** politely with its defaults (firstOffer: 'impolite'), over a signaler made of one end of the link. */
-function politely(seed, chaos) {
+function politely(seed, chaos, extra = {}) {
   const ends = link(seed, chaos)
   let rebuilds = 0
   const errors = []
   const peers = ends.map((end) => {
     const peer = new PerfectNegotiationPeer({
+      ...extra,
       RTCPeerConnection,
       signaler: { connect: async () => {}, send: end.send, subscribe: end.subscribe, close: end.close },
     })
@@ -182,7 +186,12 @@ function politely(seed, chaos) {
   }
 }
 
-const CONTENDERS = { 'bare W3C pattern': bare, politely }
+// 'either': both sides may make the first offer, as in the bare pattern (glare is resolved).
+const CONTENDERS = {
+  'bare W3C pattern': bare,
+  politely,
+  'politely, either': (seed, chaos) => politely(seed, chaos, { firstOffer: 'either' }),
+}
 
 /** One pair: start → open on both sides (ms), or undefined if not within CAP. */
 async function once(make, seed, chaos) {
@@ -239,18 +248,21 @@ async function scenario(title, chaos) {
     console.log(
       `  ${name.padEnd(17)} connected ${String(times.length).padStart(3)}/${rows.length} within ${CAP / 1000} s   ` +
         `median ${fmt(medians[name].median).padStart(8)}  p90 ${fmt(medians[name].p90).padStart(8)}` +
-        (name === 'politely' ? `   rebuilds ${rows.reduce((sum, r) => sum + r.rebuilds, 0)} (in ${rebuilt} runs)` : '') +
+        (name.startsWith('politely') ? `   rebuilds ${rows.reduce((sum, r) => sum + r.rebuilds, 0)} (in ${rebuilt} runs)` : '') +
         (times.length < rows.length
           ? `   not connected: seeds ${rows.filter((r) => r.ms === undefined).map((r) => r.seed)}`
           : '') +
         (Object.keys(errors).length ? `\n    errors: ${JSON.stringify(errors)}` : ''),
     )
   }
-  const [b, p] = [medians['bare W3C pattern'], medians.politely]
-  if (b.median && p.median)
-    console.log(
-      `  ratio politely / bare: median ${(p.median / b.median).toFixed(2)}×, p90 ${(p.p90 / b.p90).toFixed(2)}× (of the runs that connected)`,
-    )
+  const b = medians['bare W3C pattern']
+  for (const name of Object.keys(CONTENDERS).filter((n) => n.startsWith('politely'))) {
+    const p = medians[name]
+    if (b.median && p.median)
+      console.log(
+        `  ratio ${name} / bare: median ${(p.median / b.median).toFixed(2)}×, p90 ${(p.p90 / b.p90).toFixed(2)}× (of the runs that connected)`,
+      )
+  }
 }
 
 console.log(
