@@ -82,10 +82,14 @@ export class Connection {
       rtt: setup.rtt,
       // Chromium's post-rollback bug (TOOLCHAIN.md): a connection that took its first offer back
       // may never gather a candidate again. A fresh connection gathers host candidates within
-      // milliseconds: none soon after the answer is that bug, and only a rebuild ends it.
+      // milliseconds: none soon after the answer, still gathering, is that bug, and only a rebuild
+      // ends it (a stack that kept its finished gathering across the rollback, werift, is fine).
       rolledBack: () => {
         const gathered = this.#gathered
-        setTimeout(() => this.isOpen || this.#gathered !== gathered || this.#fire('stalled'), ROLLBACK_GATHER_MS)
+        setTimeout(
+          () => this.isOpen || this.#gathered !== gathered || pc.iceGatheringState === 'complete' || this.#fire('stalled'),
+          ROLLBACK_GATHER_MS,
+        )
       },
     })
     pc.onnegotiationneeded = () => void this.#negotiator.negotiate()

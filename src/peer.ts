@@ -44,7 +44,7 @@ export interface PeerOptions {
    * (measured; before any measurement, three times this): slow signaling is not a stall.
    */
   stallTimeout?: number
-  /** While waiting for a known remote to answer, `hello` is repeated this often (ms). */
+  /** While no remote has paired with us, `hello` is repeated: after 0.5, 1 and 2 s, then this often (ms). */
   helloInterval?: number
   /** Largest accepted signaling message, in characters of JSON. */
   maxSignalSize?: number
@@ -259,12 +259,18 @@ export class PerfectNegotiationPeer {
     if (this.#currentState === 'closed') return
     this.#setState('waiting')
     this.#hello()
-    const timer = setInterval(() => {
-      // Our announcement may have gone unanswered (a lost reply): repeat it, to the room — the
-      // remote we know may be gone without a word, and another peer waiting for us.
-      if (this.#current?.paired === undefined) this.#hello()
-    }, helloInterval)
-    this.#cleanup.push(() => clearInterval(timer))
+    let timer: ReturnType<typeof setTimeout>
+    // Our announcement may have gone unanswered (a lost hello or reply): repeat it, to the room —
+    // the remote we know may be gone without a word, and another peer waiting for us. Soon at
+    // first (a lost one costs half a second, not `helloInterval`), then every `helloInterval`.
+    const repeat = (wait: number) => {
+      timer = setTimeout(() => {
+        if (this.#current?.paired === undefined) this.#hello()
+        repeat(Math.min(wait * 2, helloInterval))
+      }, wait)
+    }
+    repeat(Math.min(500, helloInterval))
+    this.#cleanup.push(() => clearTimeout(timer))
     const onPageHide = () => this.close()
     globalThis.addEventListener?.('pagehide', onPageHide)
     this.#cleanup.push(() => globalThis.removeEventListener?.('pagehide', onPageHide))
