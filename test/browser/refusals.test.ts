@@ -177,8 +177,12 @@ describeBrowser('refusals, CORS and the third peer in Chromium', () => {
           expect(third).toBe('rejected room-full 403')
         } else {
           expect(third).toBe('started')
-          // Long enough for several of its hellos (every 3 s by default) to be turned away.
-          await new Promise((resolve) => setTimeout(resolve, 7000))
+          // Long enough for several of its hellos to be turned away. On the server, a newcomer is
+          // also handed the room's earlier broadcast hellos (how a late joiner finds a waiting peer):
+          // it may pair with one of the taken pair's, whose addressed replies are then dropped, and
+          // shows `connecting` until its stall timeout (three times stallTimeout, 7.5 s, while it has
+          // no round trip measured) sends it back to waiting, for good.
+          await new Promise((resolve) => setTimeout(resolve, 10_000))
           expect(await state(c)).toBe('waiting')
         }
         await send(a, 'still a pair')
