@@ -172,7 +172,7 @@ export class Negotiator {
       if (description.type === 'offer') {
         // The browser fires `negotiationneeded` again after this answer if our side still needs it.
         this.#needed = this.#hold = false
-        await this.#setLocal()
+        await this.#setLocal(description.sdp)
         if (rollback) this.#hooks.rolledBack()
       }
       await this.#flushCandidates()
@@ -191,7 +191,7 @@ export class Negotiator {
    * Makes the next local description and sends it, offer or answer, whatever
    * the state was when the stack made it: nothing is ever created that is not sent.
    */
-  async #setLocal(): Promise<void> {
+  async #setLocal(offer?: string): Promise<void> {
     const pc = this.#pc
     await pc.setLocalDescription()
     const local = pc.localDescription
@@ -215,7 +215,9 @@ export class Negotiator {
       // A lost offer or answer costs about one round trip: the first repeat follows two of them
       // (100 ms at least, 500 ms at most: on a slow path the answer may only be late).
       this.#resend(made, Math.min(RESEND_MS, Math.max(2 * this.#hooks.rtt(), 100)))
-    } else this.#answered = [pc.remoteDescription?.sdp as string, made]
+    }
+    // Keyed by the offer as it arrived (`offer`): libwebrtc rewrites its remoteDescription.
+    else this.#answered = [offer ?? (pc.remoteDescription?.sdp as string), made]
   }
 
   /**
@@ -262,14 +264,16 @@ export class Negotiator {
   /**
    * A lost offer, or a lost answer to it, would leave the connection waiting
    * for the stall watchdog: while our offer is unanswered, it goes again, at
-   * growing intervals (the remote answers a repeat of an offer it already
-   * answered with that answer again).
+   * growing intervals up to a second (or two round trips on a slow path); the
+   * remote answers a repeat of an offer it already answered with that answer again.
    */
   #resend(offer: Description, wait: number): void {
     setTimeout(() => {
       if (this.#pc.signalingState !== 'have-local-offer' || this.#offer !== offer) return
       this.#send(offer)
-      this.#resend(offer, wait * 2)
+      // Twice as long each time, but never much longer than the stall timeout's share: a second
+      // loss in a row must not leave the remote without a copy for a whole stall timeout.
+      this.#resend(offer, Math.min(wait * 2, Math.max(1000, 2 * this.#hooks.rtt())))
     }, wait)
   }
 
