@@ -1,0 +1,12 @@
+// What `npm publish` would ship: the built files, the licence, the changelog and the README —
+// and nothing from the checkout (sources, tests, benches, demo, lockfile).
+import { execFileSync } from 'node:child_process'
+import { expect, test } from 'vitest'
+
+test('the package ships dist, LICENSE, CHANGELOG.md and README.md, and nothing else', () => {
+  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' }))
+  const paths: string[] = pack.files.map((file: { path: string }) => file.path)
+  for (const name of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/index.mjs', 'dist/index.cjs'])
+    expect(paths).toContain(name)
+  expect(paths.filter((path) => !/^(dist\/|LICENSE$|CHANGELOG\.md$|README\.md$|package\.json$)/.test(path))).toEqual([])
+})
