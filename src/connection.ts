@@ -12,7 +12,7 @@ export interface ChannelSpec {
 }
 
 /** How long (ms) a connection that answered after taking its own offer back may go without gathering a candidate. */
-const ROLLBACK_GATHER_MS = 400
+const ROLLBACK_GATHER_MS = 700
 
 /** What a connection needs to be built. */
 export interface ConnectionSetup {
