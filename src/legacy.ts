@@ -12,15 +12,22 @@
  */
 export function legacyPeerConnection(Base: typeof RTCPeerConnection): typeof RTCPeerConnection {
   return class LegacyPeerConnection extends Base {
-    /** Without a description: creates the offer or answer the state calls for, as the spec's argument-less form does. */
+    /**
+     * Without a description: creates the offer or answer the state calls for, as the spec's
+     * argument-less form does, and resolves with it (`null` if nothing was set). The spec resolves
+     * with nothing; the negotiator takes what it gets instead of reading `localDescription`, which
+     * `@roamhq/wrtc` serializes on the JS thread while libwebrtc's signaling thread adds gathered
+     * candidates to it: a data race that tears the SDP or crashes the process (SIGSEGV in SdpSerialize).
+     */
     override async setLocalDescription(description?: RTCLocalSessionDescriptionInit): Promise<void> {
       if (description) return super.setLocalDescription(description)
-      if (this.signalingState === 'have-remote-offer') return super.setLocalDescription(await this.createAnswer())
-      const offer = await this.createOffer()
+      const answering = this.signalingState === 'have-remote-offer'
+      const made = answering ? await this.createAnswer() : await this.createOffer()
       // An incoming offer was applied while ours was being created: ours is moot (the spec's
       // operations chain would not have let it through either).
-      if ((this.signalingState as RTCSignalingState) === 'have-remote-offer') return
-      return super.setLocalDescription(offer)
+      if (!answering && (this.signalingState as RTCSignalingState) === 'have-remote-offer') return null as never
+      await super.setLocalDescription(made)
+      return { type: made.type, sdp: made.sdp } as never
     }
 
     /** An offer that collides with ours rolls ours back first, as implicit rollback does. */

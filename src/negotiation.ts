@@ -80,6 +80,8 @@ export class Negotiator {
   #applying = false
   /** The remote offer we answered last, and our answer to it (sent again if the offer comes again). */
   #answered?: [string, Description]
+  /** The SDP of the remote description applied last: kept, not read back from the connection (see #setLocal). */
+  #remoteSdp?: string
 
   readonly #pc: RTCPeerConnection
   readonly #hooks: NegotiatorHooks
@@ -167,6 +169,7 @@ export class Negotiator {
       this.#isSettingRemoteAnswerPending = description.type === 'answer'
       // A colliding offer rolls ours back implicitly (polite side).
       await pc.setRemoteDescription(description)
+      this.#remoteSdp = description.sdp
       this.#isSettingRemoteAnswerPending = false
       if (description.type === 'answer') this.#hooks.sample(Date.now() - this.#offerAt)
       if (description.type === 'offer') {
@@ -193,8 +196,11 @@ export class Negotiator {
    */
   async #setLocal(offer?: string): Promise<void> {
     const pc = this.#pc
-    await pc.setLocalDescription()
-    const local = pc.localDescription
+    // politely/legacy resolves with what it set (null: nothing), because @roamhq/wrtc's
+    // localDescription getter races libwebrtc's signaling thread (see legacy.ts). Browsers resolve
+    // with undefined and werift with a parsed description (no `sdp`): theirs is read.
+    const set = (await pc.setLocalDescription()) as unknown as Description | null | undefined
+    const local = set === null ? null : typeof set?.sdp === 'string' ? set : pc.localDescription
     // An offer that a colliding remote offer rolled back while we awaited is not sent (a fresh
     // read: the state changes under the await).
     if (!local || (local.type === 'offer' && pc.signalingState !== 'have-local-offer')) return
@@ -217,7 +223,7 @@ export class Negotiator {
       this.#resend(made, Math.min(RESEND_MS, Math.max(2 * this.#hooks.rtt(), 100)))
     }
     // Keyed by the offer as it arrived (`offer`): libwebrtc rewrites its remoteDescription.
-    else this.#answered = [offer ?? (pc.remoteDescription?.sdp as string), made]
+    else this.#answered = [offer ?? (this.#remoteSdp as string), made]
   }
 
   /**
@@ -238,7 +244,7 @@ export class Negotiator {
     // failure detection, and some stacks reject it: skip it.
     if (!candidate.candidate) return
     // A candidate can outrun its description (reordering, or an ICE restart's new ufrag): keep it for later.
-    const lines = this.#pc.remoteDescription?.sdp.split(/\r?\n/)
+    const lines = this.#remoteSdp?.split(/\r?\n/)
     const ufrag = candidate.usernameFragment
     if (!lines || (ufrag && !lines.includes(`a=ice-ufrag:${ufrag}`))) {
       this.#bufferedCandidates.push(candidate)
