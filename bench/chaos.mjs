@@ -4,9 +4,9 @@
 // same with DROP of the messages lost as well, where the bare pattern has nothing to repeat a
 // lost one with. Delays and drops come from a seeded PRNG (SEED). Node + @roamhq/wrtc, host
 // candidates only: nothing leaves the machine. politely runs twice: with its default
-// (firstOffer: 'impolite', which first needs a message from the polite side: one more one-way
-// trip on a slow path, the price of never glaring at start) and with firstOffer: 'either', the
-// bare pattern's own rule (both offer as soon as they know of each other).
+// (firstOffer: 'impolite': no glare at start; its first offer, made in advance, travels with its
+// hello, so waiting for the polite side costs no trip) and with firstOffer: 'either', the bare
+// pattern's own rule (both offer as soon as they know of each other).
 //
 //   npm run bench:chaos        RUNS=50 MAX_DELAY=3000 DROP=0.2 DROP_DELAY=0 CAP=20000 CONCURRENCY=5 SEED=1 npm run bench:chaos
 import wrtc from '@roamhq/wrtc'

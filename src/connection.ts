@@ -57,6 +57,8 @@ export class Connection {
   paired?: number
   /** Every channel is open (and `open` was reported). */
   isOpen = false
+  /** Our first offer, made in advance for our hellos (undefined: none; see Negotiator.prepare). */
+  readonly offer: Promise<string | undefined>
   readonly #negotiator: Negotiator
   readonly #channels: RTCDataChannel[] = []
   #watchdog?: ReturnType<typeof setTimeout>
@@ -125,12 +127,15 @@ export class Connection {
     pc.ontrack = (event) => this.#closed || this.#hooks.emit('track', { track: event.track, streams: event.streams ?? [] })
     for (const { track, streams } of setup.tracks) pc.addTrack(track, ...streams)
     for (const spec of setup.channels) this.#openChannel(spec)
+    // Not with tracks: werift gives transceivers their mids in createOffer, and an offer of the
+    // remote that uses them differently then fails (as after its rollbacks).
+    this.offer = setup.tracks.length ? Promise.resolve(undefined) : this.#negotiator.prepare()
   }
 
-  /** Pairs with a remote session and starts negotiating. */
-  pair(remoteSession: number, polite: boolean, politeWaitsForFirstOffer: boolean): void {
+  /** Pairs with a remote session and starts negotiating (answering `offer`, from its hello, if we are polite). */
+  pair(remoteSession: number, polite: boolean, politeWaitsForFirstOffer: boolean, offer?: string): void {
     this.paired = remoteSession
-    this.#negotiator.start(polite, politeWaitsForFirstOffer)
+    this.#negotiator.start(polite, politeWaitsForFirstOffer, offer)
     this.progress()
   }
 

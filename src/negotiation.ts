@@ -82,6 +82,8 @@ export class Negotiator {
   #answered?: [string, Description]
   /** The SDP of the remote description applied last: kept, not read back from the connection (see #setLocal). */
   #remoteSdp?: string
+  /** Our offer made in advance ({@link prepare}) and not set; null once anything was set, local or remote (too late for it). */
+  #early?: RTCSessionDescriptionInit | null
 
   readonly #pc: RTCPeerConnection
   readonly #hooks: NegotiatorHooks
@@ -96,11 +98,26 @@ export class Negotiator {
     return this.#pc.signalingState === 'closed'
   }
 
-  /** Begins negotiating with a known remote. */
-  start(polite: boolean, politeWaitsForFirstOffer: boolean): void {
+  /**
+   * Makes our first offer in advance, without setting it: it travels with our
+   * first hello, before we know the remote or our role, and a polite remote
+   * answers it at once; if we turn out to be the impolite side, it is the offer
+   * we set. One signaling trip less than offering after the remote's hello.
+   * Resolves with its SDP (undefined if the stack could not make one, or too late).
+   */
+  prepare(): Promise<string | undefined> {
+    return this.#pc.createOffer().then(
+      (offer) => (this.#early === null ? undefined : (this.#early = offer).sdp),
+      () => undefined,
+    )
+  }
+
+  /** Begins negotiating with a known remote; the polite side answers the offer that came with the remote's hello. */
+  start(polite: boolean, politeWaitsForFirstOffer: boolean, offer?: string): void {
     this.#polite = polite
     this.#hold = polite && politeWaitsForFirstOffer
-    if (this.#needed) void this.negotiate()
+    if (polite && offer && this.#early !== null) void this.handleDescription({ type: 'offer', sdp: offer })
+    else if (this.#needed) void this.negotiate()
   }
 
   /**
@@ -163,6 +180,7 @@ export class Negotiator {
     if (ignoreOffer) return
     // Our own offer is out or being made: applying theirs takes ours back.
     const rollback = this.#makingOffer || pc.signalingState === 'have-local-offer'
+    this.#early = null
     try {
       // werift passes through `stable` inside an implicit rollback: no offer may start in there.
       this.#applying = true
@@ -196,10 +214,18 @@ export class Negotiator {
    */
   async #setLocal(offer?: string): Promise<void> {
     const pc = this.#pc
+    // Our first offer is the one made in advance, if the stack still takes it (the remote may have answered it already).
+    const early = this.#early
+    this.#early = null
     // politely/legacy resolves with what it set (null: nothing), because @roamhq/wrtc's
     // localDescription getter races libwebrtc's signaling thread (see legacy.ts). Browsers resolve
     // with undefined and werift with a parsed description (no `sdp`): theirs is read.
-    const set = (await pc.setLocalDescription()) as unknown as Description | null | undefined
+    const set = (await (early
+      ? pc.setLocalDescription(early).then(
+          () => early,
+          () => pc.setLocalDescription(),
+        )
+      : pc.setLocalDescription())) as unknown as Description | null | undefined
     const local = set === null ? null : typeof set?.sdp === 'string' ? set : pc.localDescription
     // An offer that a colliding remote offer rolled back while we awaited is not sent (a fresh
     // read: the state changes under the await).

@@ -306,18 +306,18 @@ export class PerfectNegotiationPeer {
     }
     if (route.rebuild) this.#rebuild(route.rebuild)
     if (route.remote) this.#remote = route.remote
-    if (route.pair) this.#pair(route.pair)
+    if (route.pair) this.#pair(route.pair, message.kind === 'hello' ? message.offer : undefined)
     if (route.deliver) this.#current?.deliver(message as DescriptionMessage | CandidateMessage)
     // The remote is alive and working on it: on slow signaling, that is all the progress there is.
     this.#current?.progress()
     if (route.reply) this.#hello(message.from)
   }
 
-  #pair(session: number): void {
+  #pair(session: number, offer?: string): void {
     const connection = this.#current
     const id = this.#remote?.id
     if (!connection || !id) return
-    connection.pair(session, this.#options.polite ?? this.id < id, this.#options.firstOffer === 'impolite')
+    connection.pair(session, this.#options.polite ?? this.id < id, this.#options.firstOffer === 'impolite', offer)
     this.#emitter.emit('remote', { id, session })
     this.#setState('connecting')
   }
@@ -429,9 +429,15 @@ export class PerfectNegotiationPeer {
   }
 
   #hello(to?: string): void {
-    this.#helloAt = Date.now()
-    // Fields left undefined vanish in JSON: a broadcast hello has neither `to` nor `toSession`.
-    this.#signal({ kind: 'hello', toSession: to && this.#current?.paired, since: this.#since }, to)
+    const connection = this.#current
+    // Once the connection's offer made in advance is ready: unpaired, it goes along.
+    void connection?.offer.then((offer) => {
+      if (this.#current !== connection) return
+      const { paired } = connection
+      this.#helloAt = Date.now()
+      // Fields left undefined vanish in JSON: a broadcast hello has neither `to` nor `toSession`.
+      this.#signal({ kind: 'hello', toSession: to && paired, since: this.#since, offer: paired ? undefined : offer }, to)
+    })
   }
 
   #signal(body: object, to?: string, session = this.#current?.session): void {

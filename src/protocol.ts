@@ -28,6 +28,11 @@ export interface HelloMessage extends MessageBase {
   toSession?: number
   /** When the sender's instance started (ms since the epoch): a later start replaces an earlier one. */
   since?: number
+  /**
+   * An offer the unpaired sender made in advance (not yet set): a polite
+   * recipient answers it at once, saving the impolite side's first trip.
+   */
+  offer?: string
 }
 
 /** An SDP offer or answer for the recipient's session `toSession`. */
@@ -105,6 +110,15 @@ const object =
     return copy
   }
 
+/** An SDP, within the size limit. */
+const sdp =
+  (maxSize: number): Field =>
+  (value, name) => {
+    if (typeof value !== 'string') return invalid(name)
+    if (value.length > maxSize) throw tooLarge(value.length, maxSize)
+    return value
+  }
+
 const candidate = object({
   candidate: text(2048),
   sdpMid: optional(text(256)),
@@ -114,18 +128,14 @@ const candidate = object({
 
 /** The fields of each kind, besides `kind`, `from`, `to` and `session`. */
 const KINDS: Record<string, (maxSize: number) => Record<string, Field>> = {
-  hello: () => ({ toSession: optional(positive), since: optional(positive) }),
+  hello: (maxSize) => ({ toSession: optional(positive), since: optional(positive), offer: optional(sdp(maxSize)) }),
   bye: () => ({}),
   description: (maxSize) => ({
     to: id,
     toSession: positive,
     description: object({
       type: (value, name) => (value === 'offer' || value === 'answer' ? value : invalid(name)),
-      sdp: (value, name) => {
-        if (typeof value !== 'string') return invalid(name)
-        if (value.length > maxSize) throw tooLarge(value.length, maxSize)
-        return value
-      },
+      sdp: sdp(maxSize),
     }),
   }),
   // `null` is end-of-candidates; a missing candidate is not.

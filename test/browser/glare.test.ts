@@ -35,7 +35,10 @@ const SLOW_MS = 300
  * hello pairs us and starts our own offer (`setLocalDescription()` is called synchronously), and
  * its offer lands while ours is being made: the impolite offer left first, ours still goes out,
  * and the implicit rollback runs right behind our `setLocalDescription()`. (Delivered 1–2 ms later,
- * or once ours went out, the remote offer never stalled Chromium in 100 runs each.)
+ * or once ours went out, the remote offer never stalled Chromium in 100 runs each.) The offer a
+ * fresh connection makes in advance and sends with its hello is taken off on that side: with it,
+ * the polite side answers before it ever offers and there is no glare to test (a connection built
+ * with tracks makes none, so this order stays real).
  */
 function createPeer({ room, id, gate }: { room: string; id: string; gate: boolean }): void {
   const { PerfectNegotiationPeer, BroadcastChannelSignaler } = window.Politely
@@ -49,6 +52,7 @@ function createPeer({ room, id, gate }: { room: string; id: string; gate: boolea
     close: () => inner.close(),
     subscribe: (handler: (raw: unknown) => void) =>
       inner.subscribe((raw: unknown) => {
+        if (gate) raw = String(raw).replace(/,"offer":"[^"]*"/, '')
         if (!holding) return handler(raw)
         held.push(raw)
         if (!String(raw).includes('"type":"offer"')) return

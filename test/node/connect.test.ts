@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { BroadcastChannelSignaler } from '../../src/index'
+import { BroadcastChannelSignaler, type Signaler } from '../../src/index'
 import { cuttable } from '../support/chaos'
 import { afterRemoteCloses, next, opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
 
@@ -56,6 +56,34 @@ describe.each(STACKS)('$name', ({ make: makeStack }) => {
       a.close()
       b.close()
     }
+  })
+
+  test('the first offer travels with the hello: the polite side answers it without any description from the impolite side', async () => {
+    const room = uniqueRoom()
+    // The polite side (lower id) never hears a description: only the offer in the hello can open the pair.
+    const inner = new BroadcastChannelSignaler({ room })
+    const deaf: Signaler = {
+      connect: () => inner.connect(),
+      send: (message) => inner.send(message),
+      subscribe: (handler) => inner.subscribe((raw) => String(raw).includes('"kind":"description"') || handler(raw)),
+      close: () => inner.close(),
+    }
+    const polite = peer(room, { id: 'early-a', signaler: deaf })
+    const impolite = peer(room, { id: 'early-b' })
+    const hello: string[] = []
+    const offers: string[] = []
+    impolite.on('signal', ({ direction, message }) => {
+      if (direction !== 'out') return
+      if (message.kind === 'hello' && message.offer) hello.push(message.offer)
+      if (message.kind === 'description' && message.description.type === 'offer') offers.push(message.description.sdp)
+    })
+    await Promise.all([polite.start(), impolite.start()])
+    await Promise.all([opened(polite), opened(impolite)])
+    await roundTrip(impolite, polite, 'answered from the hello')
+    // The offer it set is the one it made in advance.
+    expect(hello.length).toBeGreaterThan(0)
+    expect(offers[0]).toBe(hello[0])
+    expect([...polite.errors, ...impolite.errors]).toEqual([])
   })
 
   test('a late joiner, seconds later, connects (no offer is sent to nobody)', async () => {

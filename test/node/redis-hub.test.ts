@@ -113,13 +113,17 @@ describeRequiring(redisServer, 'Redis restarted under live peers', () => {
         for (let i = 0; i < 2; i++) servers.push(await startOnRedis({ redis: redis.url, onError: () => {} }, 600))
         a = makePeer(stack, room, { signaler: adapter.make((servers[0] as { url: string }).url, room) })
         b = makePeer(stack, room, { signaler: adapter.make((servers[1] as { url: string }).url, room) })
-        const seen: string[] = []
+        // Nothing twice: no description arrives more often than it was sent. (The peers do send
+        // some twice on purpose: the polite side answers the offer that came with a hello, and
+        // again when the same offer arrives as a description.)
+        const count = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+        const sent = new Map<string, number>()
+        const received = new Map<string, number>()
         for (const p of [a, b])
-          p.on(
-            'signal',
-            ({ direction, message }) =>
-              direction === 'in' && message.kind === 'description' && seen.push(message.description.sdp),
-          )
+          p.on('signal', ({ direction, message }) => {
+            if (message.kind !== 'description') return
+            count(direction === 'in' ? received : sent, `${message.from}:${message.description.sdp}`)
+          })
         await Promise.all([a.start(), b.start()])
         await Promise.all([opened(a), opened(b)])
         redis.stop()
@@ -134,7 +138,8 @@ describeRequiring(redisServer, 'Redis restarted under live peers', () => {
           'renegotiation after the Redis restart',
         )
         await roundTrip(a, b, 'renegotiated')
-        expect(new Set(seen).size).toBe(seen.length)
+        expect(received.size).toBeGreaterThan(0)
+        for (const [key, times] of received) expect(times, key.slice(0, 40)).toBeLessThanOrEqual(sent.get(key) ?? 0)
         expect([...a.errors, ...b.errors]).toEqual([])
       } finally {
         a?.close()

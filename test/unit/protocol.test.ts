@@ -45,6 +45,11 @@ describe('parseSignal accepts every kind, as a JSON string or an object', () => 
     expect(parseSignal(JSON.stringify(reply))).toEqual(reply)
   })
 
+  test('an unpaired hello may carry an offer made in advance', () => {
+    const early = { ...hello, since: 1700000000000, offer: 'v=0\r\n' }
+    expect(parseSignal(JSON.stringify(early))).toEqual(early)
+  })
+
   test('end-of-candidates: null, or an empty candidate string (Firefox)', () => {
     expect(parseSignal({ ...candidate, candidate: null })).toMatchObject({ candidate: null })
     expect(parseSignal({ ...candidate, candidate: { candidate: '', sdpMid: '0' } })).toMatchObject({
@@ -77,6 +82,7 @@ describe('parseSignal rejects bad input with a stable code', () => {
     ['description without to', { ...offer, to: undefined }],
     ['description without toSession', { ...offer, toSession: undefined }],
     ['description of type rollback', { ...offer, description: { type: 'rollback', sdp: '' } }],
+    ['hello offer not a string', { ...hello, offer: { type: 'offer', sdp: 'v=0' } }],
     ['description sdp not a string', { ...offer, description: { type: 'offer', sdp: { a: 1 } } }],
     ['candidate missing', { ...candidate, candidate: undefined }],
     ['candidate a string', { ...candidate, candidate: 'candidate:1' }],
@@ -104,6 +110,7 @@ describe('parseSignal rejects bad input with a stable code', () => {
   test('oversized messages → signal-too-large, before any parsing', () => {
     expect(codeOf(`{"kind":"hello","pad":"${'x'.repeat(200_000)}"}`)).toBe('signal-too-large')
     expect(codeOf({ ...offer, description: { type: 'offer', sdp: 'x'.repeat(200_000) } })).toBe('signal-too-large')
+    expect(codeOf({ ...hello, offer: 'x'.repeat(200_000) })).toBe('signal-too-large')
     expect(codeOf(JSON.stringify(hello), 10)).toBe('signal-too-large')
   })
 
