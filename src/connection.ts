@@ -158,8 +158,9 @@ export class Connection {
     return this.pc.signalingState === 'closed'
   }
 
+  /** ICE works. werift may report `checking` for good on a working connection (after a renegotiation during its first checks): its connectionState tells. */
   get #iceUp(): boolean {
-    return /^con|^com/.test(this.pc.iceConnectionState)
+    return /^con|^com/.test(this.pc.iceConnectionState) || this.pc.connectionState === 'connected'
   }
 
   #openChannel(spec: ChannelSpec): void {
