@@ -3,7 +3,9 @@ import nodeResolve from '@rollup/plugin-node-resolve'
 import terser from '@rollup/plugin-terser'
 import typescript from '@rollup/plugin-typescript'
 
-// Declarations come from `tsc -p tsconfig.build.json`; rollup only transpiles.
+// Declarations come from `tsc -p tsconfig.build.json`; rollup only transpiles. Source maps only
+// for the minified `<script>` builds (read in devtools as they are): the ESM and CommonJS builds
+// are plain, readable JavaScript that a bundler maps itself, and their maps were 60 % of the package.
 const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, declarationDir: undefined, outDir: 'dist' })
 const errors = resolve('src/errors.ts')
 const peer = resolve('src/peer.ts')
@@ -48,13 +50,12 @@ export default [
     external: ['mitt'],
     plugins: [ts()],
     output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs', sourcemap: true },
+      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs' },
       {
         dir: 'dist',
         format: 'cjs',
         entryFileNames: '[name].cjs',
         chunkFileNames: 'shared/[name]-[hash].cjs',
-        sourcemap: true,
         exports: 'named',
       },
     ],
@@ -69,8 +70,8 @@ export default [
     external: [/^node:/, 'ws', 'ioredis'],
     plugins: [ts()],
     output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', sourcemap: true },
-      { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', sourcemap: true, exports: 'named' },
+      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs' },
+      { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', exports: 'named' },
     ],
   },
   {

@@ -1,4 +1,4 @@
-import { PolitelyError } from './errors'
+import { PolitelyError } from './errors.js'
 
 /**
  * What `send()` accepts. Binary data arrives on the other side as an

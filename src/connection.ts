@@ -1,8 +1,8 @@
 import type { Emitter } from 'mitt'
-import { type OutboundQueue, toArrayBuffer } from './channels'
-import type { PeerEvents, ReconnectReason } from './events'
-import { Negotiator } from './negotiation'
-import type { CandidateInit, CandidateMessage, DescriptionMessage } from './protocol'
+import { type OutboundQueue, toArrayBuffer } from './channels.js'
+import type { PeerEvents, ReconnectReason } from './events.js'
+import { Negotiator } from './negotiation.js'
+import type { CandidateInit, CandidateMessage, DescriptionMessage } from './protocol.js'
 
 /** A negotiated data channel, identical on both sides. */
 export interface ChannelSpec {

@@ -1,5 +1,5 @@
-import { PolitelyError } from './errors'
-import type { CandidateInit, DescriptionMessage } from './protocol'
+import { PolitelyError } from './errors.js'
+import type { CandidateInit, DescriptionMessage } from './protocol.js'
 
 type Description = DescriptionMessage['description']
 

@@ -1,5 +1,5 @@
-import type { RebuildReason } from './events'
-import type { SignalMessage } from './protocol'
+import type { RebuildReason } from './events.js'
+import type { SignalMessage } from './protocol.js'
 
 /**
  * What a peer knows when a signaling message arrives: the pure input of

@@ -1,10 +1,10 @@
 import mitt, { type Emitter } from 'mitt'
-import { closedError, OutboundQueue, type Payload } from './channels'
-import { type ChannelSpec, Connection } from './connection'
-import { PolitelyError } from './errors'
-import type { CloseReason, PeerEvents, PeerState, RebuildReason, ReconnectReason } from './events'
-import { randomId } from './ids'
-import { type Instance, type RemoteRecord, routeSignal } from './pairing'
+import { closedError, OutboundQueue, type Payload } from './channels.js'
+import { type ChannelSpec, Connection } from './connection.js'
+import { PolitelyError } from './errors.js'
+import type { CloseReason, PeerEvents, PeerState, RebuildReason, ReconnectReason } from './events.js'
+import { randomId } from './ids.js'
+import { type Instance, type RemoteRecord, routeSignal } from './pairing.js'
 import {
   type CandidateMessage,
   DEFAULT_MAX_SIGNAL_SIZE,
@@ -12,8 +12,8 @@ import {
   isValidPeerId,
   parseSignal,
   type SignalMessage,
-} from './protocol'
-import type { Signaler } from './signalers/signaler'
+} from './protocol.js'
+import type { Signaler } from './signalers/signaler.js'
 
 /** Options of a named data channel. Both peers must declare the same channels. */
 export type ChannelOptions = Pick<RTCDataChannelInit, 'ordered' | 'maxRetransmits' | 'maxPacketLifeTime' | 'protocol'>

@@ -1,4 +1,4 @@
-import { PolitelyError } from './errors'
+import { PolitelyError } from './errors.js'
 
 /**
  * The signaling protocol. Every message names its sender (`from`) and the

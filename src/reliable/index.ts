@@ -1,14 +1,14 @@
 // The `politely/reliable` entry: exactly-once, in-order delivery across rebuilds, and messages
 // of any size, on top of the core's public API. Wire format: docs/protocol.md, "Reliable delivery".
 import mitt from 'mitt'
-import type { Payload } from '../channels'
-import { PolitelyError } from '../errors'
-import { type ChannelOptions, DEFAULTS, PerfectNegotiationPeer } from '../peer'
-import { DATA_HEADER } from './frames'
-import { createStream, type Stream } from './stream'
-import type { ReliablePeerEvents, ReliablePeerOptions, SendOptions, StreamEvents } from './types'
+import type { Payload } from '../channels.js'
+import { PolitelyError } from '../errors.js'
+import { type ChannelOptions, DEFAULTS, PerfectNegotiationPeer } from '../peer.js'
+import { DATA_HEADER } from './frames.js'
+import { createStream, type Stream } from './stream.js'
+import type { ReliablePeerEvents, ReliablePeerOptions, SendOptions, StreamEvents } from './types.js'
 
-export type { ReliableErrorCode, ReliablePeerEvents, ReliablePeerOptions, SendOptions, TransferProgress } from './types'
+export type { ReliableErrorCode, ReliablePeerEvents, ReliablePeerOptions, SendOptions, TransferProgress } from './types.js'
 
 /** Defaults of the options {@link ReliablePeer} adds. */
 export const RELIABLE_DEFAULTS = {

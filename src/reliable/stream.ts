@@ -4,10 +4,10 @@
 // arrives and lends it a `write` that reaches the core and an `emit`.
 // (A closure rather than a class: its state stays private and minifies to a third.)
 import type { Emitter } from 'mitt'
-import type { Payload } from '../channels'
-import { PolitelyError } from '../errors'
-import { ABORT, ACK, DATA, decode, encode, type Frame, join, LAST, STRING, SYNC, split } from './frames'
-import type { StreamEvents } from './types'
+import type { Payload } from '../channels.js'
+import { PolitelyError } from '../errors.js'
+import { ABORT, ACK, DATA, decode, encode, type Frame, join, LAST, STRING, SYNC, split } from './frames.js'
+import type { StreamEvents } from './types.js'
 
 /** Accepted frames that make an ACK go out at once. */
 const ACK_EVERY = 16

@@ -1,6 +1,6 @@
-import type { ErrorCode, PolitelyError } from '../errors'
-import type { MessageEvent, PeerEvents } from '../events'
-import type { PeerOptions } from '../peer'
+import type { ErrorCode, PolitelyError } from '../errors.js'
+import type { MessageEvent, PeerEvents } from '../events.js'
+import type { PeerOptions } from '../peer.js'
 
 /**
  * The codes a {@link ReliablePeer} reports: the core's {@link ErrorCode}, where two are its own:

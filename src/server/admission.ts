@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
-import { Refusal } from './http-errors'
-import { RateLimiter } from './rate-limit'
+import { Refusal } from './http-errors.js'
+import { RateLimiter } from './rate-limit.js'
 
 /** Which cross-origin pages may use the server: a list of origins (`'*'` for any) or a predicate. */
 export type AllowedOrigins = readonly string[] | ((origin: string) => boolean)

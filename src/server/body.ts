@@ -1,4 +1,4 @@
-import { Refusal } from './http-errors'
+import { Refusal } from './http-errors.js'
 
 /** Deepest nesting a signaling message has (message → description / candidate); anything deeper is not ours. */
 const MAX_DEPTH = 8

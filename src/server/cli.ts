@@ -12,7 +12,7 @@
 // Every limit of ServerOptions can be set as --max-peers-per-room 8, --rate-per-second 20, …
 import { createServer } from 'node:http'
 import { parseArgs } from 'node:util'
-import { createSignalingServer, listen, protectServer, SERVER_DEFAULTS, type ServerOptions, serveStatic } from './index'
+import { createSignalingServer, listen, protectServer, SERVER_DEFAULTS, type ServerOptions, serveStatic } from './index.js'
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 const limits = Object.keys(SERVER_DEFAULTS).filter((key) => key !== 'path')
@@ -56,7 +56,7 @@ for (const key of limits) {
 
 if (values.redis) {
   // Loaded only when asked for: ioredis is an optional dependency.
-  const { RedisHub } = await import('./redis-hub')
+  const { RedisHub } = await import('./redis-hub.js')
   const limits = { ...SERVER_DEFAULTS, ...options }
   const hub = new RedisHub({ redis: values.redis as string, ...limits })
   try {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ClaimResult, Hub, RoomEvent } from './hub'
+import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 
 /** Limits of the in-memory hub. */
 export interface MemoryHubOptions {

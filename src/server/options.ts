@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
-import type { AllowedOrigins } from './admission'
-import type { Hub } from './hub'
+import type { AllowedOrigins } from './admission.js'
+import type { Hub } from './hub.js'
 
 /** Options of {@link createSignalingServer}. Every limit has a default; see DEFAULTS. */
 export interface ServerOptions {

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { parseBatch } from './body'
-import { Refusal } from './http-errors'
-import type { ResolvedServerOptions } from './options'
-import type { Relay } from './relay'
-import { bearer } from './target'
+import { parseBatch } from './body.js'
+import { Refusal } from './http-errors.js'
+import type { ResolvedServerOptions } from './options.js'
+import type { Relay } from './relay.js'
+import { bearer } from './target.js'
 
 /** Reads a request body up to `limit` bytes; a larger one is refused with 413 without reading it all. */
 function readBody(request: IncomingMessage, limit: number): Promise<string> {

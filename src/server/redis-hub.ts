@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { ClaimResult, Hub, RoomEvent } from './hub'
+import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 
 /** Options of {@link RedisHub}. */
 export interface RedisHubOptions {

@@ -1,11 +1,11 @@
-import type { PolitelyError } from '../errors'
-import { parseSignal } from '../protocol'
-import type { Admission } from './admission'
-import { Refusal } from './http-errors'
-import type { Hub, RoomEvent } from './hub'
-import type { ResolvedServerOptions } from './options'
-import type { RateLimiter } from './rate-limit'
-import type { Target } from './target'
+import type { PolitelyError } from '../errors.js'
+import { parseSignal } from '../protocol.js'
+import type { Admission } from './admission.js'
+import { Refusal } from './http-errors.js'
+import type { Hub, RoomEvent } from './hub.js'
+import type { ResolvedServerOptions } from './options.js'
+import type { RateLimiter } from './rate-limit.js'
+import type { Target } from './target.js'
 
 /** Where a subscription writes: an SSE stream or a WebSocket. */
 export interface Sink {

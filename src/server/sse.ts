@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { ResolvedServerOptions } from './options'
-import type { Relay } from './relay'
-import type { Target } from './target'
+import type { ResolvedServerOptions } from './options.js'
+import type { Relay } from './relay.js'
+import type { Target } from './target.js'
 
 /**
  * Server-Sent Events: one stream per peer (a new one of the same peer ends

@@ -7,7 +7,7 @@ import { type FileHandle, open, readlink, realpath, stat } from 'node:fs/promise
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream'
-import { listen } from './listen'
+import { listen } from './listen.js'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

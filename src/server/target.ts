@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
-import { isValidPeerId } from '../protocol'
-import { Refusal } from './http-errors'
+import { isValidPeerId } from '../protocol.js'
+import { Refusal } from './http-errors.js'
 
 /** Who asks for what: the room from the path, the peer and its secret from the query or headers. */
 export interface Target {

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws'
-import { parseBatch } from './body'
-import { closeCodeOf, Refusal } from './http-errors'
-import type { ResolvedServerOptions } from './options'
-import type { Relay } from './relay'
-import type { Target } from './target'
+import { parseBatch } from './body.js'
+import { closeCodeOf, Refusal } from './http-errors.js'
+import type { ResolvedServerOptions } from './options.js'
+import type { Relay } from './relay.js'
+import type { Target } from './target.js'
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100

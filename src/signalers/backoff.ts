@@ -1,4 +1,4 @@
-import type { PolitelyError } from '../errors'
+import type { PolitelyError } from '../errors.js'
 
 /**
  * A signaler's reconnect policy: how long to wait (ms) before reconnect attempt

@@ -1,6 +1,6 @@
-import { PolitelyError } from '../errors'
-import type { SignalMessage } from '../protocol'
-import type { Signaler } from './signaler'
+import { PolitelyError } from '../errors.js'
+import type { SignalMessage } from '../protocol.js'
+import type { Signaler } from './signaler.js'
 
 /** Options of {@link BroadcastChannelSignaler}. */
 export interface BroadcastChannelSignalerOptions {

@@ -1,7 +1,7 @@
-import { type ErrorCode, PolitelyError } from '../errors'
-import type { SignalMessage } from '../protocol'
-import { defaultReconnectDelay, type ReconnectDelay, randomToken } from './backoff'
-import type { Signaler, SignalerEvents } from './signaler'
+import { type ErrorCode, PolitelyError } from '../errors.js'
+import type { SignalMessage } from '../protocol.js'
+import { defaultReconnectDelay, type ReconnectDelay, randomToken } from './backoff.js'
+import type { Signaler, SignalerEvents } from './signaler.js'
 
 /** Options every adapter of the reference server takes. */
 export interface ServerSignalerOptions {

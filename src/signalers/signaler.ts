@@ -1,5 +1,5 @@
-import type { PolitelyError } from '../errors'
-import type { SignalMessage } from '../protocol'
+import type { PolitelyError } from '../errors.js'
+import type { SignalMessage } from '../protocol.js'
 
 /** What a signaler tells its peer besides messages. */
 export interface SignalerEvents {

@@ -1,5 +1,8 @@
-import type { PolitelyError } from '../errors'
-import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler'
+import type { PolitelyError } from '../errors.js'
+import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler.js'
+
+export type { ReconnectDelay } from './backoff.js'
+export type { ServerSignalerOptions } from './server-signaler.js'
 
 /** Options of {@link SseSignaler}. */
 export interface SseSignalerOptions extends ServerSignalerOptions {
