@@ -7,6 +7,8 @@ import typescript from '@rollup/plugin-typescript'
 // for the minified `<script>` builds (read in devtools as they are): the ESM and CommonJS builds
 // are plain, readable JavaScript that a bundler maps itself, and their maps were 60 % of the package.
 const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, declarationDir: undefined, outDir: 'dist' })
+/** `SOURCEMAP=1 npm run build` maps the library builds too (for profiling, e.g. bench/server.mjs). */
+const maps = process.env.SOURCEMAP === '1'
 const errors = resolve('src/errors.ts')
 const peer = resolve('src/peer.ts')
 
@@ -50,12 +52,13 @@ export default [
     external: ['mitt'],
     plugins: [ts()],
     output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs' },
+      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs', sourcemap: maps },
       {
         dir: 'dist',
         format: 'cjs',
         entryFileNames: '[name].cjs',
         chunkFileNames: 'shared/[name]-[hash].cjs',
+        sourcemap: maps,
         exports: 'named',
       },
     ],
@@ -70,8 +73,8 @@ export default [
     external: [/^node:/, 'ws', 'ioredis'],
     plugins: [ts()],
     output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs' },
-      { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', exports: 'named' },
+      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', sourcemap: maps },
+      { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', sourcemap: maps, exports: 'named' },
     ],
   },
   {

@@ -7,8 +7,9 @@
 //
 //   npx rollup -c && node bench/server.mjs
 //   SUBSCRIBERS=10000 PAIRS=100 WINDOW=4 SECONDS=5 WARMUP=1 LIGHT_RATE=1000 node bench/server.mjs
-//   PROFILE=1 node bench/server.mjs     …and print where each server spent its CPU (--cpu-prof)
-import { mkdtempSync, readFileSync } from 'node:fs'
+//   PROFILE=1 node bench/server.mjs     …and print where each server spent its CPU (--cpu-prof; after
+//                                       `SOURCEMAP=1 npm run build`, by src/ line)
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
 import net from 'node:net'
 import os from 'node:os'
@@ -220,10 +221,12 @@ async function compare() {
 
 /** Self time by function, and inclusive time of politely's own functions, mapped back to src/ through the source map. */
 function hotSpots(label, top = 12) {
-  const map = new SourceMap(JSON.parse(readFileSync(new URL('../dist/server.mjs.map', import.meta.url), 'utf8')))
+  // The library builds ship without source maps: `SOURCEMAP=1 npm run bench:server` builds them.
+  const mapFile = new URL('../dist/server.mjs.map', import.meta.url)
+  const map = existsSync(mapFile) ? new SourceMap(JSON.parse(readFileSync(mapFile, 'utf8'))) : undefined
   const where = ({ functionName, url, lineNumber, columnNumber }) => {
     const name = functionName || '(anonymous)'
-    if (url.endsWith('/dist/server.mjs')) {
+    if (map && url.endsWith('/dist/server.mjs')) {
       const entry = map.findEntry(lineNumber, columnNumber)
       if (entry.originalSource) return `${name}  src/${entry.originalSource.split('src/').pop()}:${entry.originalLine + 1}`
     }
