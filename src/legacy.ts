@@ -1,3 +1,6 @@
+// politely/legacy: adapters that make a WebRTC stack fit for perfect negotiation, for Node and old
+// Safari. Browsers that follow the spec need none, and do not pay for them: this is its own entry.
+
 /**
  * Makes an older WebRTC stack fit for perfect negotiation: politely relies
  * on argument-less `setLocalDescription()` and on implicit rollback, which
@@ -39,3 +42,5 @@ export function legacyPeerConnection(Base: typeof RTCPeerConnection): typeof RTC
     }
   }
 }
+
+export { weriftPeerConnection } from './werift.js'

@@ -2,7 +2,7 @@ import wrtc from '@roamhq/wrtc'
 import { afterAll, beforeAll } from 'vitest'
 import { RTCPeerConnection as WeriftPeerConnection } from 'werift'
 import { BroadcastChannelSignaler, type PeerOptions, PerfectNegotiationPeer, type Signaler } from '../../src/index'
-import { legacyPeerConnection } from '../../src/legacy'
+import { legacyPeerConnection, weriftPeerConnection } from '../../src/legacy'
 import { startStunServer } from './stun-server'
 
 /** A real WebRTC stack for Node, and the options a peer needs to run on it. */
@@ -21,13 +21,17 @@ export async function wrtcStack(): Promise<Stack> {
   }
 }
 
-/** werift (pure TypeScript, the full spec API), with a STUN server of our own so nothing leaves the machine. */
+/**
+ * werift (pure TypeScript, the full spec API), wrapped by politely/legacy's weriftPeerConnection
+ * (its mids survive rollbacks and unset offers otherwise), with a STUN server of our own so
+ * nothing leaves the machine.
+ */
 export async function weriftStack(): Promise<Stack> {
   const stun = await startStunServer()
   return {
     name: 'werift',
     options: () => ({
-      RTCPeerConnection: WeriftPeerConnection as unknown as typeof RTCPeerConnection,
+      RTCPeerConnection: weriftPeerConnection(WeriftPeerConnection as unknown as typeof RTCPeerConnection),
       rtcConfig: { iceServers: [{ urls: stun.url }] },
     }),
     close: () => stun.close(),

@@ -1,0 +1,86 @@
+/**
+ * Makes werift (0.24, the pure-TypeScript stack for Node) fit for glare with new transceivers,
+ * and for the offer politely makes in advance. Two of its shortcuts break perfect negotiation:
+ *
+ * - It gives a new transceiver (and the data channels' transport) its mid and m-line index when
+ *   it *creates* an offer (SDPManager.buildOfferSdp), and its rollback, explicit or implicit
+ *   (SDPManager.rollbackLocalDescription), keeps them. A remote offer then meets a transceiver
+ *   that claims a mid it never negotiated: the remote's m-line with that mid is bound to ours,
+ *   or a second transceiver gets the same mid and the answer describes the wrong one.
+ * - A new transceiver takes the place, mid and m-line of any transceiver whose direction
+ *   negotiated to `inactive` (TransceiverManager.addTransceiver), also for a new remote m-line
+ *   while an offer is applied: "Transceiver with mid=1 not found".
+ *
+ * - After answering an offer that lacked one of our transceivers, it does not fire
+ *   `negotiationneeded` again (it fired once, before that offer came): the transceiver is never sent.
+ *
+ * So before a remote offer is applied (where werift rolls back implicitly) and after an explicit
+ * rollback, every mid the current local description does not hold is given up (werift never hands
+ * out a mid twice), every new transceiver gets an m-line of its own, as in browsers, and an answer
+ * that leaves a transceiver unnegotiated is followed by `negotiationneeded`.
+ *
+ * @example
+ * import { RTCPeerConnection } from 'werift'
+ * import { weriftPeerConnection } from 'politely/legacy'
+ * new PerfectNegotiationPeer({ signaler, RTCPeerConnection: weriftPeerConnection(RTCPeerConnection as never) })
+ */
+export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTCPeerConnection {
+  return class WeriftPeerConnection extends Base {
+    override async setLocalDescription(description?: RTCLocalSessionDescriptionInit): Promise<void> {
+      const result = await super.setLocalDescription(description)
+      if (description?.type === 'rollback') this.#forgetUnsetMids()
+      // Back in stable with a transceiver the remote's offer did not hold: the spec fires
+      // negotiationneeded again; werift, which fired it once already (before that offer came), does not.
+      else if (this.signalingState === 'stable' && this.getTransceivers().some((transceiver) => transceiver.mid == null))
+        setTimeout(() => this.onnegotiationneeded?.(new Event('negotiationneeded')))
+      return result
+    }
+
+    override async setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void> {
+      // From have-local-offer werift rolls back in here; from stable, an offer created and not set may have left mids.
+      if (description.type === 'offer' && this.signalingState !== 'have-remote-offer') this.#forgetUnsetMids()
+      return super.setRemoteDescription(description)
+    }
+
+    override addTransceiver(...args: Parameters<RTCPeerConnection['addTransceiver']>): RTCRtpTransceiver {
+      // werift's own "never take this one's place" mark, on every transceiver for the moment of the call.
+      const spared = (this.getTransceivers() as unknown as Claim[]).filter((transceiver) => !transceiver.usedForSender)
+      for (const transceiver of spared) transceiver.usedForSender = true
+      try {
+        return super.addTransceiver(...args)
+      } finally {
+        for (const transceiver of spared) transceiver.usedForSender = false
+      }
+    }
+
+    /** Gives up the mids (and m-line indexes) that only a created or rolled-back offer handed out. */
+    #forgetUnsetMids(): void {
+      const mids = midsOf(this.currentLocalDescription?.sdp)
+      const sctp = (this as unknown as { sctpTransport?: Claim }).sctpTransport
+      for (const claim of [...(this.getTransceivers() as unknown as Claim[]), ...(sctp ? [sctp] : [])]) {
+        if (claim.mid == null) continue
+        const index = mids.indexOf(claim.mid)
+        if (index >= 0) claim.mLineIndex = index
+        else {
+          claim.mid = claim === sctp ? undefined : null
+          claim.mLineIndex = undefined
+        }
+      }
+    }
+  }
+}
+
+/** What werift's transceivers and SCTP transport expose besides the standard. */
+interface Claim {
+  mid?: string | null
+  mLineIndex?: number
+  usedForSender?: boolean
+}
+
+/** The mids of a description's m-sections, in order. */
+function midsOf(sdp = ''): Array<string | undefined> {
+  return sdp
+    .split(/^m=/m)
+    .slice(1)
+    .map((section) => /^a=mid:(\S+)/m.exec(section)?.[1])
+}
