@@ -13,6 +13,7 @@ import {
   parseSignal,
   type SignalMessage,
 } from './protocol.js'
+import { backoff, type ReconnectPolicy } from './reconnect.js'
 import type { Signaler } from './signalers/signaler.js'
 
 /** Options of a named data channel. Both peers must declare the same channels. */
@@ -55,17 +56,17 @@ export interface PeerOptions {
   /** Largest message `send()` accepts, in bytes (256 KiB crosses every browser). */
   maxMessageSize?: number
   /**
-   * Recovery policy: how long to wait (ms) before recovery attempt `attempt`
-   * (1, 2, …: attempt 1 restarts ICE when the channels are still open, later
-   * ones rebuild), or `undefined` to give up (the peer closes with `gave-up`).
-   * Default: a 1 s grace on `disconnected` (ICE often comes back by itself),
-   * then jittered exponential backoff up to 10 s; never gives up.
+   * Recovery policy ({@link ReconnectPolicy}): the wait (ms) before recovery attempt `attempt`
+   * (1, 2, … since the connection was last healthy: attempt 1 restarts ICE when the channels are
+   * still open, later ones rebuild), or `undefined` to give up (the peer closes with `gave-up`).
+   * Default: a 1 s grace on `disconnected` (ICE often comes back by itself), at once on the first
+   * other trouble, then {@link backoff}; never gives up.
    */
-  reconnectDelay?: (attempt: number, reason: ReconnectReason) => number | undefined
+  reconnectDelay?: ReconnectPolicy<ReconnectReason>
 }
 
-/** Defaults of every optional {@link PeerOptions} field. */
-export const DEFAULTS = {
+/** Defaults of every optional {@link PeerOptions} field (frozen: a write would change every later peer). */
+export const DEFAULTS = Object.freeze({
   firstOffer: 'impolite' as 'impolite' | 'either',
   stallTimeout: 2500,
   helloInterval: 3000,
@@ -73,9 +74,9 @@ export const DEFAULTS = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 16 * 1024 * 1024,
   maxMessageSize: 256 * 1024,
-  reconnectDelay: (attempt: number, reason: ReconnectReason): number | undefined =>
-    attempt < 2 ? (reason === 'disconnected' ? 1000 : 0) : Math.min(125 * 2 ** attempt, 1e4) * (0.5 + Math.random() / 2),
-}
+  reconnectDelay: ((attempt, reason) =>
+    attempt < 2 ? (reason === 'disconnected' ? 1000 : 0) : backoff(attempt)) as ReconnectPolicy<ReconnectReason>,
+})
 
 const DEFAULT_CHANNEL = 'default'
 /** How long a `bye` may trail the closing of the remote's channels and still be what ended them (ms). */
@@ -104,8 +105,9 @@ export class PerfectNegotiationPeer {
   readonly #since = Date.now()
   #current?: Connection
   #sessions = 0
-  /** Recovery attempts since the connection was last healthy. */
+  /** Recovery attempts since the connection was last healthy, and when the first of them began. */
   #attempts = 0
+  #troubleSince = 0
   #retry?: ReturnType<typeof setTimeout>
   /** The connection whose channels closed under us, while we wait a moment for the remote's `bye`. */
   #lost?: Connection
@@ -374,7 +376,8 @@ export class PerfectNegotiationPeer {
     // the stall watchdog's to judge (an ICE restart gets its time).
     if (this.#current !== connection || this.#retry || (reason === 'disconnected' && this.#attempts)) return
     const attempt = ++this.#attempts
-    const delay = this.#options.reconnectDelay(attempt, reason)
+    if (attempt < 2) this.#troubleSince = Date.now()
+    const delay = this.#options.reconnectDelay(attempt, reason, Date.now() - this.#troubleSince)
     if (delay === undefined) {
       this.#end('gave-up')
       return

@@ -11,10 +11,10 @@ import type { ReliablePeerEvents, ReliablePeerOptions, SendOptions, StreamEvents
 export type { ReliableErrorCode, ReliablePeerEvents, ReliablePeerOptions, SendOptions, TransferProgress } from './types.js'
 
 /** Defaults of the options {@link ReliablePeer} adds. */
-export const RELIABLE_DEFAULTS = {
+export const RELIABLE_DEFAULTS = Object.freeze({
   windowSize: 8 * 1024 * 1024,
   maxTransferSize: 1024 * 1024 * 1024,
-}
+})
 
 /** Largest frame by default: 64 KiB crosses every browser and keeps the resend unit small. */
 const FRAME_LIMIT = 64 * 1024

@@ -1,7 +1,8 @@
 import { type ErrorCode, PolitelyError } from '../errors.js'
 import type { SignalMessage } from '../protocol.js'
-import { defaultReconnectDelay, type ReconnectDelay, randomToken } from './backoff.js'
+import { backoff, type ReconnectPolicy } from '../reconnect.js'
 import type { Signaler, SignalerEvents } from './signaler.js'
+import { randomToken } from './token.js'
 
 /** Options every adapter of the reference server takes. */
 export interface ServerSignalerOptions {
@@ -14,8 +15,15 @@ export interface ServerSignalerOptions {
    * applies when absent or larger.
    */
   maxPeers?: number
-  /** Reconnect policy; jittered exponential backoff that never gives up by default. */
-  reconnectDelay?: ReconnectDelay
+  /**
+   * Reconnect policy ({@link ReconnectPolicy}): the wait (ms) before reconnect attempt `attempt`
+   * (1, 2, … since the server last welcomed us), given why (`'disconnected'` for a network drop;
+   * the code of a refusal the server said may be retried: `rate-limited`, `unavailable`, …;
+   * `replaced`), or `undefined` to give up: the signaler reports the error and stops. A refusal
+   * that retrying cannot help (`forbidden`, `room-full`, `id-taken`, …) never asks the policy.
+   * Default: {@link backoff}, never gives up.
+   */
+  reconnectDelay?: ReconnectPolicy<SignalerTrouble>
   /** Most messages held while the server cannot be reached. */
   maxQueued?: number
 }
@@ -58,6 +66,9 @@ export const retryable = (error: PolitelyError) => error.status === 429 || (erro
  * `deliver()` for each message, `dropped()` when the transport ends, and
  * sends the queue in `flush()`.
  */
+/** Why a server signaler reconnects: a network drop, or the code of what the server said. */
+export type SignalerTrouble = 'disconnected' | ErrorCode
+
 export abstract class ServerSignaler implements Signaler {
   protected readonly token = randomToken()
   protected readonly queue: SignalMessage[] = []
@@ -69,6 +80,8 @@ export abstract class ServerSignaler implements Signaler {
   protected closed = false
   readonly #handlers = new Set<(message: unknown) => void>()
   #attempt = 0
+  /** When the current streak of reconnect attempts began. */
+  #troubleSince = 0
   #retry?: ReturnType<typeof setTimeout>
   #connecting?: { resolve(): void; reject(error: PolitelyError): void }
   /** Welcomed once since connect(): from then on, a drop is a reconnect, not a failure to report. */
@@ -172,7 +185,9 @@ export abstract class ServerSignaler implements Signaler {
       (this.#everWelcomed
         ? undefined
         : new PolitelyError('unavailable', `No answer from the signaling server at ${this.options.url} (network, or CORS)`))
-    const delay = (this.options.reconnectDelay ?? defaultReconnectDelay)(this.#attempt++, error)
+    if (!this.#attempt) this.#troubleSince = Date.now()
+    const policy = this.options.reconnectDelay ?? backoff
+    const delay = policy(++this.#attempt, error?.code ?? 'disconnected', Date.now() - this.#troubleSince)
     if (delay === undefined) {
       this.#stop(error ?? new PolitelyError('signaling-failed', 'The reconnect policy gave up'))
       return
@@ -201,7 +216,7 @@ export abstract class ServerSignaler implements Signaler {
       return
     }
     const replaced = new PolitelyError('replaced', 'Another connection with this signaler’s secret took its place')
-    const delay = (this.options.reconnectDelay ?? defaultReconnectDelay)(count + 1, replaced)
+    const delay = (this.options.reconnectDelay ?? backoff)(count + 1, 'replaced', now - (this.#replacedAt[0] as number))
     if (delay === undefined) this.#stop(replaced)
     else this.#reopen(delay)
   }

@@ -1,8 +1,8 @@
 import type { PolitelyError } from '../errors.js'
 import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler.js'
 
-export type { ReconnectDelay } from './backoff.js'
-export type { ServerSignalerOptions } from './server-signaler.js'
+export type { ReconnectPolicy } from '../reconnect.js'
+export type { ServerSignalerOptions, SignalerTrouble } from './server-signaler.js'
 
 /** Options of {@link SseSignaler}. */
 export interface SseSignalerOptions extends ServerSignalerOptions {
@@ -170,7 +170,7 @@ export class SseSignaler extends ServerSignaler {
       } else {
         // 403 (our id binding is gone, e.g. the server restarted: the stream's reconnect renews
         // it), 429, 5xx or no answer: try again shortly, while the stream is up.
-        const wait = Math.max(refused?.after ?? 0, (this.options.reconnectDelay ?? (() => 500))(2) ?? 500)
+        const wait = Math.max(refused?.after ?? 0, (this.options.reconnectDelay ?? (() => 500))(2, 'disconnected', 0) ?? 500)
         await new Promise((resolve) => setTimeout(resolve, wait))
       }
     }

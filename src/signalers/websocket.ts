@@ -1,8 +1,8 @@
 import type { SignalMessage } from '../protocol.js'
 import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler.js'
 
-export type { ReconnectDelay } from './backoff.js'
-export type { ServerSignalerOptions } from './server-signaler.js'
+export type { ReconnectPolicy } from '../reconnect.js'
+export type { ServerSignalerOptions, SignalerTrouble } from './server-signaler.js'
 
 /** Close code of a socket another connection with our secret took over. */
 const REPLACED = 4000

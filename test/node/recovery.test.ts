@@ -128,12 +128,21 @@ describeRequiring(nft, 'the peer-to-peer path cut while signaling stays up', () 
 
   test('a policy that gives up closes the peer with `gave-up`', async () => {
     // Only `a` gives up: were `b` to give up first, its `bye` would make `a` rebuild instead.
-    const { a, cut } = await pair(20300, {}, { reconnectDelay: () => undefined })
+    // Gives up on the second attempt: the policy sees attempts 1, 2 and the time since the trouble began.
+    const calls: Array<[number, string, number]> = []
+    const policy = (attempt: number, reason: string, elapsed: number) => {
+      calls.push([attempt, reason, elapsed])
+      return attempt < 2 ? 0 : undefined
+    }
+    const { a, cut } = await pair(20300, {}, { reconnectDelay: policy })
     const closes: unknown[] = []
     a.on('close', (event) => closes.push(event))
     cut.cut()
     await until(() => a.state === 'closed', 'the peer gives up', 30_000)
-    expect(closes).toEqual([{ reason: 'gave-up' }])
+    expect(closes.at(-1)).toEqual({ reason: 'gave-up' })
+    expect(calls.map(([attempt]) => attempt)).toEqual([1, 2])
+    expect(calls[0]?.[2]).toBe(0)
+    expect(calls[1]?.[2]).toBeGreaterThan(0)
     expect(() => a.send('too late')).toThrow(expect.objectContaining({ code: 'closed' }))
   })
 })

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { WebSocket } from 'ws'
 import type { PolitelyError } from '../../src/errors'
 import { PerfectNegotiationPeer } from '../../src/index'
+import type { ReconnectPolicy } from '../../src/reconnect'
 import { listen } from '../../src/server/listen'
 import type { ServerOptions } from '../../src/server/options'
-import type { ReconnectDelay } from '../../src/signalers/backoff'
-import type { ServerSignaler } from '../../src/signalers/server-signaler'
+import type { ServerSignaler, SignalerTrouble } from '../../src/signalers/server-signaler'
 import { SseSignaler } from '../../src/signalers/sse'
 import { WebSocketSignaler } from '../../src/signalers/websocket'
 import { freePort } from '../support/ports'
@@ -20,7 +20,7 @@ let rooms = 0
 const uniqueRoom = () => `refusal-${process.pid}-${rooms++}`
 
 /** What a test may ask of an adapter: to pose as a page of another origin, a room cap, a policy. */
-type Extra = { origin?: string; maxPeers?: number; reconnectDelay?: ReconnectDelay }
+type Extra = { origin?: string; maxPeers?: number; reconnectDelay?: ReconnectPolicy<SignalerTrouble> }
 
 /** Both adapters, each able to pose as a page of another origin. */
 const ADAPTERS = [
@@ -157,14 +157,22 @@ describe.each(ADAPTERS)('refusals reach the app: $name', ({ make }) => {
     const holder = connect(signaler(tight.url, uniqueRoom()), 'holder')
     await until(() => holder.state.settled === 'resolved', 'the first connection')
     const attempts: Array<string | undefined> = []
-    const giveUp: ReconnectDelay = (attempt, error) => {
-      attempts.push(error?.code)
-      return attempt < 2 ? 20 : undefined
+    const numbers: number[] = []
+    const elapsed: number[] = []
+    const giveUp: ReconnectPolicy<SignalerTrouble> = (attempt, reason, since) => {
+      attempts.push(reason)
+      numbers.push(attempt)
+      elapsed.push(since)
+      return attempt < 3 ? 20 : undefined
     }
     const refused = connect(signaler(tight.url, uniqueRoom(), { reconnectDelay: giveUp }), 'late')
     await until(() => refused.state.settled !== undefined, 'giving up')
     expect(refused.state.error).toMatchObject({ code: 'too-many-connections' })
     expect(attempts).toEqual(['too-many-connections', 'too-many-connections', 'too-many-connections'])
+    // One policy shape: attempts count from 1, and `elapsed` grows from 0 over the streak.
+    expect(numbers).toEqual([1, 2, 3])
+    expect(elapsed[0]).toBe(0)
+    expect(elapsed[2]).toBeGreaterThanOrEqual(40)
   })
 
   test('no server at the URL: unavailable is reported before any welcome, and connect() goes on trying', async () => {

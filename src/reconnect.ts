@@ -1,0 +1,23 @@
+/**
+ * The one reconnect policy shape, for the peer (`reconnectDelay` of {@link PeerOptions}) and the
+ * server signalers (`reconnectDelay` of `SseSignaler` and `WebSocketSignaler`): how long to wait
+ * (ms) before attempt `attempt` (1, 2, … since things last worked), given what went wrong
+ * (`reason`) and how long ago the trouble began (`elapsed`, ms). `undefined` gives up.
+ *
+ * @example
+ * // Back off as usual, but give up after a minute.
+ * const reconnectDelay: ReconnectPolicy = (attempt, _reason, elapsed) => (elapsed < 60_000 ? backoff(attempt) : undefined)
+ */
+export type ReconnectPolicy<Reason extends string = string> = (
+  attempt: number,
+  reason: Reason,
+  elapsed: number,
+) => number | undefined
+
+/**
+ * Jittered exponential backoff, the default of both: 250 ms for attempt 1, doubling up to
+ * 10 s, each wait between half and all of that (so many clients do not retry in step).
+ */
+export function backoff(attempt: number): number {
+  return Math.min(125 * 2 ** attempt, 1e4) * (0.5 + Math.random() / 2)
+}
