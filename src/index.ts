@@ -1,3 +1,8 @@
+/**
+ * The browser SDK: `PerfectNegotiationPeer`, the BroadcastChannel signaler, the protocol and errors.
+ *
+ * @module politely
+ */
 // The public browser entry. The pure helpers behind it (the collision decision,
 // session pairing) are tested from src/ and stay internal, so they can change.
 export type { Payload } from './channels.js'

@@ -1,3 +1,8 @@
+/**
+ * Stack adapters for Node (`@roamhq/wrtc`, werift) and Safari before 15.4.
+ *
+ * @module politely/legacy
+ */
 // politely/legacy: adapters that make a WebRTC stack fit for perfect negotiation, for Node and old
 // Safari. Browsers that follow the spec need none, and do not pay for them: this is its own entry.
 

@@ -1,3 +1,8 @@
+/**
+ * Exactly-once, in-order delivery across ICE restarts and rebuilds, and messages of any size.
+ *
+ * @module politely/reliable
+ */
 // The `politely/reliable` entry: exactly-once, in-order delivery across rebuilds, and messages
 // of any size, on top of the core's public API. Wire format: docs/protocol.md, "Reliable delivery".
 import mitt from 'mitt'

@@ -1,3 +1,8 @@
+/**
+ * The reference signaling server for Node (SSE + POST + WebSocket), mountable in any `http` server or Express.
+ *
+ * @module politely/server
+ */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Admission, clientAddress, corsHeaders, PREFLIGHT_HEADERS } from './admission.js'

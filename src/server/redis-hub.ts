@@ -1,3 +1,8 @@
+/**
+ * The Redis hub: several server processes behind one address share rooms.
+ *
+ * @module politely/redis
+ */
 import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'

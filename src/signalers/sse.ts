@@ -1,3 +1,8 @@
+/**
+ * The reference server over Server-Sent Events down and `fetch` POST up.
+ *
+ * @module politely/sse
+ */
 import type { PolitelyError } from '../errors.js'
 import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler.js'
 

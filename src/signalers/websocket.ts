@@ -1,3 +1,8 @@
+/**
+ * The reference server over one WebSocket.
+ *
+ * @module politely/websocket
+ */
 import type { SignalMessage } from '../protocol.js'
 import { refusalError, ServerSignaler, type ServerSignalerOptions } from './server-signaler.js'
 
