@@ -312,7 +312,7 @@ describeBrowser('page snippets (Chromium, two tabs)', () => {
         })
         tab.on('pageerror', (error) => problems.push(error.message))
       })
-      for (const tab of tabs) await tab.goto(`${server?.url}/${name}`)
+      for (const tab of tabs) await tab.goto(new URL(name, server?.url).href)
       const logsSomething = code.includes('console.log')
       for (let waited = 0; logsSomething && logs.some((lines) => lines.length === 0) && !problems.length; waited += 50) {
         if (waited > 15_000) throw new Error(`${where}: a tab logged nothing in 15 s (logs ${JSON.stringify(logs)})`)
