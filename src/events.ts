@@ -37,6 +37,7 @@ export type RebuildReason = 'remote-replaced' | 'remote-restarted' | 'remote-lef
 
 /** A message received on a data channel. Binary data always arrives as an `ArrayBuffer`. */
 export interface MessageEvent {
+  /** The message: a string as sent, anything binary as an `ArrayBuffer`. */
   data: string | ArrayBuffer
   /** Name of the channel it came on: `'default'` or a key of the `channels` option. */
   channel: string
@@ -48,35 +49,83 @@ export interface MessageEvent {
  */
 export type PeerEvents = {
   /** Every data channel is open: `send()` goes straight to the wire. Fires again after each reconnect. */
-  open: { remoteId: string }
+  open: {
+    /** Id of the remote peer the channels lead to. */
+    remoteId: string
+  }
   /** A message arrived. */
   message: MessageEvent
   /** The data channels closed; `send()` queues until the next `open`. */
-  close: { reason: CloseReason }
+  close: {
+    /** Why they closed. `gave-up` and `local-close` are final; after the others the peer recovers, or waits for a remote. */
+    reason: CloseReason
+  }
   /** The peer moved to another {@link PeerState}. */
-  state: { state: PeerState; previous: PeerState }
+  state: {
+    /** The state now. */
+    state: PeerState
+    /** The state it left. */
+    previous: PeerState
+  }
   /** A remote media track arrived. */
-  track: { track: MediaStreamTrack; streams: readonly MediaStream[] }
+  track: {
+    /** The remote track. */
+    track: MediaStreamTrack
+    /** The streams the remote added it to (`addTrack(track, ...streams)`); empty if none. */
+    streams: readonly MediaStream[]
+  }
   /** A remote peer was paired with this one (first contact, or a new instance after a reload). */
-  remote: { id: string; session: number }
+  remote: {
+    /** The remote peer's id. */
+    id: string
+    /** The remote connection's generation this one is paired with (it grows with each of the remote's rebuilds). */
+    session: number
+  }
   /**
    * The peer is acting to bring the connection back: attempt 1 restarts ICE
    * if the channels are still open (they survive it, and nothing in flight is
    * lost), later attempts rebuild the RTCPeerConnection. Each waits
    * `reconnectDelay(attempt, reason)` first.
    */
-  reconnecting: { reason: ReconnectReason; attempt: number }
+  reconnecting: {
+    /** What set this recovery going. */
+    reason: ReconnectReason
+    /** 1, 2, … since the connection was last healthy. */
+    attempt: number
+  }
   /** The connection is back (ICE restored, or `open` again after a rebuild) after `attempts` attempts. */
-  reconnected: { attempts: number }
+  reconnected: {
+    /** How many recovery attempts it took (1 or more). */
+    attempts: number
+  }
   /** The RTCPeerConnection was replaced by a fresh one. */
-  rebuild: { reason: RebuildReason; session: number }
+  rebuild: {
+    /** Why the old connection was thrown away. */
+    reason: RebuildReason
+    /** This peer's new connection generation (the `session` of the messages it sends from now on). */
+    session: number
+  }
   /** A signaling message was sent, or received and accepted (validated, not stale): for timelines and debugging. */
-  signal: { direction: 'in' | 'out'; message: SignalMessage }
+  signal: {
+    /** `'in'`: received and accepted; `'out'`: handed to the signaler. */
+    direction: 'in' | 'out'
+    /** The message itself (validated, when incoming). */
+    message: SignalMessage
+  }
   /**
    * A signaling message was dropped as an expected race (it was meant for a
    * connection that no longer exists). Not an error; useful for debugging.
    */
-  dropped: { code: 'stale-session' | 'retired-peer' | 'other-peer'; kind: string }
+  dropped: {
+    /**
+     * Why: `stale-session`, it names a connection (ours or the remote's) that has been
+     * rebuilt since; `retired-peer`, it comes from a peer that said `bye`; `other-peer`, it
+     * comes from a peer other than the remote, which keeps its place.
+     */
+    code: 'stale-session' | 'retired-peer' | 'other-peer'
+    /** The message's `kind` (`hello`, `description`, …). */
+    kind: string
+  }
   /** Something unexpected went wrong. The peer keeps running. */
   error: PolitelyError
 }

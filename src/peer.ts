@@ -42,18 +42,18 @@ export interface PeerOptions {
   /**
    * A paired connection that is not open (or renegotiating, or whose ICE is down) and makes no
    * progress for this long (ms) is recovered; never less than three signaling round trips
-   * (measured; before any measurement, three times this): slow signaling is not a stall.
+   * (measured; before any measurement, three times this): slow signaling is not a stall. Default 2500.
    */
   stallTimeout?: number
-  /** While no remote has paired with us, `hello` is repeated: after 0.5, 1 and 2 s, then this often (ms). */
+  /** While no remote has paired with us, `hello` is repeated: after 0.5, 1 and 2 s, then this often (ms). Default 3000. */
   helloInterval?: number
-  /** Largest accepted signaling message, in characters of JSON. */
+  /** Largest accepted signaling message, in characters of JSON. Default 131 072 (128 Ki). */
   maxSignalSize?: number
-  /** Most messages a channel holds while it is not open. */
+  /** Most messages a channel holds while it is not open. Default 1000. */
   maxQueuedMessages?: number
-  /** Most bytes a channel holds while it is not open. */
+  /** Most bytes a channel holds while it is not open. Default 16 MiB. */
   maxQueuedBytes?: number
-  /** Largest message `send()` accepts, in bytes (256 KiB crosses every browser). */
+  /** Largest message `send()` accepts, in bytes. Default 256 KiB, which crosses every browser. */
   maxMessageSize?: number
   /**
    * Recovery policy ({@link ReconnectPolicy}): the wait (ms) before recovery attempt `attempt`
@@ -65,17 +65,38 @@ export interface PeerOptions {
   reconnectDelay?: ReconnectPolicy<ReconnectReason>
 }
 
-/** Defaults of every optional {@link PeerOptions} field (frozen: a write would change every later peer). */
-export const DEFAULTS = Object.freeze({
-  firstOffer: 'impolite' as 'impolite' | 'either',
+/**
+ * The defaults of the {@link PeerOptions} fields that have a fixed one, each given in its field's
+ * documentation (frozen: a write would change every later peer). `DEFAULTS.reconnectDelay` is the default policy, to wrap in your own.
+ *
+ * @example
+ * // As by default, but give up after ten attempts in a row.
+ * const reconnectDelay: ReconnectPolicy<ReconnectReason> = (attempt, reason, elapsed) =>
+ *   attempt > 10 ? undefined : DEFAULTS.reconnectDelay(attempt, reason, elapsed)
+ */
+export const DEFAULTS: Readonly<
+  Required<
+    Pick<
+      PeerOptions,
+      | 'firstOffer'
+      | 'stallTimeout'
+      | 'helloInterval'
+      | 'maxSignalSize'
+      | 'maxQueuedMessages'
+      | 'maxQueuedBytes'
+      | 'maxMessageSize'
+      | 'reconnectDelay'
+    >
+  >
+> = Object.freeze({
+  firstOffer: 'impolite',
   stallTimeout: 2500,
   helloInterval: 3000,
   maxSignalSize: DEFAULT_MAX_SIGNAL_SIZE,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 16 * 1024 * 1024,
   maxMessageSize: 256 * 1024,
-  reconnectDelay: ((attempt, reason) =>
-    attempt < 2 ? (reason === 'disconnected' ? 1000 : 0) : backoff(attempt)) as ReconnectPolicy<ReconnectReason>,
+  reconnectDelay: (attempt, reason) => (attempt < 2 ? (reason === 'disconnected' ? 1000 : 0) : backoff(attempt)),
 })
 
 const DEFAULT_CHANNEL = 'default'

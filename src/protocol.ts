@@ -24,7 +24,9 @@ interface MessageBase {
  * that session of the recipient.
  */
 export interface HelloMessage extends MessageBase {
+  /** Message type. */
   kind: 'hello'
+  /** The recipient's session the sender is paired with; absent on a broadcast, or when the sender is unpaired. */
   toSession?: number
   /** When the sender's instance started (ms since the epoch): a later start replaces an earlier one. */
   since?: number
@@ -37,30 +39,48 @@ export interface HelloMessage extends MessageBase {
 
 /** An SDP offer or answer for the recipient's session `toSession`. */
 export interface DescriptionMessage extends MessageBase {
+  /** Message type. */
   kind: 'description'
+  /** Recipient's peer id: descriptions are never broadcast. */
   to: string
+  /** The recipient's session it was made for; any other session drops it. */
   toSession: number
-  description: { type: 'offer' | 'answer'; sdp: string }
+  /** The session description, as `RTCSessionDescriptionInit` has it. */
+  description: {
+    /** Offer or answer (rollbacks stay local). */
+    type: 'offer' | 'answer'
+    /** The SDP text. */
+    sdp: string
+  }
 }
 
 /** A trickled ICE candidate; `null` is end-of-candidates. */
 export interface CandidateMessage extends MessageBase {
+  /** Message type. */
   kind: 'candidate'
+  /** Recipient's peer id: candidates are never broadcast. */
   to: string
+  /** The recipient's session it is meant for; any other session drops it. */
   toSession: number
+  /** The candidate, or `null` for end-of-candidates. */
   candidate: CandidateInit | null
 }
 
 /** The sender is leaving: tear down now instead of waiting for ICE to time out. */
 export interface ByeMessage extends MessageBase {
+  /** Message type. */
   kind: 'bye'
 }
 
 /** The JSON form of an `RTCIceCandidate` (`candidate.toJSON()`). */
 export interface CandidateInit {
+  /** The `candidate:` attribute line (at most 2048 characters); empty for end-of-candidates in some browsers. */
   candidate: string
+  /** The `a=mid` of the m-section it belongs to. */
   sdpMid?: string | null
+  /** Index of the m-section it belongs to, from 0. */
   sdpMLineIndex?: number | null
+  /** ICE username fragment (`a=ice-ufrag`) it belongs to: tells an ICE restart's candidates from the old ones. */
   usernameFragment?: string | null
 }
 

@@ -17,6 +17,10 @@ export type ReconnectPolicy<Reason extends string = string> = (
 /**
  * Jittered exponential backoff, the default of both: 250 ms for attempt 1, doubling up to
  * 10 s, each wait between half and all of that (so many clients do not retry in step).
+ *
+ * @example
+ * // Twice as patient as the default, and never giving up.
+ * new WebSocketSignaler({ url, room: 'demo', reconnectDelay: (attempt) => 2 * backoff(attempt) })
  */
 export function backoff(attempt: number): number {
   return Math.min(125 * 2 ** attempt, 1e4) * (0.5 + Math.random() / 2)

@@ -15,8 +15,11 @@ import type { ReliablePeerEvents, ReliablePeerOptions, SendOptions, StreamEvents
 
 export type { ReliableErrorCode, ReliablePeerEvents, ReliablePeerOptions, SendOptions, TransferProgress } from './types.js'
 
-/** Defaults of the options {@link ReliablePeer} adds. */
-export const RELIABLE_DEFAULTS = Object.freeze({
+/**
+ * Defaults of the options {@link ReliablePeer} adds, each given in its field's documentation
+ * (`chunkSize`'s depends on the connection, so it has none here). Frozen.
+ */
+export const RELIABLE_DEFAULTS: Readonly<Required<Pick<ReliablePeerOptions, 'windowSize' | 'maxTransferSize'>>> = Object.freeze({
   windowSize: 8 * 1024 * 1024,
   maxTransferSize: 1024 * 1024 * 1024,
 })

@@ -25,12 +25,18 @@ export interface ReliablePeerOptions extends PeerOptions {
 
 /** Per-send options: the channel, and an `AbortSignal` that withdraws the message. */
 export interface SendOptions {
+  /** The channel to send on: `'default'`, or a key of the `channels` option. Default `'default'`. */
   channel?: string
+  /**
+   * Withdraws the message when it aborts before its last chunk went out: `send()` rejects with
+   * `aborted` and nothing of it is delivered. Ignored on pass-through channels.
+   */
   signal?: AbortSignal
 }
 
 /** How much of a message bigger than one chunk went to the transport. */
 export interface TransferProgress {
+  /** The channel the message goes on. */
   channel: string
   /** Bytes of the message handed over so far. */
   sent: number

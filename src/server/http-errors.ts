@@ -1,4 +1,53 @@
 import type { ServerResponse } from 'node:http'
+import type { ErrorCode } from '../errors.js'
+
+/**
+ * Every refusal of the server, by its stable code: the `error` of the JSON body, the reason of
+ * a refused WebSocket's close. Clients see the ones an app can act on under the same
+ * {@link ErrorCode} (the others as `signaling-failed`).
+ */
+export type RefusalCode =
+  /**
+   * A malformed request: room, peer id, token, `Last-Event-ID` or `maxPeers`; a batch of none or
+   * more than `maxBatch` messages; a binary WebSocket frame.
+   */
+  | 'bad-request'
+  /** A message that is not JSON, is nested too deep, or does not have the protocol's shape. */
+  | 'invalid-signal'
+  /** No token: a subscription without one, a POST without `Authorization: Bearer`. */
+  | 'unauthorized'
+  /** The `authorize` option refused the peer. */
+  | 'forbidden'
+  /** The page's origin is not in `allowedOrigins`. */
+  | 'origin-not-allowed'
+  /** A message whose `from` is not the peer the token holds in this room. */
+  | 'spoofed-sender'
+  /** The room has `maxPeersPerRoom` peers (or the `maxPeers` the client asked for). */
+  | 'room-full'
+  /** A path outside `path`, on a server given to `attach()`. */
+  | 'not-found'
+  /** A method other than GET, POST, OPTIONS or a WebSocket upgrade. */
+  | 'method-not-allowed'
+  /** Another token holds this peer id in the room (connected, or within its release grace). */
+  | 'id-taken'
+  /** A body or frame over `maxBodyBytes`, or a message over `maxMessageBytes`. */
+  | 'too-large'
+  /** Messages over `ratePerSecond`, or new rooms over `newRoomsPerMinute` from one address. */
+  | 'rate-limited'
+  /** The client's address holds `maxConnectionsPerAddress` connections. */
+  | 'too-many-connections'
+  /** The server holds `maxRooms` rooms. */
+  | 'too-many-rooms'
+  /** The hub (Redis) failed, or anything else unexpected, or the server holds `maxConnections`: try again. */
+  | 'unavailable'
+
+/** How the server answers one {@link RefusalCode}. */
+export interface RefusalResponse {
+  /** HTTP status; a refused WebSocket closes with 4000 + it. */
+  readonly status: number
+  /** `true` when a client should retry, with backoff: the answer carries `Retry-After`. Absent otherwise. */
+  readonly retry?: true
+}
 
 /**
  * Every refusal of the server: a stable code and its HTTP status. A refused
@@ -6,7 +55,7 @@ import type { ServerResponse } from 'node:http'
  * refusal's code as the reason (a browser never sees the HTTP status of a
  * refused upgrade); `retry` marks the ones a client should retry, with backoff.
  */
-export const REFUSALS = {
+export const REFUSALS: Readonly<Record<RefusalCode, RefusalResponse>> = {
   'bad-request': { status: 400 },
   'invalid-signal': { status: 400 },
   unauthorized: { status: 401 },
@@ -21,11 +70,8 @@ export const REFUSALS = {
   'rate-limited': { status: 429, retry: true },
   'too-many-connections': { status: 429, retry: true },
   'too-many-rooms': { status: 503, retry: true },
-  /** The hub (Redis) failed, or the server holds all the connections it may: try again. */
   unavailable: { status: 503, retry: true },
-} as const
-
-export type RefusalCode = keyof typeof REFUSALS
+}
 
 /** WebSocket close code of a refusal: 4000 + its HTTP status (4403, 4409, 4429, …). */
 export const closeCodeOf = (code: RefusalCode): number => 4000 + REFUSALS[code].status

@@ -1,13 +1,8 @@
-/**
- * The room model behind every route, as an interface so the state can live
- * in this process (MemoryHub) or be shared by many processes (a Redis hub).
- * Everything is per room; a room exists while it has peers or buffered events.
- */
-
 /** One relayed signaling message, as stored for fan-out and replay. */
 export interface RoomEvent {
   /** Opaque, ordered within a room; valid as an SSE `id` / resume position. */
   id: string
+  /** Sender's peer id (authenticated by its token). */
   from: string
   /** Recipient peer id; absent for broadcasts. */
   to?: string
@@ -25,6 +20,12 @@ export type ClaimRefusal = 'id-taken' | 'room-full' | 'too-many-rooms'
  */
 export type ClaimResult = 'created' | 'claimed' | 'resumed' | ClaimRefusal
 
+/**
+ * The room model behind every route, as an interface so the state can live
+ * in this process ({@link MemoryHub}, the default) or be shared by many
+ * processes (`RedisHub` of `politely/redis`). Everything is per room; a room
+ * exists while it has peers or buffered events.
+ */
 export interface Hub {
   /**
    * Binds `peer` in `room` to whoever holds `token`. The same token may claim
@@ -52,5 +53,6 @@ export interface Hub {
   present(room: string): Promise<string[]>
   /** Number of rooms (for limits and stats). */
   rooms(): number
+  /** Stops its timers and connections; the server calls it from its own `close()`. */
   close(): Promise<void>
 }

@@ -18,12 +18,12 @@ import { roomOf, subscriptionTarget } from './target.js'
 import { WebSocketRoute } from './websocket.js'
 
 export type { AllowedOrigins } from './admission.js'
-export { closeCodeOf, REFUSALS, type RefusalCode } from './http-errors.js'
+export { closeCodeOf, REFUSALS, type RefusalCode, type RefusalResponse } from './http-errors.js'
 export type { ClaimRefusal, ClaimResult, Hub, RoomEvent } from './hub.js'
 export { listen } from './listen.js'
 export { MemoryHub, type MemoryHubOptions } from './memory-hub.js'
 export { SERVER_DEFAULTS, type ServerOptions } from './options.js'
-export { type Mounts, type StaticOptions, serveStatic, startStaticServer } from './static.js'
+export { type Mounts, type RunningStaticServer, type StaticOptions, serveStatic, startStaticServer } from './static.js'
 export { WS_CLOSE } from './websocket.js'
 
 /** A signaling server to mount: `handle` for requests, `upgrade` for WebSockets. */
@@ -61,7 +61,11 @@ function resolve(options: ServerOptions): ResolvedServerOptions {
  * within 10 s, a whole request within 30 s (node's defaults: 1 and 5 minutes;
  * an event stream's request has no body, so it is not cut), and at most
  * `maxConnections` open sockets (idle ones too) plus room for handshakes and
- * static files; past that, new sockets are dropped.
+ * static files; past that, new sockets are dropped. `attach()` and {@link startSignalingServer}
+ * do it; a server you start yourself (Express's, say) needs this call.
+ *
+ * @example
+ * protectServer(app.listen(8787))
  */
 export function protectServer(server: Server, maxConnections: number = SERVER_DEFAULTS.maxConnections): void {
   server.headersTimeout = 10_000
@@ -197,15 +201,38 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
   return signaling
 }
 
+/** Options of {@link startSignalingServer}: the server's, and where to listen. */
+export interface StartSignalingServerOptions extends ServerOptions {
+  /** Port to listen on; 0 picks a free one. Default 8787. */
+  port?: number
+  /** Address to listen on. Default `'127.0.0.1'` (this machine only); `'0.0.0.0'` or `'::'` for every interface. */
+  host?: string
+  /** A `node:http` server to attach to and start; a new one by default. */
+  server?: Server
+}
+
+/** A signaling server {@link startSignalingServer} started. */
+export interface RunningSignalingServer {
+  /** The `node:http` server it listens with. */
+  server: Server
+  /** The signaling server attached to it. */
+  signaling: SignalingServer
+  /** The port it listens on (the one picked, when 0 was asked for). */
+  port: number
+  /** The signaling URL, `http://<host>:<port><path>`: the `url` option of the signalers. */
+  url: string
+  /** Ends the signaling server and every connection, and stops listening. */
+  close(): Promise<void>
+}
+
 /**
- * Starts a bare signaling server on `host:port` (port 0 picks a free one).
+ * Starts a bare signaling server on `host:port`.
  *
  * @example
  * const { url, close } = await startSignalingServer({ port: 0 })
+ * const signaler = new SseSignaler({ url, room: 'demo' })
  */
-export async function startSignalingServer(
-  options: ServerOptions & { port?: number; host?: string; server?: Server } = {},
-): Promise<{ server: Server; signaling: SignalingServer; port: number; url: string; close(): Promise<void> }> {
+export async function startSignalingServer(options: StartSignalingServerOptions = {}): Promise<RunningSignalingServer> {
   const { port = 8787, host = '127.0.0.1', server = createServer(), ...rest } = options
   const signaling = createSignalingServer(rest)
   signaling.attach(server)

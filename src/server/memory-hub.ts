@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 
-/** Limits of the in-memory hub. */
+/** Limits of the in-memory hub; {@link SERVER_DEFAULTS} has a value for each. */
 export interface MemoryHubOptions {
+  /** Most rooms at once; a claim that would create another is refused (`too-many-rooms`). */
   maxRooms: number
-  /** Replay buffer per room: most events kept, most characters of them, and for how long (ms). */
+  /** Replay buffer per room: most events kept. */
   replayMessages: number
+  /** Replay buffer per room: most characters of JSON kept. */
   replayBytes: number
+  /** Replay buffer per room: how long an event is kept (ms). */
   replayAgeMs: number
   /** Characters of JSON all replay buffers together may hold; past it, the largest buffers lose their oldest half. */
   replayBytesTotal: number
@@ -39,6 +42,10 @@ const hash = (token: string) => createHash('sha256').update(token).digest('base6
  * `<epoch>-<seq>`: the epoch changes with every process start, so a resume
  * position issued by a previous process is recognised as a gap, not
  * misread as a position in the new sequence.
+ *
+ * @example
+ * const hub = new MemoryHub({ ...SERVER_DEFAULTS, maxRooms: 1000 })
+ * const signaling = createSignalingServer({ hub })
  */
 export class MemoryHub implements Hub {
   readonly #rooms = new Map<string, Room>()
@@ -155,6 +162,7 @@ export class MemoryHub implements Hub {
     return this.#bytes
   }
 
+  /** Stops its timers and forgets every room. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper)
     for (const room of this.#rooms.values()) for (const binding of room.bindings.values()) clearTimeout(binding.releaseTimer)

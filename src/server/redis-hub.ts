@@ -11,10 +11,16 @@ import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 export interface RedisHubOptions {
   /** `redis://host:port/db`, or ioredis options. */
   redis: string | RedisOptions
-  /** Rooms this process serves at once. */
+  /** Rooms this process serves at once; a claim that would add another is refused (`too-many-rooms`). */
   maxRooms: number
+  /** Replay buffer per room: about this many events kept (the stream is trimmed approximately). */
   replayMessages: number
+  /** Replay buffer per room: how long an event is kept (ms); an idle room's stream expires after twice that. */
   replayAgeMs: number
+  /**
+   * How long a peer id stays bound after its last connection ended (ms), so it can resume; also
+   * how long the ids of a process that crashed stay taken.
+   */
   releaseMs: number
   /** Key prefix, so several deployments can share one Redis. */
   prefix?: string
@@ -63,6 +69,14 @@ function compareIds(a: string, b: string): number {
  * room is the replay buffer (its ids are resume positions valid on every
  * process), pub/sub fans out, bindings and presence are shared keys with
  * TTLs, so idle rooms cost nothing.
+ *
+ * @example
+ * import { createSignalingServer, SERVER_DEFAULTS } from 'politely/server'
+ * import { RedisHub } from 'politely/redis'
+ *
+ * const hub = new RedisHub({ ...SERVER_DEFAULTS, redis: 'redis://localhost:6379' })
+ * await hub.connect()
+ * const signaling = createSignalingServer({ hub })
  */
 export class RedisHub implements Hub {
   readonly #client: Redis
@@ -226,6 +240,7 @@ export class RedisHub implements Hub {
     return new Set([...this.#local.values()].map((binding) => binding.room)).size
   }
 
+  /** Disconnects from Redis; the bindings of this process's peers expire there after `releaseMs`. */
   async close(): Promise<void> {
     clearInterval(this.#refresher)
     this.#client.disconnect()

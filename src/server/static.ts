@@ -55,6 +55,10 @@ interface Target {
  * dot-directories) and for a file whose real path, every symlink resolved, is outside the
  * real path of its mount's directory (unless `options.followSymlinks`). A directory serves
  * its `index.html`; there is never a listing.
+ *
+ * @example
+ * const files = serveStatic({ '/': 'public' })
+ * const server = http.createServer((request, response) => signaling.handle(request, response) || files(request, response))
  */
 export function serveStatic(
   mounts: Mounts,
@@ -69,14 +73,30 @@ export function serveStatic(
   }
 }
 
+/** A static server {@link startStaticServer} started. */
+export interface RunningStaticServer {
+  /** Its root URL, `http://<host>:<port>/`. */
+  url: string
+  /** The port it listens on (the one picked, when 0 was asked for). */
+  port: number
+  /** Ends every connection (idle keep-alive ones too) and stops listening. */
+  close(): Promise<void>
+}
+
 /**
- * Starts a static server (for tests and benchmarks); `options` as for {@link serveStatic}.
+ * Starts a static server (for tests and benchmarks) on `host:port` (port 0, the default, picks
+ * a free one); `options` as for {@link serveStatic}.
  *
  * @example
  * const server = await startStaticServer({ '/': 'demo', '/dist/': 'dist' })
  * console.log(server.url) // http://127.0.0.1:40123/
  */
-export async function startStaticServer(mounts: Mounts, host = '127.0.0.1', port = 0, options: StaticOptions = {}) {
+export async function startStaticServer(
+  mounts: Mounts,
+  host = '127.0.0.1',
+  port = 0,
+  options: StaticOptions = {},
+): Promise<RunningStaticServer> {
   const server = createServer(serveStatic(mounts, options))
   const actual = await listen(server, port, host)
   return {

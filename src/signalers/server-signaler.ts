@@ -8,6 +8,7 @@ import { randomToken } from './token.js'
 export interface ServerSignalerOptions {
   /** The server's signaling URL, e.g. `https://example.com/signal` (rooms live under it). May be relative in a page. */
   url: string
+  /** The room to join: peers in the same room of one server find each other. 1–64 of `A–Z a–z 0–9 _ . : ~ -`. */
   room: string
   /**
    * Seats the room may have while this peer joins: `2` keeps a 1:1 room to its

@@ -25,6 +25,19 @@ export interface SignalerEvents {
  *
  * Adapters own their transport's reconnection and queue what is sent while
  * it is down, so the peer never sees a gap.
+ *
+ * @example
+ * // Over an app's own open WebSocket, whose server relays each text to the room.
+ * const signaler: Signaler = {
+ *   connect: async () => {},
+ *   send: (message) => socket.send(JSON.stringify(message)),
+ *   subscribe: (handler) => {
+ *     const listener = (event: MessageEvent) => handler(event.data)
+ *     socket.addEventListener('message', listener)
+ *     return () => socket.removeEventListener('message', listener)
+ *   },
+ *   close: () => socket.close(),
+ * }
  */
 export interface Signaler {
   /**

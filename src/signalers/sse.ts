@@ -17,10 +17,13 @@ export interface SseSignalerOptions extends ServerSignalerOptions {
 
 const MAX_BATCH = 64
 
-/** One Server-Sent Event: its name (`message` when unnamed), data and id. */
-interface StreamEvent {
+/** One Server-Sent Event, as {@link eventStreamParser} emits it. */
+export interface StreamEvent {
+  /** Its name: the `event` field, `message` when there is none. */
   event: string
+  /** Its `data` lines, joined with `\n`. */
   data: string
+  /** Its `id` field, if it had one (one containing NUL is ignored). */
   id?: string
 }
 
