@@ -33,9 +33,9 @@ export function legacyPeerConnection(Base: typeof RTCPeerConnection): typeof RTC
       const made = answering ? await this.createAnswer() : await this.createOffer()
       // An incoming offer was applied while ours was being created: ours is moot (the spec's
       // operations chain would not have let it through either).
-      if (!answering && (this.signalingState as RTCSignalingState) === 'have-remote-offer') return null as never
+      if (!answering && (this.signalingState as RTCSignalingState) === 'have-remote-offer') return null as unknown as undefined
       await super.setLocalDescription(made)
-      return { type: made.type, sdp: made.sdp } as never
+      return { type: made.type, sdp: made.sdp } as unknown as undefined
     }
 
     /** An offer that collides with ours rolls ours back first, as implicit rollback does. */

@@ -359,7 +359,7 @@ export class PerfectNegotiationPeer {
         channels: this.#specs,
         queues: this.#queues,
         tracks: this.#tracks,
-      } as never,
+      },
       {
         signal: (body) => this.#signal({ ...body, toSession: connection.paired }, this.#remote?.id, session),
         open: () => {

@@ -22,7 +22,7 @@
  * @example
  * import { RTCPeerConnection } from 'werift'
  * import { weriftPeerConnection } from 'politely/legacy'
- * new PerfectNegotiationPeer({ signaler, RTCPeerConnection: weriftPeerConnection(RTCPeerConnection as never) })
+ * new PerfectNegotiationPeer({ signaler, RTCPeerConnection: weriftPeerConnection(RTCPeerConnection as unknown as typeof globalThis.RTCPeerConnection) })
  */
 export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTCPeerConnection {
   return class WeriftPeerConnection extends Base {

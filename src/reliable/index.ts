@@ -8,6 +8,7 @@
 import mitt from 'mitt'
 import type { Payload } from '../channels.js'
 import { PolitelyError } from '../errors.js'
+import type { PeerEvents } from '../events.js'
 import { type ChannelOptions, DEFAULTS, PerfectNegotiationPeer } from '../peer.js'
 import { DATA_HEADER } from './frames.js'
 import { createStream, type Stream } from './stream.js'
@@ -97,20 +98,23 @@ export class ReliablePeer extends PerfectNegotiationPeer {
   override on<K extends keyof ReliablePeerEvents>(type: K, handler: (event: ReliablePeerEvents[K]) => void): () => void {
     // `message` and `progress` are this class's alone; `error` comes from both the core and the streams.
     const own = type === 'message' || type === 'progress'
-    const offs = own ? [] : [super.on(type as 'open', handler as never)]
+    // One handler for whichever emitter: its event type is the one `type` names in both maps.
+    const listener = handler as (event: unknown) => void
+    const offs = own ? [] : [super.on(type as keyof PeerEvents, listener)]
     if (own || type === 'error') {
+      const name = type as keyof StreamEvents
       // Like the core: a handler that throws disturbs neither the peer nor the other handlers.
-      const guarded = (event: never) => {
+      const guarded = (event: unknown) => {
         try {
-          handler(event)
+          listener(event)
         } catch (error) {
           setTimeout(() => {
             throw error
           })
         }
       }
-      this.#emitter.on(type as 'message', guarded as never)
-      offs.push(() => this.#emitter.off(type as 'message', guarded as never))
+      this.#emitter.on(name, guarded)
+      offs.push(() => this.#emitter.off(name, guarded))
     }
     return () => {
       for (const off of offs) off()
