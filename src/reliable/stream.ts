@@ -1,18 +1,14 @@
-// One managed channel of a ReliablePeer: the sending side (sequence numbers, a resend
-// buffer bounded by a window, chunking) and the receiving side (in-order acceptance,
-// coalesced ACKs, reassembly). It knows nothing of WebRTC: the peer hands it what
-// arrives and lends it a `write` that reaches the core and an `emit`.
-// (A closure rather than a class: its state stays private and minifies to a third.)
+// One managed channel of a ReliablePeer: a sending half (sender.ts) and a receiving half
+// (receiver.ts), and the frames that concern both (SYNC). It knows nothing of WebRTC: the peer
+// hands it what arrives and lends it a `write` that reaches the core and an `emit`.
+// (Closures rather than classes: their state stays private and minifies to a third.)
 import type { Emitter } from 'mitt'
 import type { Payload } from '../channels.js'
 import { PolitelyError } from '../errors.js'
-import { ABORT, ACK, DATA, decode, encode, type Frame, join, LAST, STRING, SYNC, split } from './frames.js'
+import { ACK, DATA, decode, encode, join, SYNC, split } from './frames.js'
+import { createReceiver } from './receiver.js'
+import { createSender } from './sender.js'
 import type { StreamEvents } from './types.js'
-
-/** Accepted frames that make an ACK go out at once. */
-const ACK_EVERY = 16
-/** Longest an accepted frame waits for its ACK (ms). */
-const ACK_DELAY = 20
 
 /** Bounds of one stream. */
 export interface StreamLimits {
@@ -41,26 +37,6 @@ export interface Stream {
   dispose(): void
 }
 
-/** One message on its way out. */
-interface Outgoing {
-  bytes: Uint8Array
-  string: boolean
-  /** Payload bytes per chunk and the number of chunks: fixed when it starts, so a resent frame is the same frame. */
-  chunk: number
-  chunks: number
-  /** Sequence number of its first frame, and how many frames got one so far. */
-  first: number
-  count: number
-  /** Index of its ABORT frame, once it has one. */
-  cut?: number
-  aborted?: boolean
-  settle(error?: PolitelyError): void
-}
-
-const frames = (message: Outgoing) => (message.cut === undefined ? message.chunks : message.cut + 1)
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
 /** The stream of one managed channel: `write` reaches the core's `send()`, `emit` the peer's own events. */
 export function createStream(
   channel: string,
@@ -69,260 +45,39 @@ export function createStream(
   write: Write,
   emit: Emitter<StreamEvents>['emit'],
 ): Stream {
-  // Sending. Sequence numbers are plain integers here (2⁵³ frames never run out), u32 on the wire.
-  /** Messages with frames not yet acknowledged, oldest first; the last one may still be chunked. */
-  const held: Outgoing[] = []
-  /** Messages not started. */
-  let queue: Outgoing[] = []
-  let next = 0
-  let acked = -1
-  /** Highest frame ever handed over: only a first handover reports progress. */
-  let handed = -1
-  /** Next frame to hand over in this pass (a SYNC starts a new pass). */
-  let cursor = 0
-  /** Sizes of the frames after `acked`, by sequence number. */
-  const sizes = new Map<number, number>()
-  let unacked = 0
-  /** Bumped whenever the channel closes or a SYNC starts a new pass: a pump of an older one stops. */
-  let gen = 0
-  let pumping = -1
-  let synced = false
-  /** The connection our channel is open on, and a SYNC that came on some connection before our `open`. */
-  let current: unknown
-  let early: [seen: number, received: number, pc: unknown] | undefined
-
-  // Receiving.
-  let peer = 0
-  let expected = 0
-  /** The message being reassembled; undefined while a too-large one is skipped. */
-  let parts: Uint8Array[] | undefined = []
-  let partBytes = 0
-  let unackedIn = 0
-  let ackTimer: ReturnType<typeof setTimeout> | undefined
-
-  /** First frame of the oldest message we hold: where a new remote instance starts receiving. */
-  const base = () => held[0]?.first ?? next
-
-  /** The full sequence number of a u32 from the wire: the one nearest to what we know. */
-  const full = (wire: number) => acked + ((wire - acked) | 0)
-
-  const kick = () => {
-    if (synced && pumping !== gen) void pump(gen)
-  }
-
-  /** Hands frames to the core one at a time, each once the previous one went to the channel. */
-  async function pump(pass: number): Promise<void> {
-    pumping = pass
-    while (gen === pass) {
-      // Acknowledgements may have freed what this pass was about to resend.
-      cursor = Math.max(cursor, base())
-      const seq = cursor
-      let message: Outgoing | undefined
-      let index = 0
-      const fresh = seq === next
-      if (!fresh) message = held.find((m) => (index = seq - m.first) >= 0 && index < m.count)
-      else {
-        if (unacked >= limits.windowSize) break
-        message = held.at(-1)
-        if (!message || message.count === frames(message)) {
-          message = queue.shift()
-          if (!message) break
-          message.first = seq
-          message.chunk = limits.chunkSize()
-          message.chunks = Math.ceil(message.bytes.length / message.chunk) || 1
-          held.push(message)
-        }
-        if (message.aborted) message.cut = message.count
-        index = message.count++
-      }
-      const { bytes, chunk, chunks, string, cut } = message!
-      const start = index * chunk
-      const last = index === chunks - 1
-      const frame =
-        index === cut
-          ? encode(DATA, [seq], ABORT)
-          : encode(DATA, [seq], (string ? STRING : 0) | (last ? LAST : 0), bytes.subarray(start, start + chunk))
-      if (fresh) {
-        next++
-        sizes.set(seq, frame.byteLength)
-        unacked += frame.byteLength
-      }
-      cursor = seq + 1
-      try {
-        await write(frame)
-      } catch {
-        // Refused (the peer closed): nothing more goes out.
-        break
-      }
-      // First handover of a chunk: progress (unless aborted), and the promise once it is the last.
-      if (seq > handed) {
-        handed = seq
-        if (chunks > 1 && !message!.aborted) {
-          emit('progress', { channel, sent: Math.min(start + chunk, bytes.length), total: bytes.length })
-        }
-        if (last) message!.settle()
-      }
-    }
-    if (pumping === pass) pumping = -1
-  }
-
-  function synchronize(seen: number, received: number): void {
-    early = undefined
-    // No pump may start before the cursor is set (acknowledging kicks).
-    synced = false
-    gen++
-    const known = seen === nonce
-    const resume = full(received) + 1
-    if (known) acknowledge(received)
-    // A remote that knows us resumes after what it has (a message cut by the rebuild goes on where it
-    // stopped); a new instance gets every message we hold from its first frame (at least once).
-    cursor = known && resume > base() && resume <= next ? resume : base()
-    synced = true
-    kick()
-  }
-
-  function acknowledge(wire: number): void {
-    const seq = full(wire)
-    // Cumulative: an old or impossible ACK says nothing new.
-    if (seq >= next) return
-    while (acked < seq) {
-      unacked -= sizes.get(++acked)!
-      sizes.delete(acked)
-    }
-    while (held[0] && held[0].count === frames(held[0]) && held[0].first + held[0].count <= seq + 1) held.shift()
-    kick()
-  }
-
-  function accept({ fields: [seq], flags, payload }: Frame): void {
-    // Only the next frame of a known sender: a duplicate, or one after a gap (frames lost with a
-    // dead connection), is dropped; the sender resends from what our SYNC says we have.
-    if (!peer || seq !== expected) return
-    expected = (seq + 1) >>> 0
-    if (++unackedIn >= ACK_EVERY) ack()
-    else ackTimer ??= setTimeout(ack, ACK_DELAY)
-    if (flags & ABORT) parts = []
-    else if (parts) {
-      partBytes += payload.length
-      parts.push(payload)
-      if (partBytes > limits.maxTransferSize) {
-        parts = undefined
-        emit('error', new PolitelyError('message-too-large', 'Incoming message over maxTransferSize: dropped'))
-      }
-    }
-    if (flags & LAST) {
-      if (parts) emit('message', { data: concat(parts, flags & STRING), channel })
-      parts = []
-    }
-    if (parts?.length === 0) partBytes = 0
-  }
-
-  function ack(): void {
-    clearTimeout(ackTimer)
-    ackTimer = undefined
-    unackedIn = 0
-    control(encode(ACK, [expected - 1]))
-  }
-
   /** A SYNC or an ACK. One the core refuses (the peer closed) is not needed any more. */
-  function control(frame: ArrayBuffer): void {
+  const control = (frame: ArrayBuffer) => {
     try {
       write(frame)
     } catch {}
   }
-
-  function close(): void {
-    current = early = undefined
-    synced = false
-    gen++
-  }
-
+  const sender = createSender(channel, nonce, limits, write, emit)
+  const receiver = createReceiver(channel, limits.maxTransferSize, emit, control)
   return {
-    send(data, signal) {
-      const string = typeof data === 'string'
-      if (!string && !((data as ArrayBuffer)?.byteLength >= 0)) throw new PolitelyError('invalid-message', 'Not sendable')
-      // Copied: it is resent after a rebuild, long after the caller may have reused its buffer.
-      const bytes = string
-        ? encoder.encode(data)
-        : new Uint8Array(
-            ArrayBuffer.isView(data) ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data.slice(0),
-          )
-      if (bytes.length > limits.maxTransferSize) throw new PolitelyError('message-too-large', 'Over maxTransferSize')
-      if (signal?.aborted) return Promise.reject(aborted(signal))
-      const message = { bytes, string, count: 0 } as Outgoing
-      const promise = new Promise<void>((resolve, reject) => {
-        const abort = () => {
-          const index = queue.indexOf(message)
-          if (index >= 0) queue.splice(index, 1)
-          // Its last chunk went out: it will be delivered, so it is not aborted.
-          else if (message.count === message.chunks) return
-          // Its next frame is an ABORT, so the receiver drops what it has of it.
-          else message.aborted = true
-          message.settle(aborted(signal!))
-          kick()
-        }
-        message.settle = (error) => {
-          signal?.removeEventListener('abort', abort)
-          error ? reject(error) : resolve()
-        }
-        signal?.addEventListener('abort', abort)
-      })
-      // Like the core's: awaiting it is optional; a message that close() drops must not be an unhandled rejection.
-      promise.catch(() => {})
-      queue.push(message)
-      kick()
-      return promise
-    },
+    send: sender.send,
 
     receive(data, pc) {
       const frame = decode(data)
       const [high = 0, low = 0, seenHigh = 0, seenLow = 0, start = 0, received = 0] = frame?.fields ?? []
-      if (frame?.type === DATA) accept(frame)
-      else if (frame?.type === ACK) acknowledge(high)
+      if (frame?.type === DATA) receiver.accept(frame)
+      else if (frame?.type === ACK) sender.acknowledge(high)
       else if (frame?.type === SYNC) {
-        const remote = join(high, low)
-        if (remote !== peer) {
-          // A new remote instance (it reloaded): its stream starts at its base; what we had of it is gone.
-          peer = remote
-          expected = start
-          parts = []
-          partBytes = 0
-        }
-        // Channels open one by one: the remote's SYNC may come before our `open`. It is kept for
-        // its connection only; one from a connection that died is dropped with it.
-        const seen = join(seenHigh, seenLow)
-        if (pc === current) synchronize(seen, received)
-        else early = [seen, received, pc]
+        // Who the remote is and where its stream starts; then where it is in ours.
+        receiver.meet(join(high, low), start)
+        sender.sync(join(seenHigh, seenLow), received, pc)
       } else emit('error', new PolitelyError('invalid-frame', 'Not a reliable frame: dropped'))
     },
 
     open(pc) {
-      current = pc
-      control(encode(SYNC, [...split(nonce), ...split(peer), base(), expected - 1]))
-      if (early && early[2] === pc) synchronize(early[0], early[1])
+      control(encode(SYNC, [...split(nonce), ...split(receiver.peer()), sender.base(), receiver.expected() - 1]))
+      sender.open(pc)
     },
 
-    close,
+    close: sender.close,
 
     dispose() {
-      close()
-      clearTimeout(ackTimer)
-      const error = new PolitelyError('closed', 'The peer closed')
-      for (const message of [...held, ...queue]) message.settle(error)
-      queue = []
+      sender.dispose()
+      receiver.dispose()
     },
   }
-}
-
-function aborted(signal: AbortSignal): PolitelyError {
-  return new PolitelyError('aborted', 'Aborted', { cause: signal.reason })
-}
-
-function concat(parts: Uint8Array[], isString: number): string | ArrayBuffer {
-  const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
-  let offset = 0
-  for (const part of parts) {
-    whole.set(part, offset)
-    offset += part.length
-  }
-  return isString ? decoder.decode(whole) : whole.buffer
 }
