@@ -10,17 +10,11 @@ import type { Browser, Page } from 'playwright-core'
 import { build } from 'vite'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startStaticServer } from '../../src/server/static'
+import { until } from '../support/until'
 import { describeBrowser, launchChromium } from './chromium'
 
 const root = new URL('../..', import.meta.url).pathname
 
-/** Polls an async condition (a page read) until it holds. */
-async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await condition()); ) {
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs / 1000} s`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 const built = mkdtempSync(join(tmpdir(), 'politely-examples-'))
 
 /** Where each example shows its state and messages. */
@@ -76,14 +70,14 @@ describeBrowser('examples/', () => {
         await tab.goto(new URL(isBuilt ? `built/${name}/index.html` : `examples/${name}/index.html`, server?.url).href)
       }
       const [a, b] = tabs as [Page, Page]
-      await eventually(
+      await until(
         async () => (await a.textContent(state)) === 'connected' && (await b.textContent(state)) === 'connected',
         'both tabs connected',
         15_000,
       )
       await a.fill('input', `hello from ${name}`)
       await a.click('button')
-      await eventually(
+      await until(
         async () => ((await b.textContent(messages)) ?? '').includes(`hello from ${name}`),
         'the message in the other tab',
         10_000,

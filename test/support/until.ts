@@ -1,10 +1,11 @@
 /**
  * Waits for a condition by polling. Not a retry: the condition is what the
- * test asserts, and running out of time fails the test with `what`.
+ * test asserts, and running out of time fails the test with `what`. The
+ * condition may be async (a read from a browser page).
  */
-export async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
