@@ -142,7 +142,7 @@ describe('Node snippets', () => {
       try {
         await runServerSnippet(where, code, { REDIS_URL: redis.url })
       } finally {
-        redis.stop()
+        await redis.stop()
       }
     })
   })
@@ -214,7 +214,7 @@ describe('shell snippets', () => {
         if (command.includes('--static demo')) expect((await fetch(url.replace('/signal', '/'))).status).toBe(200)
       } finally {
         await killGroup(child)
-        redis?.stop()
+        await redis?.stop()
       }
     }
   })

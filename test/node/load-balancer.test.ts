@@ -76,7 +76,7 @@ describeRequiring(redisServer, 'the scale-out example (docs/scale-out.md)', () =
     afterAll(async () => {
       if (balancer?.exitCode === null) await new Promise((resolve) => balancer?.once('exit', resolve).kill())
       for (const { child } of processes) child.kill()
-      redis?.stop()
+      await redis?.stop()
       if (prefix) rmSync(prefix, { recursive: true, force: true })
     })
 

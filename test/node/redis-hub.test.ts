@@ -38,7 +38,7 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
   })
   afterAll(async () => {
     for (const server of servers) await server.close()
-    redis?.stop()
+    await redis?.stop()
   })
 
   test('subscribe through process 1, publish through process 2; resume on process 3 with exactly the missed messages', async () => {
@@ -126,7 +126,7 @@ describeRequiring(redisServer, 'Redis restarted under live peers', () => {
           })
         await Promise.all([a.start(), b.start()])
         await Promise.all([opened(a), opened(b)])
-        redis.stop()
+        await redis.stop()
         await roundTrip(a, b, 'redis is down')
         await new Promise((resolve) => setTimeout(resolve, 300))
         again = await startRedis(redis.port)
@@ -145,8 +145,8 @@ describeRequiring(redisServer, 'Redis restarted under live peers', () => {
         a?.close()
         b?.close()
         for (const server of servers) await server.close()
-        redis.stop()
-        again?.stop()
+        await redis.stop()
+        await again?.stop()
       }
     },
   )
@@ -180,7 +180,7 @@ describeRequiring(redisServer, 'a publish that failed during a Redis outage', ()
       const [pa, pb] = [a, b]
       const connections = [pa.connection, pb.connection]
       offers.length = 0
-      redis.stop()
+      await redis.stop()
       await until(() => outages === 2, 'both hubs noticed the outage')
       // The renegotiation's offer is published while Redis is down: the hub refuses it.
       pa.connection?.addTransceiver('audio')
@@ -201,8 +201,8 @@ describeRequiring(redisServer, 'a publish that failed during a Redis outage', ()
       a?.close()
       b?.close()
       for (const server of servers) await server.close()
-      redis.stop()
-      again?.stop()
+      await redis.stop()
+      await again?.stop()
     }
   })
 })

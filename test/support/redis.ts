@@ -1,7 +1,4 @@
-import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { freePort } from './ports'
 import { runs } from './requires'
 
@@ -19,40 +16,35 @@ export const redisServer = {
   looked: 'redis-server on the PATH',
 }
 
-/** Starts a real redis-server of the tests' own (on `port`, to restart one in place; `--port 0` would disable TCP). */
-export async function startRedis(port?: number): Promise<{ url: string; port: number; stop(): void }> {
+/**
+ * Starts a real redis-server of the tests' own, as a child in the foreground (on `port`, to restart
+ * one in place; `--port 0` would disable TCP). Resolves once it accepts connections; rejects with its
+ * output if it exits first (a port taken). Not daemonized: a daemon that failed to start left no pid
+ * to stop, and `process.kill(0)` then signalled the whole test run's process group.
+ */
+export async function startRedis(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
   port ??= await freePort()
-  const pidfile = join(tmpdir(), `politely-redis-${port}.pid`)
-  execFileSync('redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    pidfile,
-  ])
-  // Daemonized: wait for the pid file (it answers within ~20 ms).
-  let pid = 0
-  for (let i = 0; i < 200 && !pid; i++) {
-    try {
-      pid = Number(readFileSync(pidfile, 'utf8'))
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 10))
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    const collect = (chunk: Buffer) => {
+      output += chunk
+      if (output.includes('Ready to accept connections')) resolve()
     }
-  }
+    child.stdout.on('data', collect)
+    child.stderr.on('data', collect)
+    child.once('error', reject)
+    exited.then(() => reject(new Error(`redis-server on port ${port} exited: ${output}`)))
+  })
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    // Resolves once it has exited (its port free again): idempotent.
     stop: () => {
-      try {
-        process.kill(pid)
-      } catch {}
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      return exited
     },
   }
 }
