@@ -20,6 +20,7 @@ const browser = {
   sse: 'src/signalers/sse.ts',
   websocket: 'src/signalers/websocket.ts',
   reliable: 'src/reliable/index.ts',
+  room: 'src/room.ts',
   legacy: 'src/legacy.ts',
 }
 
@@ -67,6 +68,8 @@ export default [
   umd('src/signalers/sse.ts', 'dist/politely-sse.umd.min.js', [errors]),
   umd('src/signalers/websocket.ts', 'dist/politely-websocket.umd.min.js', [errors]),
   umd('src/reliable/index.ts', 'dist/politely-reliable.umd.min.js', [errors, peer]),
+  // The room bundles the link machinery the core's global does not expose.
+  umd('src/room.ts', 'dist/politely-room.umd.min.js', [errors, peer]),
   {
     // The Node server, and the Redis hub as its own entry (ioredis is an optional peer dependency).
     input: { server: 'src/server/index.ts', redis: 'src/server/redis-hub.ts' },

@@ -1,6 +1,7 @@
 // The politely demo: a chat between two peers over WebRTC. `?transport=` picks
 // the signaling: `broadcast` (default: tabs of one browser, no server), `sse` or
 // `websocket` (the reference server, `npm run demo`: any browser that reaches it).
+// `?mode=room` makes it a room: every page linked to every other (a full mesh).
 // Plain script on purpose: it shows the <script>-tag builds.
 if (!window.Politely) {
   document.getElementById('timeline').textContent = '/dist/politely.umd.min.js did not load: run `npm run build`, then reload.'
@@ -42,9 +43,19 @@ if (transport.adapter && !window.Politely[transport.adapter]) {
   throw new Error(`window.Politely.${transport.adapter} is missing: ${file} did not load`)
 }
 
-const peer = new PerfectNegotiationPeer({ signaler: transport.make(room) })
+const inRoom = params.get('mode') === 'room'
+if (inRoom && !window.Politely.Room) {
+  document.getElementById('timeline').textContent =
+    '/dist/politely-room.umd.min.js did not load: run `npm run build`, then reload.'
+  throw new Error('window.Politely.Room is missing: /dist/politely-room.umd.min.js did not load')
+}
+// A room and a peer share the calls this page makes (on, send, start, id); a room's events name the member.
+const peer = inRoom
+  ? new window.Politely.Room({ signaler: transport.make(room) })
+  : new PerfectNegotiationPeer({ signaler: transport.make(room) })
 // For the browser tests, and for poking at it from the console.
-window.demoPeer = peer
+if (inRoom) window.demoRoom = peer
+else window.demoPeer = peer
 
 const $ = (id) => document.getElementById(id)
 const show = (id, text) => {
@@ -61,6 +72,7 @@ function append(id, row) {
 /** This page's URL with other query parameters: the room and transport travel in the link. */
 function linkTo(changes) {
   const url = new URL(location.href)
+  if (inRoom) url.searchParams.set('mode', 'room')
   for (const [key, value] of Object.entries(changes)) url.searchParams.set(key, value)
   return url.href
 }
@@ -117,15 +129,23 @@ function countCandidate(direction) {
   candidates.row.lastChild.textContent = `candidates: ${candidates.out} out, ${candidates.in} in`
 }
 
+/** In a room, which link a timeline row is about. */
+const link = (id) => (inRoom && id ? `${id}: ` : '')
+
 peer.on('signal', ({ direction, message }) => {
   if (message.kind === 'candidate') return countCandidate(direction)
+  // A room member's presence (session 0) every few seconds would drown the timeline.
+  if (inRoom && message.kind === 'hello' && !message.session) return
   const what = message.kind === 'description' ? message.description.type : message.kind
-  note(`${what} ${direction}`, 'signal')
+  const other = direction === 'in' ? message.from : message.to
+  note(`${link(other)}${what} ${direction}`, 'signal')
 })
 peer.on('remote', ({ id, session }) => note(`paired with ${id} (session ${session})`))
-peer.on('rebuild', ({ reason }) => note(`rebuild: ${reason}`, 'warn'))
+peer.on('rebuild', ({ reason, from }) => note(`${link(from)}rebuild: ${reason}`, 'warn'))
 peer.on('open', () => note('open', 'good'))
 peer.on('close', ({ reason }) => note(`close: ${reason}`, 'warn'))
+peer.on('peer-join', ({ id }) => note(`${id} joined`, 'good'))
+peer.on('peer-leave', ({ id, reason }) => note(`${id} left: ${reason}`, 'warn'))
 peer.on('error', (error) => {
   note(`error: ${error.code}`, 'bad')
   console.warn(error)
@@ -133,12 +153,38 @@ peer.on('error', (error) => {
 
 // --- status --------------------------------------------------------------
 
-peer.on('state', ({ state }) => {
-  show('state', state)
-  $('state').dataset.state = state
-  show('remote', peer.remoteId ?? 'none')
-})
-peer.on('remote', ({ id }) => show('remote', id))
+/** A room's members and their links' states, in the place of the peer's one remote. */
+function showMembers() {
+  const members = peer.peers
+  const linked = members.filter((member) => member.state === 'connected').length
+  show('state', `${linked} of ${members.length} linked`)
+  $('state').dataset.state = linked && linked === members.length ? 'connected' : 'connecting'
+  $('members').replaceChildren(
+    ...members.map(({ id, state }) => {
+      const row = document.createElement('li')
+      row.textContent = `${id}: ${state}`
+      row.dataset.state = state
+      return row
+    }),
+  )
+}
+
+if (inRoom) {
+  $('remote-label').textContent = 'members'
+  show('remote', '')
+  $('remote').append($('members'))
+  $('members').hidden = false
+  showMembers()
+  peer.on('state', showMembers)
+  peer.on('peer-leave', showMembers)
+} else {
+  peer.on('state', ({ state }) => {
+    show('state', state)
+    $('state').dataset.state = state
+    show('remote', peer.remoteId ?? 'none')
+  })
+  peer.on('remote', ({ id }) => show('remote', id))
+}
 
 // --- chat ----------------------------------------------------------------
 
@@ -150,8 +196,8 @@ function say(text, direction) {
   append('log', row)
 }
 
-peer.on('message', ({ data }) => {
-  say(typeof data === 'string' ? data : `[${data.byteLength} bytes]`, 'in')
+peer.on('message', ({ data, from }) => {
+  say(`${link(from)}${typeof data === 'string' ? data : `[${data.byteLength} bytes]`}`, 'in')
 })
 
 // A form, so Enter sends as well as the button.
@@ -160,7 +206,7 @@ $('composer').addEventListener('submit', (event) => {
   const text = $('text').value
   if (!text) return
   try {
-    // Before `open` (or during a reconnect) the peer queues it.
+    // Before `open` (or during a reconnect) the peer queues it; a room sends to every member linked now.
     peer.send(text)
     say(text, 'out')
     $('text').value = ''

@@ -1,4 +1,3 @@
-import type { Emitter } from 'mitt'
 import { type OutboundQueue, toArrayBuffer } from './channels.js'
 import type { PeerEvents, ReconnectReason } from './events.js'
 import { Negotiator } from './negotiation.js'
@@ -42,7 +41,7 @@ export interface ConnectionHooks {
   /** A signaling round trip was measured (ms): our offer, its answer. */
   sample(ms: number): void
   /** Passes `message`, `track` and `error` events straight to the peer's emitter. */
-  emit: Emitter<PeerEvents>['emit']
+  emit: <K extends keyof PeerEvents>(type: K, event: PeerEvents[K]) => void
 }
 
 /**

@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'unavailable'
   /** Another connection with this signaler's secret kept taking its place (three times in a minute). Final. */
   | 'replaced'
+  /** `politely/room`: `send(…, { to })` names no member of the room. */
+  | 'unknown-peer'
   /** The options given to a constructor are not usable. */
   | 'invalid-options'
   /** The peer was used after `close()`, or closed before a queued message was sent. */

@@ -74,10 +74,11 @@ export function routeSignal(state: PairingState, message: SignalMessage): Route 
   const { from, session, kind } = message
   if (from === state.id || (message.to !== undefined && message.to !== state.id)) return NOT_FOR_ME
   const since = (kind === 'hello' && message.since) || 0
-  // A peer that said bye never speaks again; only a new instance under the same id (started later) may.
-  const gone = state.retired.find((instance) => instance.id === from)
-  if (gone && since <= gone.since) return { drop: 'retired-peer' }
   let known = state.remote?.id === from ? state.remote : undefined
+  // A peer that said bye never speaks again; only a new instance under the same id (started later)
+  // may: its hello, and once we know it, the rest of what it sends (which has no start time).
+  const gone = state.retired.find((instance) => instance.id === from)
+  if (gone && since <= gone.since && !(known && known.since > gone.since)) return { drop: 'retired-peer' }
   // The same id from a later start: the app reuses ids, and this is a new instance. A record
   // made from a description or candidate that outran its hello has no start time (0): the hello
   // that follows fills it in — the same instance, unless its session went back (a restart).

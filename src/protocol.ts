@@ -12,7 +12,7 @@ export type SignalMessage = HelloMessage | DescriptionMessage | CandidateMessage
 interface MessageBase {
   /** Sender's peer id. */
   from: string
-  /** Sender's connection generation: grows by one on every rebuild. */
+  /** Sender's connection generation: grows by one on every rebuild. 0 only in a room member's presence hello. */
   session: number
   /** Recipient's peer id; absent on broadcasts. */
   to?: string
@@ -190,7 +190,8 @@ export function parseSignal(input: unknown, maxSize: number = DEFAULT_MAX_SIGNAL
   if (typeof kind !== 'string') return invalid('kind')
   const fields = Object.hasOwn(KINDS, kind) && KINDS[kind]
   if (!fields) throw new PolitelyError('unknown-kind', `Unknown signal kind: ${kind.slice(0, 32)}`)
-  return object({ kind: String, from: id, to: optional(id), session: positive, ...fields(maxSize) })(
+  // Session 0 is a room member's presence (a hello): it has no connection for the recipient yet.
+  return object({ kind: String, from: id, to: optional(id), session: kind === 'hello' ? index : positive, ...fields(maxSize) })(
     value,
     'message',
   ) as SignalMessage

@@ -58,7 +58,15 @@ describe('types resolve for every TypeScript user', () => {
   })
 
   test('Node loads every entry by import and by require', () => {
-    const entries = ['politely', 'politely/sse', 'politely/websocket', 'politely/legacy', 'politely/reliable', 'politely/server']
+    const entries = [
+      'politely',
+      'politely/sse',
+      'politely/websocket',
+      'politely/legacy',
+      'politely/reliable',
+      'politely/room',
+      'politely/server',
+    ]
     const script = `
       const { createRequire } = await import('node:module')
       const require = createRequire(import.meta.url)

@@ -86,6 +86,12 @@ describe('routeSignal rules', () => {
     expect(routeSignal(state, hello({ since: 100 } as never))).toEqual({ drop: 'retired-peer' })
     expect(routeSignal(state, offer())).toEqual({ drop: 'retired-peer' })
     expect(routeSignal(state, hello({ since: 200 } as never))).toMatchObject({ pair: 1, remote: { id: 'you', since: 200 } })
+    // Once that new instance is known, what it sends without a start time (descriptions, candidates) is taken too.
+    const rejoined = { ...state, paired: 3, remote: { id: 'you', since: 200, latest: 3, used: 0 } }
+    expect(routeSignal(rejoined, offer({ session: 3 }))).toMatchObject({ deliver: true })
+    // While the remote we know is the retired instance itself (a bye not yet applied), nothing is.
+    const stale = { ...state, paired: 3, remote: { id: 'you', since: 100, latest: 3, used: 0 } }
+    expect(routeSignal(stale, offer({ session: 3 }))).toEqual({ drop: 'retired-peer' })
   })
 
   test('a live pair is not broken by another id, older or newer (a third peer waits for a seat)', () => {

@@ -1,0 +1,358 @@
+/**
+ * Rooms: a full mesh of peers over one signaler, every link as correct as a `PerfectNegotiationPeer`.
+ *
+ * @module politely/room
+ */
+import mitt, { type Emitter } from 'mitt'
+import { closedError, type Payload } from './channels.js'
+import { PolitelyError } from './errors.js'
+import type { PeerEvents, PeerState } from './events.js'
+import { channelSpecs, DEFAULT_CHANNEL, onPageHide, parse, queueOf, repeat, subscribe, validSetup } from './host.js'
+import { randomId } from './ids.js'
+import { Link, type LinkHost } from './link.js'
+import type { Instance } from './pairing.js'
+import { DEFAULTS, type PeerOptions } from './peer.js'
+import type { SignalMessage } from './protocol.js'
+
+/** Options of a {@link Room}: those of a peer (but `polite`: roles come from the two ids), and its size. */
+export interface RoomOptions extends Omit<PeerOptions, 'polite'> {
+  /** Most members, this one included; a member beyond it is not linked to (`dropped`, `room-full`). Default 8. */
+  maxPeers?: number
+  /**
+   * A member whose link is not open and from whom nothing was heard for this long (ms) has
+   * left (`peer-leave`, `gave-up`). Members announce themselves every `helloInterval`, so this is
+   * three of them by default (9 s). Not judged while our own signaling is down.
+   */
+  leaveAfter?: number
+}
+
+/** Where one link of a room is: no remote session paired yet, negotiating or recovering, or open. */
+export type LinkState = Exclude<PeerState, 'idle' | 'closed'>
+
+/**
+ * Why a member is gone: `left`, it said `bye` (closed its room or its page); `replaced`, a newer
+ * instance under its id took its place (a `peer-join` follows once linked); `gave-up`, silent
+ * for `leaveAfter` with its link down, or the `reconnectDelay` policy gave up on it.
+ */
+export type LeaveReason = 'left' | 'replaced' | 'gave-up'
+
+/** Names the member a room event is about. */
+export interface FromMember {
+  /** The member's id. */
+  from: string
+}
+
+/** A member and the state of the link to it. */
+export interface MemberLink {
+  /** The member's id. */
+  id: string
+  /** Its link's state. */
+  state: LinkState
+}
+
+/** Every event a {@link Room} emits, with its payload; `from` or `id` names the member. */
+export type RoomEvents = {
+  /** A link to a new member opened (every channel): messages to it go straight to the wire. */
+  'peer-join': {
+    /** The member's id. */
+    id: string
+  }
+  /** A member is gone; nothing is tried towards it any more. */
+  'peer-leave': {
+    /** The member's id. */
+    id: string
+    /** Why it is gone. */
+    reason: LeaveReason
+  }
+  /** A message arrived from `from`. */
+  message: PeerEvents['message'] & FromMember
+  /** A media track arrived from `from`. */
+  track: PeerEvents['track'] & FromMember
+  /** The link to member `id` moved to another state (`previous` is absent for a new link). */
+  state: MemberLink & {
+    /** The state it left. */
+    previous?: LinkState
+  }
+  /** The link to `from` is being brought back (as the peer's event of that name). */
+  reconnecting: PeerEvents['reconnecting'] & FromMember
+  /** The link to `from` is back. */
+  reconnected: PeerEvents['reconnected'] & FromMember
+  /** The link to `from` got a fresh RTCPeerConnection. */
+  rebuild: PeerEvents['rebuild'] & FromMember
+  /** A signaling message was sent, or received and accepted. */
+  signal: PeerEvents['signal']
+  /** A signaling message was dropped: a race (as the peer's event), or `room-full` (a member beyond `maxPeers`). */
+  dropped: {
+    /** Why: the peer's codes, or `room-full`. */
+    code: PeerEvents['dropped']['code'] | 'room-full'
+    /** The message's `kind`. */
+    kind: string
+  }
+  /** Something unexpected went wrong; the room keeps running. */
+  error: PolitelyError
+}
+
+/** Per-link events a room passes on, naming the member. */
+const FORWARDED = new Set(['message', 'track', 'reconnecting', 'reconnected', 'rebuild'])
+
+/**
+ * A full mesh of up to `maxPeers` members over one signaler. Each pair of members is a link
+ * with every guarantee of a `PerfectNegotiationPeer`: glare-free (re)negotiation, rebuilt
+ * at once when that member reloads, recovered after a network drop, messages queued while it
+ * is down, named channels and tracks. A reload or a drop touches only that member's links.
+ *
+ * @example
+ * const room = new Room({ signaler: new BroadcastChannelSignaler({ room: 'team' }) })
+ * room.on('peer-join', ({ id }) => room.send(`hi ${id}`, { to: id }))
+ * room.on('message', ({ from, data }) => console.log(from, data))
+ * await room.start()
+ */
+export class Room {
+  /** This member's id. */
+  readonly id: string
+  readonly #options: Required<RoomOptions> & typeof DEFAULTS
+  readonly #emitter: Emitter<RoomEvents> = mitt<RoomEvents>()
+  readonly #tracks: Array<{ track: MediaStreamTrack; streams: MediaStream[] }> = []
+  readonly #links = new Map<string, Link>()
+  readonly #states = new Map<Link, LinkState>()
+  /** When each member was last heard from (its messages, and its announcements). */
+  readonly #heard = new Map<Link, number>()
+  /** Members whose link has opened once: `peer-join` was said. */
+  readonly #joined = new Set<Link>()
+  readonly #host: LinkHost
+  #sessions = 0
+  #offline = false
+  #started?: Promise<void>
+  #closed = false
+  #cleanup: Array<() => void> = []
+
+  constructor(options: RoomOptions) {
+    const merged: Record<string, unknown> = {
+      ...DEFAULTS,
+      maxPeers: 8,
+      RTCPeerConnection: globalThis.RTCPeerConnection,
+      channels: {},
+    }
+    for (const [key, value] of Object.entries(options ?? {})) if (value !== undefined) merged[key] = value
+    merged.leaveAfter ??= 3 * (merged.helloInterval as number)
+    const resolved = merged as unknown as Required<RoomOptions> & typeof DEFAULTS
+    this.#options = resolved
+    this.id = options?.id ?? randomId()
+    if (!options?.signaler || !validSetup(resolved, this.id) || !(resolved.maxPeers >= 2)) {
+      throw new PolitelyError('invalid-options', 'Needs signaler, RTCPeerConnection, id of 1-64 [\\w.:~-], maxPeers >= 2')
+    }
+    this.#host = {
+      id: this.id,
+      since: Date.now(),
+      options: { ...resolved, polite: undefined },
+      specs: channelSpecs(resolved.channels),
+      tracks: this.#tracks,
+      retired: [] as Instance[],
+      session: () => ++this.#sessions,
+      offline: () => this.#offline,
+      send: (message) => this.#signal(message),
+      state: (link, state) => this.#setState(link, state),
+      end: (link, reason) => this.#remove(link, reason === 'remote-left' ? 'left' : 'gave-up'),
+    }
+  }
+
+  /** The members linked to now, with their link's state. */
+  get peers(): MemberLink[] {
+    return [...this.#links].map(([id, link]) => ({ id, state: this.#states.get(link) ?? 'waiting' }))
+  }
+
+  /** The RTCPeerConnection to member `id` (replaced on every rebuild), for stats and advanced use. */
+  connection(id: string): RTCPeerConnection | undefined {
+    return this.#links.get(id)?.current?.pc
+  }
+
+  /**
+   * Subscribes to an event; returns the unsubscribe function. A handler that throws disturbs
+   * neither the room nor the other handlers.
+   *
+   * @example
+   * const off = room.on('peer-leave', ({ id, reason }) => console.log(id, 'left:', reason))
+   */
+  on<K extends keyof RoomEvents>(type: K, handler: (event: RoomEvents[K]) => void): () => void {
+    return subscribe(this.#emitter, type, handler)
+  }
+
+  /** Connects the signaler and announces this member; links follow as members answer. Resolves once signaling is up. */
+  start(): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError())
+    this.#started ??= this.#run().catch((error) => {
+      this.#started = undefined
+      throw error
+    })
+    return this.#started
+  }
+
+  /**
+   * Sends a message to every member linked to now, or to one (`to`), on a channel (`'default'`
+   * unless named). Like the peer's `send()`: queued while a link is down, and the promise resolves
+   * once every link took it below its high-water mark. A member whose queue is full misses it
+   * (an `error` event, `queue-full`); the others get it. Throws `unknown-peer` for a `to` that is
+   * not a member, and the peer's codes otherwise.
+   *
+   * @example
+   * room.send('to everyone')
+   * await room.send(JSON.stringify(move), { to: 'player-2', channel: 'moves' })
+   */
+  send(data: Payload, { to, channel = DEFAULT_CHANNEL }: { to?: string; channel?: string } = {}): Promise<void> {
+    if (this.#closed) throw closedError()
+    if (to !== undefined) {
+      const link = this.#links.get(to)
+      if (!link) throw new PolitelyError('unknown-peer', `No member "${to}"`)
+      return queueOf(link, channel).push(data)
+    }
+    if (!this.#host.specs.some((spec) => spec.name === channel))
+      throw new PolitelyError('unknown-channel', `No channel "${channel}"`)
+    const handed: Array<Promise<void>> = []
+    for (const link of this.#links.values()) {
+      try {
+        // A member that leaves meanwhile does not fail the others' delivery.
+        handed.push(
+          queueOf(link, channel)
+            .push(data)
+            .catch((error) => {
+              if (this.#closed) throw error
+            }),
+        )
+      } catch (error) {
+        // Too large or not sendable is so for every member: thrown before any took it.
+        if ((error as PolitelyError).code !== 'queue-full') throw error
+        this.#emitter.emit('error', error as PolitelyError)
+      }
+    }
+    return Promise.all(handed).then(() => {})
+  }
+
+  /** Sends a media track to every member, now, to later members and after every rebuild. */
+  addTrack(track: MediaStreamTrack, ...streams: MediaStream[]): void {
+    this.#tracks.push({ track, streams })
+    for (const link of this.#links.values()) link.current?.pc.addTrack(track, ...streams)
+  }
+
+  /** Says `bye` to every member, closes every link and the signaler. Final. */
+  close(): void {
+    if (this.#closed) return
+    this.#signal({ kind: 'bye', from: this.id, session: this.#sessions || 1 })
+    this.#closed = true
+    for (const link of this.#links.values()) link.close('local-close')
+    this.#links.clear()
+    for (const undo of this.#cleanup) undo()
+    this.#options.signaler.close()
+  }
+
+  async #run(): Promise<void> {
+    const { signaler, helloInterval, leaveAfter } = this.#options
+    if (!this.#cleanup.length) this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
+    await signaler.connect(this.id, {
+      error: (error) => this.#emitter.emit('error', error),
+      // Messages may have been lost while signaling was down: everyone hears our sessions again.
+      reset: () => this.#announce(true),
+      online: (up) => {
+        this.#offline = !up
+        const now = Date.now()
+        for (const link of this.#links.values()) {
+          link.progress()
+          // Nothing could be heard while we were down: silence counts from now.
+          if (up) this.#heard.set(link, now)
+        }
+      },
+    })
+    if (this.#closed) return
+    this.#announce(true)
+    this.#cleanup.push(
+      repeat(helloInterval, () => {
+        this.#announce(false)
+        const now = Date.now()
+        for (const link of this.#links.values())
+          if (!this.#offline && this.#states.get(link) !== 'connected' && now - (this.#heard.get(link) ?? now) > leaveAfter)
+            this.#remove(link, 'gave-up')
+      }),
+      onPageHide(() => this.close()),
+    )
+  }
+
+  /**
+   * Our presence to everyone (a hello of session 0: no connection of ours for them yet; a new
+   * member answers it), and our session to each member not paired yet (or, `all`, to every member).
+   */
+  #announce(all: boolean): void {
+    this.#signal({ kind: 'hello', from: this.id, session: 0, since: this.#host.since })
+    for (const link of this.#links.values()) if (all || link.current?.paired === undefined) link.hello(link.target)
+  }
+
+  #receive(raw: unknown): void {
+    const message = parse(raw, this.#options.maxSignalSize, (error) => this.#emitter.emit('error', error))
+    if (!message || this.#closed || message.from === this.id || (message.to !== undefined && message.to !== this.id)) return
+    const { from, kind } = message
+    let link = this.#links.get(from)
+    if (link) {
+      this.#heard.set(link, Date.now())
+      // The presence of a member we know, same instance: nothing new.
+      if (kind === 'hello' && !message.session && (message.since ?? 0) <= (link.remote?.since || Number.POSITIVE_INFINITY)) return
+    } else {
+      // Only a hello begins a link; anything else names a link of ours that is gone.
+      if (kind !== 'hello') return void (kind !== 'bye' && this.#emitter.emit('dropped', { code: 'stale-session', kind }))
+      if (this.#links.size + 1 >= this.#options.maxPeers) return void this.#emitter.emit('dropped', { code: 'room-full', kind })
+      link = this.#add(from)
+    }
+    link.receive(message)
+    // A first message that the link did not take (a member that said bye): no link after all.
+    if (!link.remote && this.#links.get(from) === link) this.#remove(link)
+  }
+
+  #add(id: string): Link {
+    const link: Link = new Link(this.#host, (type, event) => this.#forward(link, type, event), id)
+    this.#links.set(id, link)
+    this.#heard.set(link, Date.now())
+    link.start()
+    return link
+  }
+
+  /** Ends the link to a member: reported as `peer-leave` if it had joined. */
+  #remove(link: Link, reason?: LeaveReason): void {
+    const id = link.target as string
+    if (this.#links.get(id) !== link) return
+    this.#links.delete(id)
+    this.#states.delete(link)
+    this.#heard.delete(link)
+    link.close(reason === 'left' ? 'remote-left' : 'gave-up')
+    if (this.#joined.delete(link) && reason) this.#emitter.emit('peer-leave', { id, reason })
+  }
+
+  /** A link's event, as the room tells it. */
+  #forward(link: Link, type: keyof PeerEvents, event?: unknown): void {
+    const id = link.target as string
+    const emit = this.#emitter.emit as (type: string, event: unknown) => void
+    if (FORWARDED.has(type)) emit(type, { ...(event as object), from: id })
+    else if (type === 'open') {
+      if (!this.#joined.has(link)) {
+        this.#joined.add(link)
+        this.#emitter.emit('peer-join', { id })
+      }
+    } else if (type === 'close') {
+      // A newer instance under the member's id: the old one is gone, the new one joins once linked.
+      if ((event as PeerEvents['close']).reason === 'remote-replaced' && this.#joined.delete(link))
+        this.#emitter.emit('peer-leave', { id, reason: 'replaced' })
+    } else if (type !== 'remote') emit(type, event)
+  }
+
+  #setState(link: Link, state: PeerState): void {
+    const previous = this.#states.get(link)
+    if (previous === state || !this.#links.has(link.target as string)) return
+    this.#states.set(link, state as LinkState)
+    this.#emitter.emit('state', { id: link.target as string, state: state as LinkState, previous })
+  }
+
+  #signal(message: SignalMessage): void {
+    try {
+      this.#options.signaler.send(message)
+      this.#emitter.emit('signal', { direction: 'out', message })
+    } catch (cause) {
+      this.#emitter.emit('error', new PolitelyError('signaling-failed', `Sending a ${message.kind} failed`, { cause }))
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// Rooms on the two Node stacks (and a room mixing them), over Node's real BroadcastChannel:
+// N members starting in the same tick form the full mesh; a member that restarts, leaves,
+// rejoins or joins late touches only its own links. Every link is proved by a message over it.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { BroadcastChannelSignaler } from '../../src/index'
+import { type ChaosOptions, chaos, cuttable } from '../support/chaos'
+import { fullMesh, isFullMesh, leftWith, type Member, makeMember } from '../support/rooms'
+import { type Stack, uniqueRoom, weriftStack, wrtcStack } from '../support/stacks'
+import { until } from '../support/until'
+
+/** The stacks of a room: member i runs on `stacks[i % stacks.length]`. */
+const SETS: Array<[string, string[]]> = [
+  ['werift', ['werift']],
+  ['wrtc', ['wrtc']],
+  ['wrtc and werift mixed', ['wrtc', 'werift']],
+]
+
+let werift: Stack
+let wrtc: Stack
+beforeAll(async () => {
+  werift = await weriftStack()
+  wrtc = await wrtcStack()
+})
+afterAll(async () => {
+  await werift?.close()
+  await wrtc?.close()
+})
+
+describe.each(SETS)('rooms on %s', (_, stacks) => {
+  const members: Member[] = []
+  const stackOf = (i: number) => (stacks[i % stacks.length] === 'werift' ? werift : wrtc)
+  /** A member of `room` (closed after the test). */
+  const member = (room: string, i: number, extra: Parameters<typeof makeMember>[2] = {}) => {
+    const made = makeMember(stackOf(i), room, extra)
+    members.push(made)
+    return made
+  }
+  const closeAll = () => {
+    for (const m of members.splice(0)) m.close()
+  }
+
+  test.each([2, 3, 4, 5, 6, 7, 8])('%i members starting in the same tick: every link opens, no error', async (n) => {
+    try {
+      const room = uniqueRoom()
+      const all = Array.from({ length: n }, (_, i) => member(room, i))
+      await Promise.all(all.map((m) => m.start()))
+      await fullMesh(all, `${n} members`)
+      expect(all.flatMap((m) => m.errors)).toEqual([])
+      // Every member joined every other once, and nobody left.
+      expect(all.flatMap((m) => m.leaves)).toEqual([])
+    } finally {
+      closeAll()
+    }
+  })
+
+  test('a member restarts (a new instance under its id, no bye): its links come back, no other link closes or rebuilds', async () => {
+    try {
+      const room = uniqueRoom()
+      const crashing = cuttable(new BroadcastChannelSignaler({ room }))
+      const [a, b, c] = [
+        member(room, 0, { id: 'm-a', signaler: crashing }),
+        member(room, 1, { id: 'm-b' }),
+        member(room, 2, { id: 'm-c' }),
+      ]
+      const drops: string[] = []
+      for (const m of [b, c])
+        m.on(
+          'state',
+          ({ id, state, previous }) => id !== 'm-a' && previous === 'connected' && drops.push(`${m.id}>${id}:${state}`),
+        )
+      await Promise.all([a, b, c].map((m) => m.start()))
+      await fullMesh([a, b, c], 'before the restart')
+      // A crash: nothing more leaves it (no bye), its connections die.
+      crashing.cut()
+      a.close()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const again = member(room, 0, { id: 'm-a' })
+      await again.start()
+      await fullMesh([again, b, c], 'after the restart')
+      expect(drops).toEqual([])
+      expect([...b.rebuilds, ...c.rebuilds].filter((r) => !r.startsWith('m-a:'))).toEqual([])
+      expect([...b.recoveries, ...c.recoveries].filter((r) => !r.startsWith('m-a:'))).toEqual([])
+      expect([again, b, c].flatMap((m) => m.errors)).toEqual([])
+    } finally {
+      closeAll()
+    }
+  })
+
+  test('a member leaves: peer-leave (left) on every other, no recovery towards it, the rest of the mesh untouched', async () => {
+    try {
+      const room = uniqueRoom()
+      const all = [0, 1, 2, 3].map((i) => member(room, i))
+      await Promise.all(all.map((m) => m.start()))
+      await fullMesh(all, 'before the leave')
+      const [leaver, ...rest] = all as [Member, ...Member[]]
+      leaver.close()
+      await until(() => rest.every((m) => leftWith(m, leaver.id, 'left')), 'peer-leave on all')
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      for (const m of rest) {
+        expect(m.peers.map((p) => p.id)).not.toContain(leaver.id)
+        expect(m.recoveries).toEqual([])
+        expect(m.rebuilds).toEqual([])
+        expect(m.leaves).toEqual([`${leaver.id}:left`])
+      }
+      await fullMesh(rest, 'after the leave')
+      expect(all.flatMap((m) => m.errors)).toEqual([])
+    } finally {
+      closeAll()
+    }
+  })
+
+  test('joins while the mesh is live, two at the same instant, and a member leaving and rejoining', async () => {
+    try {
+      const room = uniqueRoom()
+      const first = [0, 1, 2].map((i) => member(room, i))
+      await Promise.all(first.map((m) => m.start()))
+      await fullMesh(first, 'the first three')
+      const late = member(room, 3)
+      await late.start()
+      await fullMesh([...first, late], 'a late joiner')
+      const [d, e] = [member(room, 4), member(room, 5)]
+      await Promise.all([d.start(), e.start()])
+      await fullMesh([...first, late, d, e], 'two joining at once')
+      // Leaves, and comes back as a new instance under the same id.
+      const leaver = first[1] as Member
+      leaver.close()
+      const stayed = [first[0], first[2], late, d, e] as Member[]
+      await until(() => stayed.every((m) => leftWith(m, leaver.id, 'left')), 'the leave')
+      const back = member(room, 1, { id: leaver.id })
+      await back.start()
+      await fullMesh([...stayed, back], 'the rejoin')
+      for (const m of stayed) expect(m.rebuilds.filter((r) => !r.startsWith(`${leaver.id}:`))).toEqual([])
+      expect(members.flatMap((m) => m.errors)).toEqual([])
+    } finally {
+      closeAll()
+    }
+  })
+})
+
+// 50 runs of 6 members, each member's signaling duplicating, reordering, dropping and delaying
+// what it delivers (seeded: CHAOS_SEEDS=7,31 replays those). Every link, every run.
+describe('rooms under chaos signaling (werift, 6 members)', () => {
+  const seeds = process.env.CHAOS_SEEDS
+    ? process.env.CHAOS_SEEDS.split(',').map(Number)
+    : Array.from({ length: 50 }, (_, i) => i + 1)
+  const mistreat: Omit<ChaosOptions, 'seed'> = { duplicate: 0.2, drop: 0.2, maxDelay: 1000 }
+
+  test(`${seeds.length} runs: every link opens and carries a message, no error`, async () => {
+    const failures: string[] = []
+    const times: number[] = []
+    const run = async (seed: number) => {
+      const room = uniqueRoom()
+      const all = Array.from({ length: 6 }, (_, i) =>
+        makeMember(werift, room, {
+          signaler: chaos(new BroadcastChannelSignaler({ room }), { ...mistreat, seed: seed * 16 + i }),
+        }),
+      )
+      const started = Date.now()
+      try {
+        await Promise.all(all.map((m) => m.start()))
+        await fullMesh(all, `seed ${seed}`, 60_000)
+        times.push(Date.now() - started)
+        const errors = all.flatMap((m) => m.errors.map(String))
+        if (errors.length) failures.push(`seed ${seed}: ${errors.join('; ')}`)
+      } catch (error) {
+        const links = all.map((m) => `${m.id}: ${m.peers.map((p) => `${p.id}=${p.state}`).join(' ')}`).join(' | ')
+        failures.push(`seed ${seed}: ${(error as Error).message} (${isFullMesh(all)}; ${links})`)
+      } finally {
+        for (const m of all) m.close()
+      }
+    }
+    // Five rooms at a time: 75 links in flight.
+    for (let i = 0; i < seeds.length; i += 5) await Promise.all(seeds.slice(i, i + 5).map(run))
+    times.sort((x, y) => x - y)
+    console.log(
+      `rooms under chaos: ${times.length}/${seeds.length} full meshes; median ${times[times.length >> 1]} ms, max ${times.at(-1)} ms`,
+    )
+    expect(failures).toEqual([])
+  }, 600_000)
+})
