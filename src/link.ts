@@ -3,7 +3,7 @@ import { type ChannelSpec, Connection } from './connection.js'
 import type { CloseReason, PeerEvents, PeerState, RebuildReason, ReconnectReason } from './events.js'
 import { type Instance, type RemoteRecord, routeSignal } from './pairing.js'
 import type { CandidateMessage, DescriptionMessage, SignalMessage } from './protocol.js'
-import type { ReconnectPolicy } from './reconnect.js'
+import { type ReconnectPolicy, Streak } from './reconnect.js'
 
 /** How long a `bye` may trail the closing of the remote's channels and still be what ended them (ms). */
 const BYE_GRACE_MS = 500
@@ -58,9 +58,8 @@ export class Link {
   #current?: Connection
   readonly #host: LinkHost
   readonly #emit: LinkEmit
-  /** Recovery attempts since the connection was last healthy, and when the first of them began. */
-  #attempts = 0
-  #troubleSince = 0
+  /** Recovery attempts since the connection was last healthy. */
+  readonly #streak: Streak<ReconnectReason>
   #retry?: ReturnType<typeof setTimeout>
   /** The connection whose channels closed under us, while we wait a moment for the remote's `bye`. */
   #lost?: Connection
@@ -74,6 +73,7 @@ export class Link {
     this.#host = host
     this.#emit = emit
     this.target = target
+    this.#streak = new Streak(host.options.reconnectDelay)
     for (const { name } of host.specs) this.queues.set(name, new OutboundQueue(host.options, (error) => emit('error', error)))
   }
 
@@ -178,7 +178,7 @@ export class Link {
         ...options,
         session,
         // Each attempt in a row doubles the wait (up to 16×): signaling slower than the timeout must still get through.
-        stallTimeout: options.stallTimeout * 2 ** Math.min(this.#attempts, 4),
+        stallTimeout: options.stallTimeout * 2 ** Math.min(this.#streak.attempt, 4),
         // Nothing measured yet: the path may be slow (a fast one gives a sample within the first hellos).
         rtt: () => this.#rtt ?? options.stallTimeout,
         offline: host.offline,
@@ -221,10 +221,9 @@ export class Link {
   #recover(reason: ReconnectReason, connection: Connection): void {
     // One attempt at a time; and ICE going `disconnected` again while a recovery is under way is
     // the stall watchdog's to judge (an ICE restart gets its time).
-    if (this.#current !== connection || this.#retry || (reason === 'disconnected' && this.#attempts)) return
-    const attempt = ++this.#attempts
-    if (attempt < 2) this.#troubleSince = Date.now()
-    const delay = this.#host.options.reconnectDelay(attempt, reason, Date.now() - this.#troubleSince)
+    if (this.#current !== connection || this.#retry || (reason === 'disconnected' && this.#streak.attempt)) return
+    const delay = this.#streak.next(reason)
+    const { attempt } = this.#streak
     if (delay === undefined) {
       this.#host.end(this, 'gave-up')
       return
@@ -246,8 +245,9 @@ export class Link {
   /** The connection works (again): a recovery under way ends. */
   #healthy(): void {
     this.#cancelRetry()
-    if (this.#attempts) this.#emit('reconnected', { attempts: this.#attempts })
-    this.#attempts = 0
+    const attempts = this.#streak.attempt
+    if (attempts) this.#emit('reconnected', { attempts })
+    this.#streak.attempt = 0
   }
 
   #cancelRetry(): void {

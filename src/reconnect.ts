@@ -25,3 +25,24 @@ export type ReconnectPolicy<Reason extends string = string> = (
 export function backoff(attempt: number): number {
   return Math.min(125 * 2 ** attempt, 1e4) * (0.5 + Math.random() / 2)
 }
+
+/**
+ * One streak of recovery attempts (a link's, or a signaler's): counts them from 1, times the
+ * streak from its first attempt, and asks the policy for each wait. @internal
+ */
+export class Streak<Reason extends string> {
+  /** Attempts so far in this streak (0: things work). */
+  attempt = 0
+  #since = 0
+  readonly #policy: ReconnectPolicy<Reason>
+
+  constructor(policy: ReconnectPolicy<Reason>) {
+    this.#policy = policy
+  }
+
+  /** The wait (ms) before the next attempt, or `undefined`: the policy gave up. */
+  next(reason: Reason): number | undefined {
+    if (!this.attempt) this.#since = Date.now()
+    return this.#policy(++this.attempt, reason, Date.now() - this.#since)
+  }
+}

@@ -1,6 +1,6 @@
 import { type ErrorCode, PolitelyError } from '../errors.js'
 import type { SignalMessage } from '../protocol.js'
-import { backoff, type ReconnectPolicy } from '../reconnect.js'
+import { backoff, type ReconnectPolicy, Streak } from '../reconnect.js'
 import type { Signaler, SignalerEvents } from './signaler.js'
 import { randomToken } from './token.js'
 
@@ -80,9 +80,8 @@ export abstract class ServerSignaler implements Signaler {
   /** Closed by the app, or stopped by a refusal that retrying cannot help. */
   protected closed = false
   readonly #handlers = new Set<(message: unknown) => void>()
-  #attempt = 0
-  /** When the current streak of reconnect attempts began. */
-  #troubleSince = 0
+  /** Reconnect attempts since the server last welcomed us. */
+  readonly #streak: Streak<SignalerTrouble>
   #retry?: ReturnType<typeof setTimeout>
   #connecting?: { resolve(): void; reject(error: PolitelyError): void }
   /** Welcomed once since connect(): from then on, a drop is a reconnect, not a failure to report. */
@@ -95,6 +94,7 @@ export abstract class ServerSignaler implements Signaler {
   constructor(options: ServerSignalerOptions, name: string) {
     if (!options?.url || !options.room) throw new PolitelyError('invalid-options', `${name} needs a url and a room`)
     this.options = options
+    this.#streak = new Streak(options.reconnectDelay ?? backoff)
   }
 
   /**
@@ -109,7 +109,7 @@ export abstract class ServerSignaler implements Signaler {
     // Again after a refusal stopped us (the app may retry a `room-full`, say): a fresh start.
     this.closed = false
     this.#replacedAt = []
-    this.#attempt = 0
+    this.#streak.attempt = 0
     this.#everWelcomed = false
     return new Promise((resolve, reject) => {
       this.#connecting = { resolve, reject }
@@ -153,7 +153,7 @@ export abstract class ServerSignaler implements Signaler {
 
   /** The server accepted us: `connect()` resolves, the backoff resets, the queue goes out. */
   protected welcome(): void {
-    this.#attempt = 0
+    this.#streak.attempt = 0
     this.#everWelcomed = true
     this.#reported = false
     this.#connecting?.resolve()
@@ -186,9 +186,7 @@ export abstract class ServerSignaler implements Signaler {
       (this.#everWelcomed
         ? undefined
         : new PolitelyError('unavailable', `No answer from the signaling server at ${this.options.url} (network, or CORS)`))
-    if (!this.#attempt) this.#troubleSince = Date.now()
-    const policy = this.options.reconnectDelay ?? backoff
-    const delay = policy(++this.#attempt, error?.code ?? 'disconnected', Date.now() - this.#troubleSince)
+    const delay = this.#streak.next(error?.code ?? 'disconnected')
     if (delay === undefined) {
       this.#stop(error ?? new PolitelyError('signaling-failed', 'The reconnect policy gave up'))
       return
