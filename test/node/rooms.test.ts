@@ -178,3 +178,126 @@ describe('rooms under chaos signaling (werift, 6 members)', () => {
     expect(failures).toEqual([])
   }, 600_000)
 })
+
+describe('room edges (wrtc)', () => {
+  const members: Member[] = []
+  const member = (room: string, extra: Parameters<typeof makeMember>[2] = {}) => {
+    const made = makeMember(wrtc, room, extra)
+    members.push(made)
+    return made
+  }
+  const closeAll = () => {
+    for (const m of members.splice(0)) m.close()
+  }
+
+  test('a member that goes silent (a crash: no bye, never back) leaves with gave-up after leaveAfter, and nothing is tried towards it after', async () => {
+    try {
+      const room = uniqueRoom()
+      // Presence every 200 ms: leaveAfter is 3 of them.
+      const fast = { helloInterval: 200 }
+      const crashing = cuttable(new BroadcastChannelSignaler({ room }))
+      const gone = member(room, { ...fast, signaler: crashing })
+      const rest = [member(room, fast), member(room, fast), member(room, fast)]
+      await Promise.all([gone, ...rest].map((m) => m.start()))
+      await fullMesh([gone, ...rest], 'before the crash')
+      crashing.cut()
+      gone.close()
+      const cut = Date.now()
+      await until(() => rest.every((m) => leftWith(m, gone.id, 'gave-up')), 'peer-leave gave-up on all')
+      console.log(`silent member: peer-leave gave-up after ${Date.now() - cut} ms (leaveAfter 600 ms)`)
+      const attempts = rest.map((m) => m.recoveries.length)
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(rest.map((m) => m.recoveries.length)).toEqual(attempts)
+      for (const m of rest) expect(m.peers.map((p) => p.id)).not.toContain(gone.id)
+      await fullMesh(rest, 'the others')
+      expect(rest.flatMap((m) => m.errors)).toEqual([])
+    } finally {
+      closeAll()
+    }
+  })
+
+  test('maxPeers: a member beyond it is not linked to (dropped: room-full), and the mesh it would join is untouched', async () => {
+    try {
+      const room = uniqueRoom()
+      const three = [member(room, { maxPeers: 3 }), member(room, { maxPeers: 3 }), member(room, { maxPeers: 3 })]
+      await Promise.all(three.map((m) => m.start()))
+      await fullMesh(three, 'three of three')
+      const full: string[] = []
+      for (const m of three) m.on('dropped', ({ code }) => code === 'room-full' && full.push(m.id))
+      const fourth = member(room, { maxPeers: 3 })
+      await fourth.start()
+      await until(() => new Set(full).size === 3, 'room-full on every member')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      for (const m of three) expect(m.peers.map((p) => p.id)).not.toContain(fourth.id)
+      expect(fourth.peers.filter((p) => p.state === 'connected')).toEqual([])
+      expect(three.flatMap((m) => [...m.rebuilds, ...m.leaves])).toEqual([])
+      await fullMesh(three, 'the three still')
+    } finally {
+      closeAll()
+    }
+  })
+
+  test('bad input: unknown member, unknown channel, bad options, use after close: typed errors', async () => {
+    const room = uniqueRoom()
+    const a = member(room)
+    expect(() => a.send('x', { to: 'nobody' })).toThrow(expect.objectContaining({ code: 'unknown-peer' }))
+    expect(() => a.send('x', { channel: 'nope' })).toThrow(expect.objectContaining({ code: 'unknown-channel' }))
+    expect(() => makeMember(wrtc, room, { maxPeers: 1 })).toThrow(expect.objectContaining({ code: 'invalid-options' }))
+    expect(() => makeMember(wrtc, room, { id: 'bad id!' })).toThrow(expect.objectContaining({ code: 'invalid-options' }))
+    expect(() => makeMember(wrtc, room, { channels: { default: {} } })).toThrow(
+      expect.objectContaining({ code: 'invalid-options' }),
+    )
+    // Nobody linked yet: a broadcast reaches no one and resolves.
+    await expect(a.send('to no one')).resolves.toBeUndefined()
+    a.close()
+    expect(() => a.send('x')).toThrow(expect.objectContaining({ code: 'closed' }))
+    await expect(a.start()).rejects.toMatchObject({ code: 'closed' })
+  })
+
+  test('hostile signaling: malformed, oversized, spoofed and unknown messages are errors or drops, never a broken mesh', async () => {
+    try {
+      const room = uniqueRoom()
+      const [a, b] = [member(room), member(room)]
+      await Promise.all([a.start(), b.start()])
+      await fullMesh([a, b], 'before')
+      const raw = new BroadcastChannel(`politely:${room}`)
+      const hostile: unknown[] = [
+        'not json',
+        JSON.stringify({ kind: 'made-up', from: 'x', session: 1 }),
+        JSON.stringify({ kind: 'hello', from: 'bad id!', session: 0 }),
+        JSON.stringify({ kind: 'hello', from: 'x', session: -1 }),
+        JSON.stringify({
+          kind: 'description',
+          from: b.id,
+          to: a.id,
+          session: 99,
+          toSession: 1,
+          description: { type: 'offer', sdp: 'x'.repeat(200_000) },
+        }),
+        // Spoofed: a description in b's name for a session of a's that does not exist.
+        JSON.stringify({
+          kind: 'description',
+          from: b.id,
+          to: a.id,
+          session: 1,
+          toSession: 12345,
+          description: { type: 'offer', sdp: 'v=0' },
+        }),
+        // A description from someone a has no link to.
+        JSON.stringify({ kind: 'candidate', from: 'stranger', to: a.id, session: 1, toSession: 1, candidate: null }),
+      ]
+      for (const message of hostile) raw.postMessage(message)
+      await until(() => a.errors.length >= 5, 'the invalid ones reported')
+      expect(a.errors.map((e) => (e as { code?: string }).code).sort()).toEqual(
+        ['invalid-signal', 'invalid-signal', 'invalid-signal', 'signal-too-large', 'unknown-kind'].sort(),
+      )
+      raw.close()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await fullMesh([a, b], 'after')
+      expect(a.rebuilds).toEqual([])
+      expect(b.rebuilds).toEqual([])
+    } finally {
+      closeAll()
+    }
+  })
+})
