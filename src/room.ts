@@ -320,8 +320,12 @@ export class Room {
     this.#states.delete(link)
     this.#heard.delete(link)
     link.close(reason === 'left' ? 'remote-left' : 'gave-up')
+    this.ended(id)
     if (this.#joined.delete(link) && reason) this.#emitter.emit('peer-leave', { id, reason })
   }
+
+  /** For a subclass: the link to `member` is gone (before any `peer-leave`). */
+  protected ended(_member: string): void {}
 
   /** A link's event, as the room tells it. */
   #forward(link: Link, type: keyof PeerEvents, event?: unknown): void {

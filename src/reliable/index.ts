@@ -7,26 +7,15 @@
 // of any size, on top of the core's public API. Wire format: docs/protocol.md, "Reliable delivery".
 import mitt from 'mitt'
 import type { Payload } from '../channels.js'
-import { PolitelyError } from '../errors.js'
 import type { PeerEvents } from '../events.js'
-import { type ChannelOptions, DEFAULTS, PerfectNegotiationPeer } from '../peer.js'
-import { DATA_HEADER } from './frames.js'
+import { PerfectNegotiationPeer } from '../peer.js'
+import { setup, subscribeBoth } from './setup.js'
 import { createStream, type Stream } from './stream.js'
 import type { ReliablePeerEvents, ReliablePeerOptions, SendOptions, StreamEvents } from './types.js'
 
+export { ReliableRoom, type ReliableRoomEvents, type ReliableRoomOptions } from './room.js'
+export { RELIABLE_DEFAULTS } from './setup.js'
 export type { ReliableErrorCode, ReliablePeerEvents, ReliablePeerOptions, SendOptions, TransferProgress } from './types.js'
-
-/**
- * Defaults of the options {@link ReliablePeer} adds, each given in its field's documentation
- * (`chunkSize`'s depends on the connection, so it has none here). Frozen.
- */
-export const RELIABLE_DEFAULTS: Readonly<Required<Pick<ReliablePeerOptions, 'windowSize' | 'maxTransferSize'>>> = Object.freeze({
-  windowSize: 8 * 1024 * 1024,
-  maxTransferSize: 1024 * 1024 * 1024,
-})
-
-/** Largest frame by default: 64 KiB crosses every browser and keeps the resend unit small. */
-const FRAME_LIMIT = 64 * 1024
 
 /**
  * A {@link PerfectNegotiationPeer} whose ordered, fully reliable channels (`'default'` always)
@@ -47,28 +36,10 @@ export class ReliablePeer extends PerfectNegotiationPeer {
 
   constructor(options: ReliablePeerOptions) {
     super(options)
-    const {
-      chunkSize = FRAME_LIMIT - DATA_HEADER,
-      windowSize = RELIABLE_DEFAULTS.windowSize,
-      maxTransferSize = RELIABLE_DEFAULTS.maxTransferSize,
-      maxMessageSize = DEFAULTS.maxMessageSize,
-    } = options
-    // A frame must pass the core's own bound.
-    const chunk = Math.floor(Math.min(chunkSize, maxMessageSize - DATA_HEADER))
-    if (!(chunk > 0 && windowSize > 0 && maxTransferSize >= 0)) throw new PolitelyError('invalid-options', 'Bad sizes')
-    const [high, low] = crypto.getRandomValues(new Uint32Array(2))
-    // This instance's stream identity: 53 random bits, never 0 (0 means "none" on the wire).
-    const nonce = (high! & 0x1fffff) * 2 ** 32 + low! + 1
-    const limits = {
-      windowSize,
-      maxTransferSize,
-      chunkSize: () => Math.min(chunk, ((this.connection?.sctp?.maxMessageSize || Infinity) as number) - DATA_HEADER),
-    }
-    for (const [name, init] of Object.entries<ChannelOptions>({ default: {}, ...options.channels })) {
-      if (init.ordered !== false && init.maxRetransmits == null && init.maxPacketLifeTime == null) {
-        const write = (frame: ArrayBuffer) => super.send(frame, name)
-        this.#streams.set(name, createStream(name, nonce, limits, write, this.#emitter.emit))
-      }
+    const { nonce, limits, managed } = setup(options, () => this.connection)
+    for (const name of managed) {
+      const write = (frame: ArrayBuffer) => super.send(frame, name)
+      this.#streams.set(name, createStream(name, nonce, limits(), write, this.#emitter.emit))
     }
     // Registered before any handler of the app, so the streams see every event first.
     super.on('message', (event) => {
@@ -97,28 +68,12 @@ export class ReliablePeer extends PerfectNegotiationPeer {
    */
   override on<K extends keyof ReliablePeerEvents>(type: K, handler: (event: ReliablePeerEvents[K]) => void): () => void {
     // `message` and `progress` are this class's alone; `error` comes from both the core and the streams.
-    const own = type === 'message' || type === 'progress'
-    // One handler for whichever emitter: its event type is the one `type` names in both maps.
-    const listener = handler as (event: unknown) => void
-    const offs = own ? [] : [super.on(type as keyof PeerEvents, listener)]
-    if (own || type === 'error') {
-      const name = type as keyof StreamEvents
-      // Like the core: a handler that throws disturbs neither the peer nor the other handlers.
-      const guarded = (event: unknown) => {
-        try {
-          listener(event)
-        } catch (error) {
-          setTimeout(() => {
-            throw error
-          })
-        }
-      }
-      this.#emitter.on(name, guarded)
-      offs.push(() => this.#emitter.off(name, guarded))
-    }
-    return () => {
-      for (const off of offs) off()
-    }
+    return subscribeBoth(
+      (name, listener) => super.on(name as keyof PeerEvents, listener),
+      this.#emitter,
+      type,
+      handler as (event: unknown) => void,
+    )
   }
 
   /**
