@@ -27,12 +27,30 @@ interface Entry {
   failed(error: PolitelyError): void
 }
 
+/** A negotiated data channel, identical on both sides. */
+export interface ChannelSpec {
+  name: string
+  id: number
+  init: RTCDataChannelInit
+}
+
+/** What a channel tells its connection. */
+export interface ChannelHooks {
+  /** The RTCDataChannel opened (and this channel writes to it now). */
+  opened(): void
+  /** It closed. */
+  closed(): void
+  /** A message arrived on it. */
+  received(data: string | ArrayBuffer): void
+}
+
 /**
- * The outgoing side of one named channel. It outlives the RTCDataChannels
- * it writes to: messages sent while no channel is open wait here, in order,
- * and go out when the next one opens (after a rebuild too).
+ * One named channel, both directions, across connections. It outlives the
+ * RTCDataChannels it opens on each connection: messages sent while none is
+ * open wait here, in order, and go out when the next one opens (after a
+ * rebuild too); what arrives on them is handed to the connection.
  */
-export class OutboundQueue {
+export class Channel {
   #entries: Entry[] = []
   #bytes = 0
   #channel?: RTCDataChannel
@@ -79,8 +97,25 @@ export class OutboundQueue {
     return handed
   }
 
+  /**
+   * Opens this channel on connection `pc` (negotiated: both sides do the same). Nothing reaches
+   * `hooks` once `pc` is closed.
+   */
+  open(pc: RTCPeerConnection, spec: ChannelSpec, hooks: ChannelHooks): void {
+    const channel = pc.createDataChannel(spec.name, { ...spec.init, negotiated: true, id: spec.id })
+    const live = () => pc.signalingState !== 'closed'
+    channel.binaryType = 'arraybuffer'
+    channel.onopen = () => {
+      if (!live()) return
+      this.#attach(channel)
+      hooks.opened()
+    }
+    channel.onclose = () => live() && hooks.closed()
+    channel.onmessage = (event) => live() && hooks.received(toArrayBuffer(event.data))
+  }
+
   /** Starts writing to an open channel (until it closes: only an open channel is written to). */
-  attach(channel: RTCDataChannel): void {
+  #attach(channel: RTCDataChannel): void {
     this.#channel = channel
     this.#held = false
     channel.bufferedAmountLowThreshold = HIGH_WATER_MARK / 2

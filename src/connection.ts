@@ -1,14 +1,7 @@
-import { type OutboundQueue, toArrayBuffer } from './channels.js'
+import type { Channel, ChannelSpec } from './channels.js'
 import type { PeerEvents, ReconnectReason } from './events.js'
 import { Negotiator } from './negotiation.js'
 import type { CandidateInit, CandidateMessage, DescriptionMessage } from './protocol.js'
-
-/** A negotiated data channel, identical on both sides. */
-export interface ChannelSpec {
-  name: string
-  id: number
-  init: RTCDataChannelInit
-}
 
 /** How long (ms) a connection that answered after taking its own offer back may go without gathering a candidate. */
 const ROLLBACK_GATHER_MS = 700
@@ -19,7 +12,7 @@ export interface ConnectionSetup {
   RTCPeerConnection: typeof RTCPeerConnection
   rtcConfig?: RTCConfiguration
   channels: readonly ChannelSpec[]
-  queues: ReadonlyMap<string, OutboundQueue>
+  queues: ReadonlyMap<string, Channel>
   tracks: ReadonlyArray<{ track: MediaStreamTrack; streams: MediaStream[] }>
   stallTimeout: number
   /** The signaling round trip measured so far (ms), or a guess before any: slow signaling is not a stall. */
@@ -59,7 +52,8 @@ export class Connection {
   /** Our first offer, made in advance for our hellos (undefined: none; see Negotiator.prepare). */
   readonly offer: Promise<string | undefined>
   readonly #negotiator: Negotiator
-  readonly #channels: RTCDataChannel[] = []
+  /** Channels that opened (a negotiated channel opens once). */
+  #opened = 0
   #watchdog?: ReturnType<typeof setTimeout>
   /** Local candidates gathered so far. */
   #gathered = 0
@@ -108,7 +102,7 @@ export class Connection {
       // Only an open connection is recovered here; until then the stall watchdog covers it.
       if (this.isOpen && !this.#closed) {
         const down = state === 'disconnected' || state === 'failed'
-        // Sends wait in the queues while the path is down (see OutboundQueue.hold).
+        // Sends wait in the queues while the path is down (see Channel.hold).
         if (down || this.#iceUp) for (const queue of setup.queues.values()) queue.hold(down)
         if (down) this.#hooks.recover(state)
         // Healthy again only after being down: ICE reconnecting after a restart the app or a
@@ -163,28 +157,23 @@ export class Connection {
   }
 
   #openChannel(spec: ChannelSpec): void {
-    const channel = this.pc.createDataChannel(spec.name, { ...spec.init, negotiated: true, id: spec.id })
-    channel.binaryType = 'arraybuffer'
-    const queue = this.#setup.queues.get(spec.name)
-    channel.onopen = () => {
-      if (this.#closed) return
-      queue!.attach(channel)
-      if (!this.isOpen && this.#channels.every((c) => c.readyState === 'open')) {
-        this.isOpen = true
-        this.progress()
-        this.#hooks.open()
-      }
-    }
-    channel.onclose = () => {
-      if (this.isOpen && !this.#closed) {
-        this.isOpen = false
-        this.#hooks.lost()
-        this.progress()
-      }
-    }
-    channel.onmessage = (event) =>
-      this.#closed || this.#hooks.emit('message', { data: toArrayBuffer(event.data), channel: spec.name })
-    this.#channels.push(channel)
+    this.#setup.queues.get(spec.name)!.open(this.pc, spec, {
+      opened: () => {
+        if (++this.#opened === this.#setup.channels.length) {
+          this.isOpen = true
+          this.progress()
+          this.#hooks.open()
+        }
+      },
+      closed: () => {
+        if (this.isOpen) {
+          this.isOpen = false
+          this.#hooks.lost()
+          this.progress()
+        }
+      },
+      received: (data) => this.#hooks.emit('message', { data, channel: spec.name }),
+    })
   }
 
   /**

@@ -1,6 +1,5 @@
 import type { Emitter, EventType } from 'mitt'
-import type { OutboundQueue } from './channels.js'
-import type { ChannelSpec } from './connection.js'
+import type { Channel, ChannelSpec } from './channels.js'
 import { PolitelyError } from './errors.js'
 import type { Link } from './link.js'
 import { isValidPeerId, parseSignal, type SignalMessage } from './protocol.js'
@@ -21,7 +20,7 @@ export function channelSpecs(channels: Record<string, RTCDataChannelInit>): Chan
 }
 
 /** A link's queue for `channel`, or `unknown-channel`. */
-export function queueOf(link: Link, channel: string): OutboundQueue {
+export function queueOf(link: Link, channel: string): Channel {
   const queue = link.queues.get(channel)
   if (!queue) throw new PolitelyError('unknown-channel', `No channel "${channel}"`)
   return queue

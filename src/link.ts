@@ -1,5 +1,5 @@
-import { OutboundQueue, type QueueLimits } from './channels.js'
-import { type ChannelSpec, Connection } from './connection.js'
+import { Channel, type ChannelSpec, type QueueLimits } from './channels.js'
+import { Connection } from './connection.js'
 import type { CloseReason, PeerEvents, PeerState, RebuildReason, ReconnectReason } from './events.js'
 import { type Instance, type RemoteRecord, routeSignal } from './pairing.js'
 import type { CandidateMessage, DescriptionMessage, SignalMessage } from './protocol.js'
@@ -53,7 +53,7 @@ export interface LinkHost {
 export class Link {
   /** The remote this link is for, if fixed (a room member); a 1:1 peer takes whichever remote pairs. */
   readonly target?: string
-  readonly queues = new Map<string, OutboundQueue>()
+  readonly queues = new Map<string, Channel>()
   #remote?: RemoteRecord
   #current?: Connection
   readonly #host: LinkHost
@@ -74,7 +74,7 @@ export class Link {
     this.#emit = emit
     this.target = target
     this.#streak = new Streak(host.options.reconnectDelay)
-    for (const { name } of host.specs) this.queues.set(name, new OutboundQueue(host.options, (error) => emit('error', error)))
+    for (const { name } of host.specs) this.queues.set(name, new Channel(host.options, (error) => emit('error', error)))
   }
 
   /** The current connection (replaced on every rebuild). */
