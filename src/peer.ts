@@ -10,10 +10,23 @@ import { DEFAULT_MAX_SIGNAL_SIZE, type SignalMessage } from './protocol.js'
 import { backoff, type ReconnectPolicy } from './reconnect.js'
 import type { Signaler } from './signalers/signaler.js'
 
-/** Options of a named data channel. Both peers must declare the same channels. */
+/**
+ * Options of a named data channel. Both peers must declare the same channels.
+ *
+ * @example
+ * const channels: Record<string, ChannelOptions> = { cursor: { ordered: false, maxRetransmits: 0 }, files: {} }
+ */
 export type ChannelOptions = Pick<RTCDataChannelInit, 'ordered' | 'maxRetransmits' | 'maxPacketLifeTime' | 'protocol'>
 
-/** Options of {@link PerfectNegotiationPeer}. Only `signaler` is required. */
+/**
+ * Options of {@link PerfectNegotiationPeer}. Only `signaler` is required.
+ *
+ * @example
+ * const options: PeerOptions = {
+ *   signaler: new SseSignaler({ url: '/signal', room: 'demo' }),
+ *   rtcConfig: { iceServers: [{ urls: 'stun:stun.example.org' }] },
+ * }
+ */
 export interface PeerOptions {
   /** How this peer finds and talks to the other one. The peer owns it and closes it on `close()`. */
   signaler: Signaler

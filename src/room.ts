@@ -14,7 +14,12 @@ import type { Instance } from './pairing.js'
 import { DEFAULTS, type PeerOptions } from './peer.js'
 import type { SignalMessage } from './protocol.js'
 
-/** Options of a {@link Room}: those of a peer (but `polite`: roles come from the two ids), and its size. */
+/**
+ * Options of a {@link Room}: those of a peer (but `polite`: roles come from the two ids), and its size.
+ *
+ * @example
+ * const options: RoomOptions = { signaler: new WebSocketSignaler({ url: '/signal', room: 'team' }), maxPeers: 6, channels: { moves: { ordered: false } } }
+ */
 export interface RoomOptions extends Omit<PeerOptions, 'polite'> {
   /** Most members, this one included; a member beyond it is not linked to (`dropped`, `room-full`). Default 8. */
   maxPeers?: number
@@ -26,23 +31,41 @@ export interface RoomOptions extends Omit<PeerOptions, 'polite'> {
   leaveAfter?: number
 }
 
-/** Where one link of a room is: no remote session paired yet, negotiating or recovering, or open. */
+/**
+ * Where one link of a room is: no remote session paired yet, negotiating or recovering, or open.
+ *
+ * @example
+ * const linked = room.peers.filter(({ state }: { state: LinkState }) => state === 'connected').length
+ */
 export type LinkState = Exclude<PeerState, 'idle' | 'closed'>
 
 /**
  * Why a member is gone: `left`, it said `bye` (closed its room or its page); `replaced`, a newer
  * instance under its id took its place (a `peer-join` follows once linked); `gave-up`, silent
  * for `leaveAfter` with its link down, or the `reconnectDelay` policy gave up on it.
+ *
+ * @example
+ * room.on('peer-leave', ({ id, reason }: { id: string; reason: LeaveReason }) => reason === 'left' || console.warn(`lost ${id}`))
  */
 export type LeaveReason = 'left' | 'replaced' | 'gave-up'
 
-/** Names the member a room event is about. */
+/**
+ * Names the member a room event is about.
+ *
+ * @example
+ * room.on('message', ({ from, data }) => console.log(`${from}: ${data}`))
+ */
 export interface FromMember {
   /** The member's id. */
   from: string
 }
 
-/** A member and the state of the link to it. */
+/**
+ * A member and the state of the link to it.
+ *
+ * @example
+ * for (const { id, state } of room.peers) console.log(id, state)
+ */
 export interface MemberLink {
   /** The member's id. */
   id: string
@@ -50,7 +73,13 @@ export interface MemberLink {
   state: LinkState
 }
 
-/** Every event a {@link Room} emits, with its payload; `from` or `id` names the member. */
+/**
+ * Every event a {@link Room} emits, with its payload; `from` or `id` names the member.
+ *
+ * @example
+ * const onJoin = ({ id }: RoomEvents['peer-join']) => console.log(`${id} joined`)
+ * room.on('peer-join', onJoin)
+ */
 export type RoomEvents = {
   /** A link to a new member opened (every channel): messages to it go straight to the wire. */
   'peer-join': {

@@ -7,10 +7,20 @@ import { setup, subscribeBoth } from './setup.js'
 import { createStream, type Stream } from './stream.js'
 import type { ReliablePeerOptions, SendOptions, StreamEvents, TransferProgress } from './types.js'
 
-/** Options of a {@link ReliableRoom}: a room's, and the sizes of `ReliablePeerOptions`. */
+/**
+ * Options of a {@link ReliableRoom}: a room's, and the sizes of `ReliablePeerOptions`.
+ *
+ * @example
+ * const options: ReliableRoomOptions = { signaler: new BroadcastChannelSignaler({ room: 'files' }), windowSize: 1 << 20 }
+ */
 export type ReliableRoomOptions = RoomOptions & Pick<ReliablePeerOptions, 'chunkSize' | 'windowSize' | 'maxTransferSize'>
 
-/** Every event a {@link ReliableRoom} emits: a room's, `message` whole, and `progress` per member. */
+/**
+ * Every event a {@link ReliableRoom} emits: a room's, `message` whole, and `progress` per member.
+ *
+ * @example
+ * room.on('progress', ({ from, sent, total }: ReliableRoomEvents['progress']) => console.log(from, sent / total))
+ */
 export type ReliableRoomEvents = RoomEvents & {
   /** A chunk of a message bigger than one chunk went to member `from`'s transport. */
   progress: TransferProgress & FromMember
