@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler } from '../../src/index'
 import { type ChaosOptions, chaos, cuttable } from '../support/chaos'
 import { fullMesh, isFullMesh, leftWith, type Member, makeMember } from '../support/rooms'
+import { ADAPTERS, startServer } from '../support/server'
 import { type Stack, uniqueRoom, weriftStack, wrtcStack } from '../support/stacks'
 import { until } from '../support/until'
 
@@ -236,6 +237,27 @@ describe('room edges (wrtc)', () => {
       closeAll()
     }
   })
+
+  test.each(ADAPTERS)(
+    'the server caps a room ($name, maxPeersPerRoom 3): a fourth member is refused (room-full), the three keep their mesh',
+    async (adapter) => {
+      const server = await startServer({ maxPeersPerRoom: 3 })
+      try {
+        const room = uniqueRoom()
+        const three = [0, 1, 2].map(() => member(room, { signaler: adapter.make(server.url, room) }))
+        await Promise.all(three.map((m) => m.start()))
+        await fullMesh(three, 'three')
+        const fourth = member(room, { signaler: adapter.make(server.url, room) })
+        await expect(fourth.start()).rejects.toMatchObject({ code: 'room-full' })
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        await fullMesh(three, 'the three still')
+        expect(three.flatMap((m) => [...m.rebuilds, ...m.leaves, ...m.errors.map(String)])).toEqual([])
+      } finally {
+        closeAll()
+        await server.close()
+      }
+    },
+  )
 
   test('bad input: unknown member, unknown channel, bad options, use after close: typed errors', async () => {
     const room = uniqueRoom()
