@@ -4,6 +4,11 @@ import { PolitelyError } from './errors.js'
  * What `send()` accepts. Binary data arrives on the other side as an
  * `ArrayBuffer`. (A Blob: `send(await blob.arrayBuffer())`; not every stack
  * sends Blobs, and reading one here would cost every app the bytes.)
+ *
+ * @example
+ * const payload: Payload = new TextEncoder().encode('hi') // a string, an ArrayBuffer or any view of one
+ * await peer.send(payload)
+ * await peer.send(await blob.arrayBuffer()) // a Blob: read it first
  */
 export type Payload = string | ArrayBuffer | ArrayBufferView
 

@@ -1,6 +1,10 @@
 /**
  * Stable error codes. Match on `error.code`, never on the message text:
  * messages are for people and may be reworded, codes are part of the API.
+ *
+ * @example
+ * const messages: Partial<Record<ErrorCode, string>> = { 'room-full': 'This room is full', forbidden: 'You may not join' }
+ * peer.start().catch((error) => show((error instanceof PolitelyError && messages[error.code]) || 'Could not connect'))
  */
 export type ErrorCode =
   /** A signaling message was not valid JSON or did not have the protocol's shape. */

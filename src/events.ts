@@ -8,6 +8,12 @@ import type { SignalMessage } from './protocol.js'
  * - `connecting`: a remote is known, negotiation and ICE are under way;
  * - `connected`: every data channel is open;
  * - `closed`: `close()` was called; final.
+ *
+ * @example
+ * const labels: Record<PeerState, string> = {
+ *   idle: 'not started', waiting: 'alone', connecting: 'connecting…', connected: 'online', closed: 'closed',
+ * }
+ * peer.on('state', ({ state }) => (status.textContent = labels[state]))
  */
 export type PeerState = 'idle' | 'waiting' | 'connecting' | 'connected' | 'closed'
 
@@ -20,6 +26,12 @@ export type PeerState = 'idle' | 'waiting' | 'connecting' | 'connected' | 'close
  *   (`connection-lost`: the channels closed under us, a rebuild follows);
  * - `gave-up`: the `reconnectDelay` policy gave up; the peer is closed;
  * - `local-close`: `close()` was called here.
+ *
+ * @example
+ * peer.on('close', ({ reason }) => {
+ *   if (reason === 'remote-left') console.log('the other side left')
+ *   else if (reason === 'gave-up') console.log('gave up reconnecting: start a new peer to try again')
+ * })
  */
 export type CloseReason = 'remote-left' | 'remote-replaced' | 'remote-restarted' | 'gave-up' | 'local-close' | ReconnectReason
 
@@ -29,13 +41,31 @@ export type CloseReason = 'remote-left' | 'remote-replaced' | 'remote-restarted'
  * - `failed`: ICE or DTLS failed;
  * - `stalled`: a connection or an ICE restart made no progress in time;
  * - `connection-lost`: the data channels closed under us.
+ *
+ * @example
+ * // Wait 3 s (not 1) for ICE to come back by itself before acting on `disconnected`.
+ * const reconnectDelay: ReconnectPolicy<ReconnectReason> = (attempt, reason, elapsed) =>
+ *   attempt === 1 && reason === 'disconnected' ? 3000 : DEFAULTS.reconnectDelay(attempt, reason, elapsed)
  */
 export type ReconnectReason = 'disconnected' | 'failed' | 'stalled' | 'connection-lost'
 
-/** Why a connection was thrown away and built anew. */
+/**
+ * Why a connection was thrown away and built anew.
+ *
+ * @example
+ * peer.on('rebuild', ({ reason, session }) => console.log(`new RTCPeerConnection (session ${session}): ${reason}`))
+ */
 export type RebuildReason = 'remote-replaced' | 'remote-restarted' | 'remote-left' | ReconnectReason
 
-/** A message received on a data channel. Binary data always arrives as an `ArrayBuffer`. */
+/**
+ * A message received on a data channel. Binary data always arrives as an `ArrayBuffer`.
+ *
+ * @example
+ * peer.on('message', ({ data, channel }) => {
+ *   if (typeof data === 'string') console.log(channel, data)
+ *   else chunks.push(new Uint8Array(data)) // binary data is always an ArrayBuffer
+ * })
+ */
 export interface MessageEvent {
   /** The message: a string as sent, anything binary as an `ArrayBuffer`. */
   data: string | ArrayBuffer
@@ -46,6 +76,12 @@ export interface MessageEvent {
 /**
  * Every event a {@link PerfectNegotiationPeer} emits, with its payload.
  * This one map types `on()`, the emitter and the documentation.
+ *
+ * @example
+ * function once<K extends keyof PeerEvents>(peer: PerfectNegotiationPeer, name: K): Promise<PeerEvents[K]> {
+ *   return new Promise((resolve) => { const off = peer.on(name, (event) => { off(); resolve(event) }) })
+ * }
+ * const { remoteId } = await once(peer, 'open')
  */
 export type PeerEvents = {
   /** Every data channel is open: `send()` goes straight to the wire. Fires again after each reconnect. */
@@ -130,5 +166,11 @@ export type PeerEvents = {
   error: PolitelyError
 }
 
-/** Names of the events in {@link PeerEvents}. */
+/**
+ * Names of the events in {@link PeerEvents}.
+ *
+ * @example
+ * const names: PeerEventName[] = ['open', 'close', 'reconnecting', 'reconnected', 'rebuild']
+ * for (const name of names) peer.on(name, (event) => console.log(name, event))
+ */
 export type PeerEventName = keyof PeerEvents

@@ -6,6 +6,9 @@ import { PolitelyError } from './errors.js'
  * name it in `to`, and the recipient's generation in `toSession`, so a
  * message written for a connection that has since been rebuilt is dropped
  * instead of confusing the new one.
+ *
+ * @example
+ * peer.on('signal', ({ direction, message }) => console.log(direction, message.kind, message.from, message.session))
  */
 export type SignalMessage = HelloMessage | DescriptionMessage | CandidateMessage | ByeMessage
 
@@ -22,6 +25,11 @@ interface MessageBase {
  * "I am here, on this session." Broadcast on start; answered, addressed, by
  * whoever hears it. `toSession` says the sender's connection is paired with
  * that session of the recipient.
+ *
+ * @example
+ * peer.on('signal', ({ direction, message }) => {
+ *   if (direction === 'in' && message.kind === 'hello') console.log(message.from, 'is here, since', message.since)
+ * })
  */
 export interface HelloMessage extends MessageBase {
   /** Message type. */
@@ -37,7 +45,14 @@ export interface HelloMessage extends MessageBase {
   offer?: string
 }
 
-/** An SDP offer or answer for the recipient's session `toSession`. */
+/**
+ * An SDP offer or answer for the recipient's session `toSession`.
+ *
+ * @example
+ * peer.on('signal', ({ direction, message }) => {
+ *   if (message.kind === 'description') console.log(direction, message.description.type, 'for session', message.toSession)
+ * })
+ */
 export interface DescriptionMessage extends MessageBase {
   /** Message type. */
   kind: 'description'
@@ -54,7 +69,13 @@ export interface DescriptionMessage extends MessageBase {
   }
 }
 
-/** A trickled ICE candidate; `null` is end-of-candidates. */
+/**
+ * A trickled ICE candidate; `null` is end-of-candidates.
+ *
+ * @example
+ * // End-of-candidates, from alice's session 2 to bob's session 1.
+ * const end: CandidateMessage = { kind: 'candidate', from: 'alice', session: 2, to: 'bob', toSession: 1, candidate: null }
+ */
 export interface CandidateMessage extends MessageBase {
   /** Message type. */
   kind: 'candidate'
@@ -66,13 +87,26 @@ export interface CandidateMessage extends MessageBase {
   candidate: CandidateInit | null
 }
 
-/** The sender is leaving: tear down now instead of waiting for ICE to time out. */
+/**
+ * The sender is leaving: tear down now instead of waiting for ICE to time out.
+ *
+ * @example
+ * peer.on('signal', ({ direction, message }) => {
+ *   if (direction === 'in' && message.kind === 'bye') console.log(`${message.from} left`)
+ * })
+ */
 export interface ByeMessage extends MessageBase {
   /** Message type. */
   kind: 'bye'
 }
 
-/** The JSON form of an `RTCIceCandidate` (`candidate.toJSON()`). */
+/**
+ * The JSON form of an `RTCIceCandidate` (`candidate.toJSON()`).
+ *
+ * @example
+ * const init: CandidateInit = { candidate: 'candidate:1 1 udp 2122260223 192.168.1.2 54321 typ host', sdpMid: '0' }
+ * await pc.addIceCandidate(init)
+ */
 export interface CandidateInit {
   /** The `candidate:` attribute line (at most 2048 characters); empty for end-of-candidates in some browsers. */
   candidate: string
@@ -89,7 +123,13 @@ export const DEFAULT_MAX_SIGNAL_SIZE = 128 * 1024
 
 const ID_PATTERN = /^[\w.:~-]{1,64}$/
 
-/** Whether `value` can be used as a peer id: 1–64 of `A–Z a–z 0–9 _ . : ~ -`. */
+/**
+ * Whether `value` can be used as a peer id: 1–64 of `A–Z a–z 0–9 _ . : ~ -`.
+ *
+ * @example
+ * const id = new URLSearchParams(location.search).get('id')
+ * const peer = new PerfectNegotiationPeer({ signaler, id: isValidPeerId(id) ? id : undefined })
+ */
 export function isValidPeerId(value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value)
 }

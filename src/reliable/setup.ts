@@ -9,6 +9,10 @@ import type { ReliablePeerOptions } from './types.js'
 /**
  * Defaults of the options {@link ReliablePeer} adds, each given in its field's documentation
  * (`chunkSize`'s depends on the connection, so it has none here). Frozen.
+ *
+ * @example
+ * // Twice the default window.
+ * const peer = new ReliablePeer({ signaler, windowSize: 2 * RELIABLE_DEFAULTS.windowSize })
  */
 export const RELIABLE_DEFAULTS: Readonly<Required<Pick<ReliablePeerOptions, 'windowSize' | 'maxTransferSize'>>> = Object.freeze({
   windowSize: 8 * 1024 * 1024,

@@ -7,10 +7,25 @@ import type { PeerOptions } from '../peer.js'
  * - `aborted`: `send()`'s `signal` aborted before the whole message was handed over;
  * - `invalid-frame`: the remote sent something on a managed channel that is not a frame
  *   (is it a `ReliablePeer` too?); it was dropped.
+ *
+ * @example
+ * peer.on('error', (error) => {
+ *   const code: ReliableErrorCode = error.code
+ *   if (code === 'invalid-frame') console.warn('the remote is not a ReliablePeer')
+ * })
  */
 export type ReliableErrorCode = ErrorCode
 
-/** Options of {@link ReliablePeer}: the core's, and three of its own. */
+/**
+ * Options of {@link ReliablePeer}: the core's, and three of its own.
+ *
+ * @example
+ * const peer = new ReliablePeer({
+ *   signaler: new BroadcastChannelSignaler({ room: 'files' }),
+ *   windowSize: 16 * 1024 * 1024, // more in flight, for a fast link with a long round trip
+ *   maxTransferSize: 100 * 1024 * 1024, // refuse (and never reassemble) anything bigger
+ * })
+ */
 export interface ReliablePeerOptions extends PeerOptions {
   /**
    * Payload bytes per chunk. Default: 64 KiB, or the connection's `sctp.maxMessageSize` if lower,
@@ -23,7 +38,14 @@ export interface ReliablePeerOptions extends PeerOptions {
   maxTransferSize?: number
 }
 
-/** Per-send options: the channel, and an `AbortSignal` that withdraws the message. */
+/**
+ * Per-send options: the channel, and an `AbortSignal` that withdraws the message.
+ *
+ * @example
+ * const controller = new AbortController()
+ * cancelButton.onclick = () => controller.abort() // then nothing of the file is delivered
+ * await peer.send(await file.arrayBuffer(), { channel: 'files', signal: controller.signal })
+ */
 export interface SendOptions {
   /** The channel to send on: `'default'`, or a key of the `channels` option. Default `'default'`. */
   channel?: string
@@ -34,7 +56,14 @@ export interface SendOptions {
   signal?: AbortSignal
 }
 
-/** How much of a message bigger than one chunk went to the transport. */
+/**
+ * How much of a message bigger than one chunk went to the transport.
+ *
+ * @example
+ * peer.on('progress', ({ channel, sent, total }: TransferProgress) => {
+ *   if (channel === 'files') bar.value = sent / total // the last one has sent === total
+ * })
+ */
 export interface TransferProgress {
   /** The channel the message goes on. */
   channel: string
@@ -47,6 +76,10 @@ export interface TransferProgress {
 /**
  * Every event a {@link ReliablePeer} emits: the core's, and `progress`. Its `error` events may
  * also carry a {@link ReliableErrorCode}.
+ *
+ * @example
+ * const log = (name: keyof ReliablePeerEvents) => peer.on(name, (event) => console.log(name, event))
+ * for (const name of ['open', 'close', 'progress', 'error'] as const) log(name)
  */
 export type ReliablePeerEvents = PeerEvents & {
   /** A chunk of a message bigger than one chunk was handed to the transport. */

@@ -2,7 +2,13 @@ import type { IncomingMessage } from 'node:http'
 import { Refusal } from './http-errors.js'
 import { RateLimiter } from './rate-limit.js'
 
-/** Which cross-origin pages may use the server: a list of origins (`'*'` for any) or a predicate. */
+/**
+ * Which cross-origin pages may use the server: a list of origins (`'*'` for any) or a predicate.
+ *
+ * @example
+ * createSignalingServer({ allowedOrigins: ['https://app.example', 'https://staging.app.example'] })
+ * createSignalingServer({ allowedOrigins: (origin) => /^https:\/\/[\w-]+\.app\.example$/.test(origin) })
+ */
 export type AllowedOrigins = readonly string[] | ((origin: string) => boolean)
 
 /** Limits on what one client address, and all of them together, may hold at once. */

@@ -5,6 +5,14 @@ import type { ErrorCode } from '../errors.js'
  * Every refusal of the server, by its stable code: the `error` of the JSON body, the reason of
  * a refused WebSocket's close. Clients see the ones an app can act on under the same
  * {@link ErrorCode} (the others as `signaling-failed`).
+ *
+ * @example
+ * // A client of the HTTP routes: a refusal's body is { error, message }.
+ * if (!response.ok) {
+ *   const { error, message }: { error: RefusalCode; message: string } = await response.json()
+ *   if (REFUSALS[error]?.retry) setTimeout(publishAgain, 1000)
+ *   else console.error(error, message)
+ * }
  */
 export type RefusalCode =
   /**
@@ -41,7 +49,12 @@ export type RefusalCode =
   /** The hub (Redis) failed, or anything else unexpected, or the server holds `maxConnections`: try again. */
   | 'unavailable'
 
-/** How the server answers one {@link RefusalCode}. */
+/**
+ * How the server answers one {@link RefusalCode}.
+ *
+ * @example
+ * const { status, retry }: RefusalResponse = REFUSALS['rate-limited'] // 429, true: retry after Retry-After
+ */
 export interface RefusalResponse {
   /** HTTP status; a refused WebSocket closes with 4000 + it. */
   readonly status: number
@@ -54,6 +67,10 @@ export interface RefusalResponse {
  * WebSocket is accepted and closed at once with code `4000 + status` and the
  * refusal's code as the reason (a browser never sees the HTTP status of a
  * refused upgrade); `retry` marks the ones a client should retry, with backoff.
+ *
+ * @example
+ * REFUSALS['room-full'] // { status: 403 }
+ * const retryable = Object.entries(REFUSALS).filter(([, { retry }]) => retry).map(([code]) => code)
  */
 export const REFUSALS: Readonly<Record<RefusalCode, RefusalResponse>> = {
   'bad-request': { status: 400 },
@@ -73,7 +90,13 @@ export const REFUSALS: Readonly<Record<RefusalCode, RefusalResponse>> = {
   unavailable: { status: 503, retry: true },
 }
 
-/** WebSocket close code of a refusal: 4000 + its HTTP status (4403, 4409, 4429, …). */
+/**
+ * WebSocket close code of a refusal: 4000 + its HTTP status (4403, 4409, 4429, …).
+ *
+ * @example
+ * closeCodeOf('room-full') // 4403
+ * socket.on('close', (code, reason) => code === closeCodeOf('id-taken') && console.log('id taken:', String(reason)))
+ */
 export const closeCodeOf = (code: RefusalCode): number => 4000 + REFUSALS[code].status
 
 /** Seconds a client is asked to wait (`Retry-After`) before retrying a retryable refusal. */

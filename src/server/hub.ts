@@ -1,4 +1,10 @@
-/** One relayed signaling message, as stored for fan-out and replay. */
+/**
+ * One relayed signaling message, as stored for fan-out and replay.
+ *
+ * @example
+ * // Watch what a room relays (an admin view, say); returns the unsubscribe function.
+ * const off = hub.subscribe('demo', (event: RoomEvent) => console.log(event.id, event.from, event.to ?? 'all', event.data))
+ */
 export interface RoomEvent {
   /** Opaque, ordered within a room; valid as an SSE `id` / resume position. */
   id: string
@@ -10,13 +16,24 @@ export interface RoomEvent {
   data: string
 }
 
-/** Why a claim of a peer id was refused. */
+/**
+ * Why a claim of a peer id was refused.
+ *
+ * @example
+ * const refused = (result: ClaimResult): result is ClaimRefusal =>
+ *   result === 'id-taken' || result === 'room-full' || result === 'too-many-rooms'
+ * if (refused(await hub.claim('demo', 'alice', token, 2))) console.log('alice may not join demo')
+ */
 export type ClaimRefusal = 'id-taken' | 'room-full' | 'too-many-rooms'
 
 /**
  * What a claim did: `resumed` an existing binding of the same token, bound a
  * fresh id (`claimed`), or bound one in a room nobody was connected to
  * (`created`) — or why it was refused.
+ *
+ * @example
+ * const result: ClaimResult = await hub.claim('demo', 'alice', token, 2)
+ * if (result === 'resumed') console.log('alice is back (same token)')
  */
 export type ClaimResult = 'created' | 'claimed' | 'resumed' | ClaimRefusal
 
@@ -25,6 +42,12 @@ export type ClaimResult = 'created' | 'claimed' | 'resumed' | ClaimRefusal
  * in this process ({@link MemoryHub}, the default) or be shared by many
  * processes (`RedisHub` of `politely/redis`). Everything is per room; a room
  * exists while it has peers or buffered events.
+ *
+ * @example
+ * const hub: Hub = new MemoryHub(SERVER_DEFAULTS) // or a RedisHub, shared by several processes
+ * createSignalingServer({ hub }).attach(server)
+ * // Later, e.g. in an admin route: who is in room "demo" now, and how many rooms are there?
+ * console.log(await hub.present('demo'), hub.rooms())
  */
 export interface Hub {
   /**

@@ -26,7 +26,16 @@ export { SERVER_DEFAULTS, type ServerOptions } from './options.js'
 export { type Mounts, type RunningStaticServer, type StaticOptions, serveStatic, startStaticServer } from './static.js'
 export { WS_CLOSE } from './websocket.js'
 
-/** A signaling server to mount: `handle` for requests, `upgrade` for WebSockets. */
+/**
+ * A signaling server to mount: `handle` for requests, `upgrade` for WebSockets.
+ *
+ * @example
+ * const signaling: SignalingServer = createSignalingServer({ path: '/rtc' })
+ * const server = http.createServer((request, response) => signaling.handle(request, response) || app(request, response))
+ * server.on('upgrade', (request, socket, head) => signaling.upgrade(request, socket, head) || socket.destroy())
+ * protectServer(server)
+ * process.once('SIGTERM', () => signaling.close())
+ */
 export interface SignalingServer {
   /**
    * The request handler. Returns `false`, without answering, for a request
@@ -201,7 +210,13 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
   return signaling
 }
 
-/** Options of {@link startSignalingServer}: the server's, and where to listen. */
+/**
+ * Options of {@link startSignalingServer}: the server's, and where to listen.
+ *
+ * @example
+ * // Every interface, port 8787, with the server's own options beside.
+ * await startSignalingServer({ host: '0.0.0.0', port: 8787, allowedOrigins: ['https://app.example'] })
+ */
 export interface StartSignalingServerOptions extends ServerOptions {
   /** Port to listen on; 0 picks a free one. Default 8787. */
   port?: number
@@ -211,7 +226,14 @@ export interface StartSignalingServerOptions extends ServerOptions {
   server?: Server
 }
 
-/** A signaling server {@link startSignalingServer} started. */
+/**
+ * A signaling server {@link startSignalingServer} started.
+ *
+ * @example
+ * const running: RunningSignalingServer = await startSignalingServer({ port: 0 })
+ * console.log(`signaling on ${running.url}, port ${running.port}`)
+ * await running.close()
+ */
 export interface RunningSignalingServer {
   /** The `node:http` server it listens with. */
   server: Server

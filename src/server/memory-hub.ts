@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 
-/** Limits of the in-memory hub; {@link SERVER_DEFAULTS} has a value for each. */
+/**
+ * Limits of the in-memory hub; {@link SERVER_DEFAULTS} has a value for each.
+ *
+ * @example
+ * const options: MemoryHubOptions = { ...SERVER_DEFAULTS, maxRooms: 1000, replayAgeMs: 10_000 }
+ * createSignalingServer({ hub: new MemoryHub(options) })
+ */
 export interface MemoryHubOptions {
   /** Most rooms at once; a claim that would create another is refused (`too-many-rooms`). */
   maxRooms: number

@@ -2,7 +2,13 @@ import type { IncomingMessage } from 'node:http'
 import type { AllowedOrigins } from './admission.js'
 import type { Hub } from './hub.js'
 
-/** Options of {@link createSignalingServer}. Every limit has a default, given with it (and in {@link SERVER_DEFAULTS}). */
+/**
+ * Options of {@link createSignalingServer}. Every limit has a default, given with it (and in {@link SERVER_DEFAULTS}).
+ *
+ * @example
+ * const options: ServerOptions = { path: '/rtc', maxPeersPerRoom: 2, allowedOrigins: ['https://app.example'] }
+ * const signaling = createSignalingServer(options)
+ */
 export interface ServerOptions {
   /** URL prefix of the routes: `GET|POST <path>/<room>`, WebSocket on the same URL. Default `'/signal'`. */
   path?: string

@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 
-/** Options of {@link RedisHub}. */
+/**
+ * Options of {@link RedisHub}.
+ *
+ * @example
+ * const options: RedisHubOptions = { ...SERVER_DEFAULTS, redis: { host: 'redis.internal', port: 6379 }, prefix: 'staging' }
+ * const hub = new RedisHub(options)
+ * await hub.connect()
+ */
 export interface RedisHubOptions {
   /** `redis://host:port/db`, or ioredis options. */
   redis: string | RedisOptions

@@ -23,10 +23,22 @@ const TYPES: Record<string, string> = {
 // block a thread of the pool. Both flags are 0 where the platform lacks them (Windows).
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0)
 
-/** URL prefix → directory. */
+/**
+ * URL prefix → directory.
+ *
+ * @example
+ * const mounts: Mounts = { '/': 'public', '/dist/': 'node_modules/politely/dist' }
+ * const files = serveStatic(mounts)
+ */
 export type Mounts = Record<string, string>
 
-/** Options of {@link serveStatic} and {@link startStaticServer}. */
+/**
+ * Options of {@link serveStatic} and {@link startStaticServer}.
+ *
+ * @example
+ * // Links out of the directory allowed: only for content you trust.
+ * const files = serveStatic({ '/': 'public' }, { followSymlinks: true })
+ */
 export interface StaticOptions {
   /**
    * Serve symlinks whose target lies outside the mount's directory (default false: such a
@@ -73,7 +85,14 @@ export function serveStatic(
   }
 }
 
-/** A static server {@link startStaticServer} started. */
+/**
+ * A static server {@link startStaticServer} started.
+ *
+ * @example
+ * const files: RunningStaticServer = await startStaticServer({ '/': 'demo', '/dist/': 'dist' })
+ * await page.goto(`${files.url}?transport=sse`) // in a browser test
+ * await files.close()
+ */
 export interface RunningStaticServer {
   /** Its root URL, `http://<host>:<port>/`. */
   url: string

@@ -10,7 +10,16 @@ import type { Target } from './target.js'
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
 
-/** Close codes of the route besides a refusal's `4000 + status` and `ws`'s own (1002, 1007, 1009 for bad frames). */
+/**
+ * Close codes of the route besides a refusal's `4000 + status` and `ws`'s own (1002, 1007, 1009 for bad frames).
+ *
+ * @example
+ * // A client of the WebSocket route (here with the `ws` package):
+ * socket.on('close', (code) => {
+ *   if (code === WS_CLOSE.unavailable) reconnectAndResend() // the frames not acknowledged yet
+ *   else if (code === WS_CLOSE.replaced) console.log('another connection with our token took over')
+ * })
+ */
 export const WS_CLOSE = {
   /** The hub failed part-way through a frame: reconnect and send the rest (the `ack` before it says how much went out). */
   unavailable: 1013,

@@ -2,7 +2,13 @@ import { PolitelyError } from '../errors.js'
 import type { SignalMessage } from '../protocol.js'
 import type { Signaler } from './signaler.js'
 
-/** Options of {@link BroadcastChannelSignaler}. */
+/**
+ * Options of {@link BroadcastChannelSignaler}.
+ *
+ * @example
+ * // Safari before 15.4 has no BroadcastChannel: pass a polyfill's.
+ * const signaler = new BroadcastChannelSignaler({ room: 'demo', BroadcastChannel: BroadcastChannelPolyfill })
+ */
 export interface BroadcastChannelSignalerOptions {
   /** Peers in the same room (and same origin) find each other. */
   room: string

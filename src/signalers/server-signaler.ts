@@ -4,7 +4,13 @@ import { backoff, type ReconnectPolicy, Streak } from '../reconnect.js'
 import type { Signaler, SignalerEvents } from './signaler.js'
 import { randomToken } from './token.js'
 
-/** Options every adapter of the reference server takes. */
+/**
+ * Options every adapter of the reference server takes.
+ *
+ * @example
+ * const options: ServerSignalerOptions = { url: '/signal', room: 'abc', maxPeers: 2, maxQueued: 500 }
+ * const signaler = new SseSignaler(options) // or new WebSocketSignaler(options)
+ */
 export interface ServerSignalerOptions {
   /** The server's signaling URL, e.g. `https://example.com/signal` (rooms live under it). May be relative in a page. */
   url: string
@@ -67,7 +73,15 @@ export const retryable = (error: PolitelyError) => error.status === 429 || (erro
  * `deliver()` for each message, `dropped()` when the transport ends, and
  * sends the queue in `flush()`.
  */
-/** Why a server signaler reconnects: a network drop, or the code of what the server said. */
+/**
+ * Why a server signaler reconnects: a network drop, or the code of what the server said.
+ *
+ * @example
+ * // Quick after a network drop, slow when the server is busy; give up after 20 tries in a row.
+ * const reconnectDelay: ReconnectPolicy<SignalerTrouble> = (attempt, trouble) =>
+ *   attempt > 20 ? undefined : trouble === 'disconnected' ? backoff(attempt) : 5000
+ * new SseSignaler({ url: 'https://example.com/signal', room: 'abc', reconnectDelay })
+ */
 export type SignalerTrouble = 'disconnected' | ErrorCode
 
 export abstract class ServerSignaler implements Signaler {

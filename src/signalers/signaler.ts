@@ -1,7 +1,14 @@
 import type { PolitelyError } from '../errors.js'
 import type { SignalMessage } from '../protocol.js'
 
-/** What a signaler tells its peer besides messages. */
+/**
+ * What a signaler tells its peer besides messages.
+ *
+ * @example
+ * // In a Signaler over a WebSocket that cannot resume: connect(peerId, events) wires it up.
+ * socket.addEventListener('close', () => events.online?.(false))
+ * socket.addEventListener('open', () => { events.online?.(true); events.reset() }) // messages may have been missed
+ */
 export interface SignalerEvents {
   /** Something failed that the signaler could not fix by retrying (it keeps running). */
   error(error: PolitelyError): void

@@ -9,7 +9,14 @@ import { refusalError, ServerSignaler, type ServerSignalerOptions } from './serv
 export type { ReconnectPolicy } from '../reconnect.js'
 export type { ServerSignalerOptions, SignalerTrouble } from './server-signaler.js'
 
-/** Options of {@link SseSignaler}. */
+/**
+ * Options of {@link SseSignaler}.
+ *
+ * @example
+ * // Count the requests: any function with fetch's shape will do.
+ * const counted: typeof fetch = (input, init) => (requests++, fetch(input, init))
+ * const signaler = new SseSignaler({ url: 'https://example.com/signal', room: 'abc', fetch: counted })
+ */
 export interface SseSignalerOptions extends ServerSignalerOptions {
   /** The fetch function; the global one by default (Node ≥ 18, every browser). */
   fetch?: typeof fetch
@@ -17,7 +24,14 @@ export interface SseSignalerOptions extends ServerSignalerOptions {
 
 const MAX_BATCH = 64
 
-/** One Server-Sent Event, as {@link eventStreamParser} emits it. */
+/**
+ * One Server-Sent Event, as {@link eventStreamParser} emits it.
+ *
+ * @example
+ * const events: StreamEvent[] = []
+ * const feed = eventStreamParser((event) => events.push(event))
+ * feed('id: 7\ndata: {"kind":"bye"}\n\n') // events[0]: { event: 'message', data: '{"kind":"bye"}', id: '7' }
+ */
 export interface StreamEvent {
   /** Its name: the `event` field, `message` when there is none. */
   event: string
@@ -31,6 +45,11 @@ export interface StreamEvent {
  * Splits a Server-Sent Events stream into events, as the HTML spec's parser
  * does (fields `event`, `data`, `id`; comments and `retry` ignored). Fed
  * chunk by chunk; an event is emitted at its blank line.
+ *
+ * @example
+ * const feed = eventStreamParser(({ event, data }) => console.log(event, data))
+ * feed('event: welcome\ndata: {}\n') // nothing yet: an event ends at its blank line
+ * feed('\n') // logs: welcome {}
  */
 export function eventStreamParser(emit: (event: StreamEvent) => void): (chunk: string) => void {
   let rest = ''

@@ -12,7 +12,15 @@ export type { ServerSignalerOptions, SignalerTrouble } from './server-signaler.j
 /** Close code of a socket another connection with our secret took over. */
 const REPLACED = 4000
 
-/** Options of {@link WebSocketSignaler}. */
+/**
+ * Options of {@link WebSocketSignaler}.
+ *
+ * @example
+ * // Node before 22 has no global WebSocket: pass the `ws` package's.
+ * import WebSocket from 'ws'
+ * const Socket = WebSocket as unknown as typeof globalThis.WebSocket // typed apart from the DOM's, same API
+ * new WebSocketSignaler({ url: 'http://127.0.0.1:8787/signal', room: 'abc', WebSocket: Socket })
+ */
 export interface WebSocketSignalerOptions extends ServerSignalerOptions {
   /** The WebSocket constructor; the global one by default (pass the `ws` package in Node). */
   WebSocket?: typeof WebSocket
