@@ -1,8 +1,7 @@
 // The receiving half of a managed channel: in-order acceptance, coalesced ACKs, reassembly.
-import type { Emitter } from 'mitt'
 import { PolitelyError } from '../errors.js'
 import { ABORT, ACK, encode, type Frame, LAST, STRING } from './frames.js'
-import type { StreamEvents } from './types.js'
+import type { StreamEmit } from './types.js'
 
 /** Accepted frames that make an ACK go out at once. */
 const ACK_EVERY = 16
@@ -27,7 +26,7 @@ export interface Receiver {
 export function createReceiver(
   channel: string,
   maxTransferSize: number,
-  emit: Emitter<StreamEvents>['emit'],
+  emit: StreamEmit,
   control: (frame: ArrayBuffer) => void,
 ): Receiver {
   let peer = 0

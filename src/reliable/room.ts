@@ -5,7 +5,7 @@ import { PolitelyError } from '../errors.js'
 import { type FromMember, Room, type RoomEvents, type RoomOptions } from '../room.js'
 import { setup, subscribeBoth } from './setup.js'
 import { createStream, type Stream } from './stream.js'
-import type { ReliablePeerOptions, SendOptions, StreamEvents, TransferProgress } from './types.js'
+import type { ReliablePeerOptions, SendOptions, StreamEmit, StreamEvents, TransferProgress } from './types.js'
 
 /**
  * Options of a {@link ReliableRoom}: a room's, and the sizes of `ReliablePeerOptions`.
@@ -58,8 +58,8 @@ export class ReliableRoom extends Room {
     this.#make = (member) => {
       const streams = new Map<string, Stream>()
       // The streams' events name the member; their errors are the room's.
-      const emit = ((type: keyof StreamEvents, event: object) =>
-        this.#emitter.emit(type, (type === 'error' ? event : { ...event, from: member }) as never)) as never
+      const forward = this.#emitter.emit as (type: string, event: unknown) => void
+      const emit: StreamEmit = (type, event) => forward(type, type === 'error' ? event : { ...event, from: member })
       for (const name of managed) {
         const write = (frame: ArrayBuffer) => super.send(frame, { to: member, channel: name })
         streams.set(name, createStream(name, nonce, limits(member), write, emit))

@@ -1,11 +1,10 @@
 // The sending half of a managed channel: sequence numbers, a resend buffer bounded by a
 // window, chunking, and where to resume after a SYNC.
-import type { Emitter } from 'mitt'
 import type { Payload } from '../channels.js'
 import { PolitelyError } from '../errors.js'
 import { ABORT, DATA, encode, LAST, STRING } from './frames.js'
 import type { StreamLimits, Write } from './stream.js'
-import type { StreamEvents } from './types.js'
+import type { StreamEmit } from './types.js'
 
 /** One message on its way out. */
 interface Outgoing {
@@ -45,13 +44,7 @@ const frames = (message: Outgoing) => (message.cut === undefined ? message.chunk
 const encoder = new TextEncoder()
 
 /** The sending half: `write` reaches the core's `send()`, `emit` the peer's own events. */
-export function createSender(
-  channel: string,
-  nonce: number,
-  limits: StreamLimits,
-  write: Write,
-  emit: Emitter<StreamEvents>['emit'],
-): Sender {
+export function createSender(channel: string, nonce: number, limits: StreamLimits, write: Write, emit: StreamEmit): Sender {
   // Sequence numbers are plain integers here (2⁵³ frames never run out), u32 on the wire.
   /** Messages with frames not yet acknowledged, oldest first; the last one may still be chunked. */
   const held: Outgoing[] = []

@@ -2,13 +2,12 @@
 // (receiver.ts), and the frames that concern both (SYNC). It knows nothing of WebRTC: the peer
 // hands it what arrives and lends it a `write` that reaches the core and an `emit`.
 // (Closures rather than classes: their state stays private and minifies to a third.)
-import type { Emitter } from 'mitt'
 import type { Payload } from '../channels.js'
 import { PolitelyError } from '../errors.js'
 import { ACK, DATA, decode, encode, join, SYNC, split } from './frames.js'
 import { createReceiver } from './receiver.js'
 import { createSender } from './sender.js'
-import type { StreamEvents } from './types.js'
+import type { StreamEmit } from './types.js'
 
 /** Bounds of one stream. */
 export interface StreamLimits {
@@ -38,13 +37,7 @@ export interface Stream {
 }
 
 /** The stream of one managed channel: `write` reaches the core's `send()`, `emit` the peer's own events. */
-export function createStream(
-  channel: string,
-  nonce: number,
-  limits: StreamLimits,
-  write: Write,
-  emit: Emitter<StreamEvents>['emit'],
-): Stream {
+export function createStream(channel: string, nonce: number, limits: StreamLimits, write: Write, emit: StreamEmit): Stream {
   /** A SYNC or an ACK. One the core refuses (the peer closed) is not needed any more. */
   const control = (frame: ArrayBuffer) => {
     try {

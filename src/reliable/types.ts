@@ -88,3 +88,6 @@ export type ReliablePeerEvents = PeerEvents & {
 
 /** The events a {@link ReliablePeer} emits itself (the rest come from the core). */
 export type StreamEvents = { message: MessageEvent; progress: TransferProgress; error: PolitelyError }
+
+/** How a stream reports its events (a peer's emitter, or a room naming the member). @internal */
+export type StreamEmit = <K extends keyof StreamEvents>(type: K, event: StreamEvents[K]) => void
