@@ -23,8 +23,8 @@
 // carried its own Yjs sync). Times are Date.now() in the pages against Date.now() here (one clock).
 // Medians and p90 over RUNS runs, contenders alternating; a run not done within CAP counts as
 // failed (shown, never asserted). Nothing leaves the machine: pages, the y-webrtc bundle (built
-// with vite into a temp dir at start), politely's reference server (in this process) and
-// y-webrtc's bin/server.js (a child, via bench/server-runner.mjs) are all on 127.0.0.1, with no
+// with vite into a temp dir at start), politely's reference server and y-webrtc's bin/server.js
+// (each a child process of its own, via bench/server-runner.mjs) are all on 127.0.0.1, with no
 // ICE servers; any request elsewhere is counted and printed.
 //
 //   npm run bench:mesh            (builds first)      RUNS=10 CAP=30000 npm run bench:mesh
@@ -33,7 +33,7 @@ import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'vite'
-import { createSignalingServer, listen, serveStatic } from '../dist/server.mjs'
+import { listen, serveStatic } from '../dist/server.mjs'
 import { launchChromium } from './chromium.mjs'
 import { startServer } from './relay.mjs'
 
@@ -90,23 +90,19 @@ async function bundleYWebrtc(outDir) {
   })
 }
 
-/** The pages, the builds, mitt, the y-webrtc bundle and politely's reference server, on one loopback port. */
+/** The pages, the builds, mitt and the y-webrtc bundle, on one loopback port. */
 async function startPageServer(bundleDir) {
-  // Every page comes from 127.0.0.1: the per-address room credit (60 a minute) would meter the bench.
-  const signaling = createSignalingServer({ newRoomsPerMinute: 1_000_000 })
   const files = serveStatic({
     '/': join(ROOT, 'bench'),
     '/dist/': join(ROOT, 'dist'),
     '/mitt/': join(ROOT, 'node_modules/mitt/dist'),
     '/ywebrtc/': bundleDir,
   })
-  const server = createServer((request, response) => signaling.handle(request, response) || files(request, response))
-  server.on('upgrade', (request, socket, head) => signaling.upgrade(request, socket, head) || socket.destroy())
+  const server = createServer(files)
   const port = await listen(server, 0, '127.0.0.1')
   return {
     url: `http://127.0.0.1:${port}/`,
     async close() {
-      await signaling.close()
       server.closeAllConnections()
       await new Promise((done) => server.close(done))
     },
@@ -136,7 +132,7 @@ let rooms = 0
 /** `n` loaded, not yet joined pages of one new room: in one context, or one context each. */
 async function openMembers(lib, setting, n) {
   const room = `mesh-${lib}-${process.pid}-${++rooms}`
-  const query = new URLSearchParams({ lib, room, transport: setting.transport, ysignal: ySignalUrl })
+  const query = new URLSearchParams({ lib, room, transport: setting.transport, ysignal: ySignalUrl, psignal: pSignalUrl })
   const contexts = []
   const pages = []
   for (let i = 0; i < n; i++) {
@@ -351,6 +347,11 @@ await bundleYWebrtc(bundleDir)
 // y-webrtc's own bin/server.js, in a process of its own, pinned to 127.0.0.1 and a free port (bench/server-runner.mjs).
 const yServer = await startServer('y-webrtc')
 const ySignalUrl = `ws://127.0.0.1:${yServer.port}`
+// politely's reference server likewise in a process of its own (the same footing as y-webrtc's:
+// not sharing a core with this script and Playwright). Every page comes from 127.0.0.1: the
+// per-address room credit (60 a minute) would meter the bench; the pages' origin is another port.
+const pServer = await startServer('politely', { newRoomsPerMinute: 1_000_000, allowedOrigins: '*' })
+const pSignalUrl = `http://127.0.0.1:${pServer.port}/signal`
 const pageServer = await startPageServer(bundleDir)
 const browser = await launchChromium()
 try {
@@ -363,6 +364,7 @@ try {
   await browser.close()
   await pageServer.close()
   await yServer.stop()
+  await pServer.stop()
   await rm(bundleDir, { recursive: true, force: true })
 }
 process.exit(0)

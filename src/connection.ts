@@ -19,6 +19,8 @@ export interface ConnectionSetup {
   rtt(): number
   /** Signaling is down: an open connection is not watched (its renegotiation waits for signaling). */
   offline(): boolean
+  /** Make the first offer in advance (not when this side is known to be polite: it would never be used). */
+  advance: boolean
 }
 
 /** What a connection tells its peer. */
@@ -122,7 +124,7 @@ export class Connection {
     for (const spec of setup.channels) this.#openChannel(spec)
     // Not with tracks: werift gives transceivers their mids in createOffer, and an offer of the
     // remote that uses them differently then fails (as after its rollbacks).
-    this.offer = setup.tracks.length ? Promise.resolve(undefined) : this.#negotiator.prepare()
+    this.offer = setup.tracks.length || !setup.advance ? Promise.resolve(undefined) : this.#negotiator.prepare()
   }
 
   /** Pairs with a remote session and starts negotiating (answering `offer`, from its hello, if we are polite). */

@@ -185,6 +185,8 @@ export class Link {
         channels: host.specs,
         queues: this.queues,
         tracks: host.tracks,
+        // A room's link knows its remote, hence its role: a polite side's offer would go unused.
+        advance: !this.target || !(options.polite ?? host.id < this.target),
       },
       {
         signal: (body) => this.#signal({ ...body, toSession: connection.paired }, this.#remote?.id, session),
