@@ -3,6 +3,7 @@ import type { Channel, ChannelSpec } from './channels.js'
 import { PolitelyError } from './errors.js'
 import type { Link } from './link.js'
 import { isValidPeerId, parseSignal, type SignalMessage } from './protocol.js'
+import type { Signaler } from './signalers/signaler.js'
 
 // What a peer and a room share around their links: checking options, the channel layout,
 // guarded subscriptions, the hello schedule and the validation of what the signaler brings.
@@ -74,4 +75,18 @@ export function repeat(interval: number, announce: () => unknown): () => void {
 export function onPageHide(close: () => void): () => void {
   globalThis.addEventListener?.('pagehide', close)
   return () => globalThis.removeEventListener?.('pagehide', close)
+}
+
+/** Hands a message to the signaler: a `signal` event (out) if it took it, `signaling-failed` if it threw. */
+export function sendSignal(
+  signaler: Signaler,
+  message: SignalMessage,
+  emit: (type: 'signal' | 'error', event: unknown) => void,
+): void {
+  try {
+    signaler.send(message)
+    emit('signal', { direction: 'out', message })
+  } catch (cause) {
+    emit('error', new PolitelyError('signaling-failed', `Sending a ${message.kind} failed`, { cause }))
+  }
 }

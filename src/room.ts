@@ -7,7 +7,7 @@ import mitt, { type Emitter } from 'mitt'
 import { closedError, type Payload } from './channels.js'
 import { PolitelyError } from './errors.js'
 import type { PeerEvents, PeerState } from './events.js'
-import { channelSpecs, DEFAULT_CHANNEL, onPageHide, parse, queueOf, repeat, subscribe, validSetup } from './host.js'
+import { channelSpecs, DEFAULT_CHANNEL, onPageHide, parse, queueOf, repeat, sendSignal, subscribe, validSetup } from './host.js'
 import { randomId } from './ids.js'
 import { Link, type LinkHost } from './link.js'
 import type { Instance } from './pairing.js'
@@ -381,11 +381,6 @@ export class Room {
   }
 
   #signal(message: SignalMessage): void {
-    try {
-      this.#options.signaler.send(message)
-      this.#emitter.emit('signal', { direction: 'out', message })
-    } catch (cause) {
-      this.#emitter.emit('error', new PolitelyError('signaling-failed', `Sending a ${message.kind} failed`, { cause }))
-    }
+    sendSignal(this.#options.signaler, message, this.#emitter.emit as (type: string, event: unknown) => void)
   }
 }

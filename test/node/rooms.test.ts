@@ -1,7 +1,7 @@
 // Rooms on the two Node stacks (and a room mixing them), over Node's real BroadcastChannel:
 // N members starting in the same tick form the full mesh; a member that restarts, leaves,
 // rejoins or joins late touches only its own links. Every link is proved by a message over it.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler } from '../../src/index'
 import { type ChaosOptions, chaos, cuttable } from '../support/chaos'
 import { fullMesh, isFullMesh, leftWith, type Member, makeMember } from '../support/rooms'
@@ -39,102 +39,84 @@ describe.each(SETS)('rooms on %s', (_, stacks) => {
   const closeAll = () => {
     for (const m of members.splice(0)) m.close()
   }
+  afterEach(closeAll)
 
   test.each([2, 3, 4, 5, 6, 7, 8])('%i members starting in the same tick: every link opens, no error', async (n) => {
-    try {
-      const room = uniqueRoom()
-      const all = Array.from({ length: n }, (_, i) => member(room, i))
-      await Promise.all(all.map((m) => m.start()))
-      await fullMesh(all, `${n} members`)
-      expect(all.flatMap((m) => m.errors)).toEqual([])
-      // Every member joined every other once, and nobody left.
-      expect(all.flatMap((m) => m.leaves)).toEqual([])
-    } finally {
-      closeAll()
-    }
+    const room = uniqueRoom()
+    const all = Array.from({ length: n }, (_, i) => member(room, i))
+    await Promise.all(all.map((m) => m.start()))
+    await fullMesh(all, `${n} members`)
+    expect(all.flatMap((m) => m.errors)).toEqual([])
+    // Every member joined every other once, and nobody left.
+    expect(all.flatMap((m) => m.leaves)).toEqual([])
   })
 
   test('a member restarts (a new instance under its id, no bye): its links come back, no other link closes or rebuilds', async () => {
-    try {
-      const room = uniqueRoom()
-      const crashing = cuttable(new BroadcastChannelSignaler({ room }))
-      const [a, b, c] = [
-        member(room, 0, { id: 'm-a', signaler: crashing }),
-        member(room, 1, { id: 'm-b' }),
-        member(room, 2, { id: 'm-c' }),
-      ]
-      const drops: string[] = []
-      for (const m of [b, c])
-        m.on(
-          'state',
-          ({ id, state, previous }) => id !== 'm-a' && previous === 'connected' && drops.push(`${m.id}>${id}:${state}`),
-        )
-      await Promise.all([a, b, c].map((m) => m.start()))
-      await fullMesh([a, b, c], 'before the restart')
-      // A crash: nothing more leaves it (no bye), its connections die.
-      crashing.cut()
-      a.close()
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      const again = member(room, 0, { id: 'm-a' })
-      await again.start()
-      await fullMesh([again, b, c], 'after the restart')
-      expect(drops).toEqual([])
-      expect([...b.rebuilds, ...c.rebuilds].filter((r) => !r.startsWith('m-a:'))).toEqual([])
-      expect([...b.recoveries, ...c.recoveries].filter((r) => !r.startsWith('m-a:'))).toEqual([])
-      expect([again, b, c].flatMap((m) => m.errors)).toEqual([])
-    } finally {
-      closeAll()
-    }
+    const room = uniqueRoom()
+    const crashing = cuttable(new BroadcastChannelSignaler({ room }))
+    const [a, b, c] = [
+      member(room, 0, { id: 'm-a', signaler: crashing }),
+      member(room, 1, { id: 'm-b' }),
+      member(room, 2, { id: 'm-c' }),
+    ]
+    const drops: string[] = []
+    for (const m of [b, c])
+      m.on('state', ({ id, state, previous }) => id !== 'm-a' && previous === 'connected' && drops.push(`${m.id}>${id}:${state}`))
+    await Promise.all([a, b, c].map((m) => m.start()))
+    await fullMesh([a, b, c], 'before the restart')
+    // A crash: nothing more leaves it (no bye), its connections die.
+    crashing.cut()
+    a.close()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const again = member(room, 0, { id: 'm-a' })
+    await again.start()
+    await fullMesh([again, b, c], 'after the restart')
+    expect(drops).toEqual([])
+    expect([...b.rebuilds, ...c.rebuilds].filter((r) => !r.startsWith('m-a:'))).toEqual([])
+    expect([...b.recoveries, ...c.recoveries].filter((r) => !r.startsWith('m-a:'))).toEqual([])
+    expect([again, b, c].flatMap((m) => m.errors)).toEqual([])
   })
 
   test('a member leaves: peer-leave (left) on every other, no recovery towards it, the rest of the mesh untouched', async () => {
-    try {
-      const room = uniqueRoom()
-      const all = [0, 1, 2, 3].map((i) => member(room, i))
-      await Promise.all(all.map((m) => m.start()))
-      await fullMesh(all, 'before the leave')
-      const [leaver, ...rest] = all as [Member, ...Member[]]
-      leaver.close()
-      await until(() => rest.every((m) => leftWith(m, leaver.id, 'left')), 'peer-leave on all')
-      await new Promise((resolve) => setTimeout(resolve, 1000))
-      for (const m of rest) {
-        expect(m.peers.map((p) => p.id)).not.toContain(leaver.id)
-        expect(m.recoveries).toEqual([])
-        expect(m.rebuilds).toEqual([])
-        expect(m.leaves).toEqual([`${leaver.id}:left`])
-      }
-      await fullMesh(rest, 'after the leave')
-      expect(all.flatMap((m) => m.errors)).toEqual([])
-    } finally {
-      closeAll()
+    const room = uniqueRoom()
+    const all = [0, 1, 2, 3].map((i) => member(room, i))
+    await Promise.all(all.map((m) => m.start()))
+    await fullMesh(all, 'before the leave')
+    const [leaver, ...rest] = all as [Member, ...Member[]]
+    leaver.close()
+    await until(() => rest.every((m) => leftWith(m, leaver.id, 'left')), 'peer-leave on all')
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    for (const m of rest) {
+      expect(m.peers.map((p) => p.id)).not.toContain(leaver.id)
+      expect(m.recoveries).toEqual([])
+      expect(m.rebuilds).toEqual([])
+      expect(m.leaves).toEqual([`${leaver.id}:left`])
     }
+    await fullMesh(rest, 'after the leave')
+    expect(all.flatMap((m) => m.errors)).toEqual([])
   })
 
   test('joins while the mesh is live, two at the same instant, and a member leaving and rejoining', async () => {
-    try {
-      const room = uniqueRoom()
-      const first = [0, 1, 2].map((i) => member(room, i))
-      await Promise.all(first.map((m) => m.start()))
-      await fullMesh(first, 'the first three')
-      const late = member(room, 3)
-      await late.start()
-      await fullMesh([...first, late], 'a late joiner')
-      const [d, e] = [member(room, 4), member(room, 5)]
-      await Promise.all([d.start(), e.start()])
-      await fullMesh([...first, late, d, e], 'two joining at once')
-      // Leaves, and comes back as a new instance under the same id.
-      const leaver = first[1] as Member
-      leaver.close()
-      const stayed = [first[0], first[2], late, d, e] as Member[]
-      await until(() => stayed.every((m) => leftWith(m, leaver.id, 'left')), 'the leave')
-      const back = member(room, 1, { id: leaver.id })
-      await back.start()
-      await fullMesh([...stayed, back], 'the rejoin')
-      for (const m of stayed) expect(m.rebuilds.filter((r) => !r.startsWith(`${leaver.id}:`))).toEqual([])
-      expect(members.flatMap((m) => m.errors)).toEqual([])
-    } finally {
-      closeAll()
-    }
+    const room = uniqueRoom()
+    const first = [0, 1, 2].map((i) => member(room, i))
+    await Promise.all(first.map((m) => m.start()))
+    await fullMesh(first, 'the first three')
+    const late = member(room, 3)
+    await late.start()
+    await fullMesh([...first, late], 'a late joiner')
+    const [d, e] = [member(room, 4), member(room, 5)]
+    await Promise.all([d.start(), e.start()])
+    await fullMesh([...first, late, d, e], 'two joining at once')
+    // Leaves, and comes back as a new instance under the same id.
+    const leaver = first[1] as Member
+    leaver.close()
+    const stayed = [first[0], first[2], late, d, e] as Member[]
+    await until(() => stayed.every((m) => leftWith(m, leaver.id, 'left')), 'the leave')
+    const back = member(room, 1, { id: leaver.id })
+    await back.start()
+    await fullMesh([...stayed, back], 'the rejoin')
+    for (const m of stayed) expect(m.rebuilds.filter((r) => !r.startsWith(`${leaver.id}:`))).toEqual([])
+    expect(members.flatMap((m) => m.errors)).toEqual([])
   })
 })
 
@@ -190,52 +172,45 @@ describe('room edges (wrtc)', () => {
   const closeAll = () => {
     for (const m of members.splice(0)) m.close()
   }
+  afterEach(closeAll)
 
   test('a member that goes silent (a crash: no bye, never back) leaves with gave-up after leaveAfter, and nothing is tried towards it after', async () => {
-    try {
-      const room = uniqueRoom()
-      // Presence every 200 ms: leaveAfter is 3 of them.
-      const fast = { helloInterval: 200 }
-      const crashing = cuttable(new BroadcastChannelSignaler({ room }))
-      const gone = member(room, { ...fast, signaler: crashing })
-      const rest = [member(room, fast), member(room, fast), member(room, fast)]
-      await Promise.all([gone, ...rest].map((m) => m.start()))
-      await fullMesh([gone, ...rest], 'before the crash')
-      crashing.cut()
-      gone.close()
-      const cut = Date.now()
-      await until(() => rest.every((m) => leftWith(m, gone.id, 'gave-up')), 'peer-leave gave-up on all')
-      console.log(`silent member: peer-leave gave-up after ${Date.now() - cut} ms (leaveAfter 600 ms)`)
-      const attempts = rest.map((m) => m.recoveries.length)
-      await new Promise((resolve) => setTimeout(resolve, 1500))
-      expect(rest.map((m) => m.recoveries.length)).toEqual(attempts)
-      for (const m of rest) expect(m.peers.map((p) => p.id)).not.toContain(gone.id)
-      await fullMesh(rest, 'the others')
-      expect(rest.flatMap((m) => m.errors)).toEqual([])
-    } finally {
-      closeAll()
-    }
+    const room = uniqueRoom()
+    // Presence every 200 ms: leaveAfter is 3 of them.
+    const fast = { helloInterval: 200 }
+    const crashing = cuttable(new BroadcastChannelSignaler({ room }))
+    const gone = member(room, { ...fast, signaler: crashing })
+    const rest = [member(room, fast), member(room, fast), member(room, fast)]
+    await Promise.all([gone, ...rest].map((m) => m.start()))
+    await fullMesh([gone, ...rest], 'before the crash')
+    crashing.cut()
+    gone.close()
+    const cut = Date.now()
+    await until(() => rest.every((m) => leftWith(m, gone.id, 'gave-up')), 'peer-leave gave-up on all')
+    console.log(`silent member: peer-leave gave-up after ${Date.now() - cut} ms (leaveAfter 600 ms)`)
+    const attempts = rest.map((m) => m.recoveries.length)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(rest.map((m) => m.recoveries.length)).toEqual(attempts)
+    for (const m of rest) expect(m.peers.map((p) => p.id)).not.toContain(gone.id)
+    await fullMesh(rest, 'the others')
+    expect(rest.flatMap((m) => m.errors)).toEqual([])
   })
 
   test('maxPeers: a member beyond it is not linked to (dropped: room-full), and the mesh it would join is untouched', async () => {
-    try {
-      const room = uniqueRoom()
-      const three = [member(room, { maxPeers: 3 }), member(room, { maxPeers: 3 }), member(room, { maxPeers: 3 })]
-      await Promise.all(three.map((m) => m.start()))
-      await fullMesh(three, 'three of three')
-      const full: string[] = []
-      for (const m of three) m.on('dropped', ({ code }) => code === 'room-full' && full.push(m.id))
-      const fourth = member(room, { maxPeers: 3 })
-      await fourth.start()
-      await until(() => new Set(full).size === 3, 'room-full on every member')
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      for (const m of three) expect(m.peers.map((p) => p.id)).not.toContain(fourth.id)
-      expect(fourth.peers.filter((p) => p.state === 'connected')).toEqual([])
-      expect(three.flatMap((m) => [...m.rebuilds, ...m.leaves])).toEqual([])
-      await fullMesh(three, 'the three still')
-    } finally {
-      closeAll()
-    }
+    const room = uniqueRoom()
+    const three = [member(room, { maxPeers: 3 }), member(room, { maxPeers: 3 }), member(room, { maxPeers: 3 })]
+    await Promise.all(three.map((m) => m.start()))
+    await fullMesh(three, 'three of three')
+    const full: string[] = []
+    for (const m of three) m.on('dropped', ({ code }) => code === 'room-full' && full.push(m.id))
+    const fourth = member(room, { maxPeers: 3 })
+    await fourth.start()
+    await until(() => new Set(full).size === 3, 'room-full on every member')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    for (const m of three) expect(m.peers.map((p) => p.id)).not.toContain(fourth.id)
+    expect(fourth.peers.filter((p) => p.state === 'connected')).toEqual([])
+    expect(three.flatMap((m) => [...m.rebuilds, ...m.leaves])).toEqual([])
+    await fullMesh(three, 'the three still')
   })
 
   test.each(ADAPTERS)(
@@ -277,49 +252,45 @@ describe('room edges (wrtc)', () => {
   })
 
   test('hostile signaling: malformed, oversized, spoofed and unknown messages are errors or drops, never a broken mesh', async () => {
-    try {
-      const room = uniqueRoom()
-      const [a, b] = [member(room), member(room)]
-      await Promise.all([a.start(), b.start()])
-      await fullMesh([a, b], 'before')
-      const raw = new BroadcastChannel(`politely:${room}`)
-      const hostile: unknown[] = [
-        'not json',
-        JSON.stringify({ kind: 'made-up', from: 'x', session: 1 }),
-        JSON.stringify({ kind: 'hello', from: 'bad id!', session: 0 }),
-        JSON.stringify({ kind: 'hello', from: 'x', session: -1 }),
-        JSON.stringify({
-          kind: 'description',
-          from: b.id,
-          to: a.id,
-          session: 99,
-          toSession: 1,
-          description: { type: 'offer', sdp: 'x'.repeat(200_000) },
-        }),
-        // Spoofed: a description in b's name for a session of a's that does not exist.
-        JSON.stringify({
-          kind: 'description',
-          from: b.id,
-          to: a.id,
-          session: 1,
-          toSession: 12345,
-          description: { type: 'offer', sdp: 'v=0' },
-        }),
-        // A description from someone a has no link to.
-        JSON.stringify({ kind: 'candidate', from: 'stranger', to: a.id, session: 1, toSession: 1, candidate: null }),
-      ]
-      for (const message of hostile) raw.postMessage(message)
-      await until(() => a.errors.length >= 5, 'the invalid ones reported')
-      expect(a.errors.map((e) => (e as { code?: string }).code).sort()).toEqual(
-        ['invalid-signal', 'invalid-signal', 'invalid-signal', 'signal-too-large', 'unknown-kind'].sort(),
-      )
-      raw.close()
-      await new Promise((resolve) => setTimeout(resolve, 300))
-      await fullMesh([a, b], 'after')
-      expect(a.rebuilds).toEqual([])
-      expect(b.rebuilds).toEqual([])
-    } finally {
-      closeAll()
-    }
+    const room = uniqueRoom()
+    const [a, b] = [member(room), member(room)]
+    await Promise.all([a.start(), b.start()])
+    await fullMesh([a, b], 'before')
+    const raw = new BroadcastChannel(`politely:${room}`)
+    const hostile: unknown[] = [
+      'not json',
+      JSON.stringify({ kind: 'made-up', from: 'x', session: 1 }),
+      JSON.stringify({ kind: 'hello', from: 'bad id!', session: 0 }),
+      JSON.stringify({ kind: 'hello', from: 'x', session: -1 }),
+      JSON.stringify({
+        kind: 'description',
+        from: b.id,
+        to: a.id,
+        session: 99,
+        toSession: 1,
+        description: { type: 'offer', sdp: 'x'.repeat(200_000) },
+      }),
+      // Spoofed: a description in b's name for a session of a's that does not exist.
+      JSON.stringify({
+        kind: 'description',
+        from: b.id,
+        to: a.id,
+        session: 1,
+        toSession: 12345,
+        description: { type: 'offer', sdp: 'v=0' },
+      }),
+      // A description from someone a has no link to.
+      JSON.stringify({ kind: 'candidate', from: 'stranger', to: a.id, session: 1, toSession: 1, candidate: null }),
+    ]
+    for (const message of hostile) raw.postMessage(message)
+    await until(() => a.errors.length >= 5, 'the invalid ones reported')
+    expect(a.errors.map((e) => (e as { code?: string }).code).sort()).toEqual(
+      ['invalid-signal', 'invalid-signal', 'invalid-signal', 'signal-too-large', 'unknown-kind'].sort(),
+    )
+    raw.close()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await fullMesh([a, b], 'after')
+    expect(a.rebuilds).toEqual([])
+    expect(b.rebuilds).toEqual([])
   })
 })
