@@ -265,7 +265,8 @@ export class Room {
   /** Says `bye` to every member, closes every link and the signaler. Final. */
   close(): void {
     if (this.#closed) return
-    this.#signal({ kind: 'bye', from: this.id, session: this.#sessions || 1 })
+    // Said only once signaling was started (before that, nobody heard of us).
+    if (this.#started) this.#signal({ kind: 'bye', from: this.id, session: this.#sessions || 1 })
     this.#closed = true
     for (const link of this.#links.values()) link.close('local-close')
     this.#links.clear()
@@ -360,17 +361,17 @@ export class Room {
   #forward(link: Link, type: keyof PeerEvents, event?: unknown): void {
     const id = link.target as string
     const emit = this.#emitter.emit as (type: string, event: unknown) => void
+    // A newer instance under the member's id (whether or not the link was open just then): the
+    // old one is gone, the new one joins once linked.
+    if (type === 'rebuild' && (event as PeerEvents['rebuild']).reason === 'remote-replaced' && this.#joined.delete(link))
+      this.#emitter.emit('peer-leave', { id, reason: 'replaced' })
     if (FORWARDED.has(type)) emit(type, { ...(event as object), from: id })
     else if (type === 'open') {
       if (!this.#joined.has(link)) {
         this.#joined.add(link)
         this.#emitter.emit('peer-join', { id })
       }
-    } else if (type === 'close') {
-      // A newer instance under the member's id: the old one is gone, the new one joins once linked.
-      if ((event as PeerEvents['close']).reason === 'remote-replaced' && this.#joined.delete(link))
-        this.#emitter.emit('peer-leave', { id, reason: 'replaced' })
-    } else if (type !== 'remote') emit(type, event)
+    } else if (type !== 'remote' && type !== 'close') emit(type, event)
   }
 
   #setState(link: Link, state: PeerState): void {

@@ -71,6 +71,8 @@ describe.each(SETS)('rooms on %s', (_, stacks) => {
     const again = member(room, 0, { id: 'm-a' })
     await again.start()
     await fullMesh([again, b, c], 'after the restart')
+    // The old instance left as replaced; the new one joined.
+    for (const m of [b, c]) expect(m.leaves).toEqual(['m-a:replaced'])
     expect(drops).toEqual([])
     expect([...b.rebuilds, ...c.rebuilds].filter((r) => !r.startsWith('m-a:'))).toEqual([])
     expect([...b.recoveries, ...c.recoveries].filter((r) => !r.startsWith('m-a:'))).toEqual([])
@@ -247,6 +249,8 @@ describe('room edges (wrtc)', () => {
     // Nobody linked yet: a broadcast reaches no one and resolves.
     await expect(a.send('to no one')).resolves.toBeUndefined()
     a.close()
+    // Never started: no bye to send, nothing to report.
+    expect(a.errors).toEqual([])
     expect(() => a.send('x')).toThrow(expect.objectContaining({ code: 'closed' }))
     await expect(a.start()).rejects.toMatchObject({ code: 'closed' })
   })
