@@ -55,7 +55,9 @@ const MAX_REPLACED = 3
  * with the HTTP status and the server's code attached.
  */
 export function refusalError(status: number, serverCode: string | undefined, detail = ''): PolitelyError {
-  const code = (serverCode && NAMED.includes(serverCode) ? serverCode : 'signaling-failed') as ErrorCode
+  // A 502–504 without a code of ours is a proxy's answer: the server behind it is away (a restart).
+  const away = !serverCode && status > 501 && status < 505
+  const code = (serverCode && NAMED.includes(serverCode) ? serverCode : away ? 'unavailable' : 'signaling-failed') as ErrorCode
   return new PolitelyError(code, `The signaling server refused: ${serverCode ?? `HTTP ${status}`}${detail && ` (${detail})`}`, {
     status,
     serverCode,
