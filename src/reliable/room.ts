@@ -107,9 +107,9 @@ export class ReliableRoom extends Room {
     const { to, channel = 'default', signal } = options
     if (!this.#managed.includes(channel)) return super.send(data, { to, channel })
     if (this.#closed) throw closedError()
-    const members = to === undefined ? this.peers.map((peer) => peer.id) : [to]
-    if (to !== undefined && !this.peers.some((peer) => peer.id === to))
-      throw new PolitelyError('unknown-peer', `No member "${to}"`)
+    const linked = this.peers.map((peer) => peer.id)
+    if (to !== undefined && !linked.includes(to)) throw new PolitelyError('unknown-peer', `No member "${to}"`)
+    const members = to === undefined ? linked : [to]
     const sends = members.map((member) =>
       this.#of(member)
         .get(channel)
