@@ -59,13 +59,24 @@ const ratio = (a, b) => (a === undefined || b === undefined ? '-' : `${(a / b).t
 // ---- setup: the y-webrtc bundle, the servers, the browser -----------------------------------
 
 /**
- * y-webrtc + yjs as one browser ES module in a temp dir (not the repo). The entry is a virtual
- * module resolved from the repo root, so 'yjs' and 'y-webrtc' come from its node_modules. y-webrtc
- * imports simple-peer's prebuilt browser bundle (simplepeer.min.js), which carries its own
- * Buffer/process/events shims: `global` is the one Node global left to define.
+ * Each contender's code as one browser ES module, built the same way (vite, minified) into a temp
+ * dir (not the repo), as an app would ship it: a reloaded page loads one file for either. The
+ * entries are virtual modules resolved from the repo root: politely from its build (dist/, with
+ * mitt from node_modules), y-webrtc and yjs from node_modules. y-webrtc imports simple-peer's
+ * prebuilt browser bundle (simplepeer.min.js), which carries its own Buffer/process/events shims:
+ * `global` is the one Node global left to define.
  */
-async function bundleYWebrtc(outDir) {
-  const entry = '\0ywebrtc-entry'
+const BUNDLES = {
+  'ywebrtc.js':
+    "import * as Y from 'yjs'\nimport { WebrtcProvider } from 'y-webrtc'\nwindow.Y = Y\nwindow.WebrtcProvider = WebrtcProvider\n",
+  'politely.js':
+    ['index', 'room', 'websocket']
+      .map((entry, i) => `import * as m${i} from '${join(ROOT, 'dist', `${entry}.mjs`)}'\n`)
+      .join('') + 'window.Politely = { ...m0, ...m1, ...m2 }\n',
+}
+
+async function bundle(outDir, fileName) {
+  const entry = `\0entry-${fileName}`
   await build({
     root: ROOT,
     configFile: false,
@@ -73,19 +84,16 @@ async function bundleYWebrtc(outDir) {
     define: { global: 'globalThis' },
     plugins: [
       {
-        name: 'ywebrtc-entry',
-        resolveId: (id) => (id === 'ywebrtc-entry' ? entry : null),
-        load: (id) =>
-          id === entry
-            ? "import * as Y from 'yjs'\nimport { WebrtcProvider } from 'y-webrtc'\nwindow.Y = Y\nwindow.WebrtcProvider = WebrtcProvider\n"
-            : null,
+        name: 'bench-entry',
+        resolveId: (id) => (id === 'bench-entry' ? entry : null),
+        load: (id) => (id === entry ? BUNDLES[fileName] : null),
       },
     ],
     build: {
       outDir,
-      emptyOutDir: true,
+      emptyOutDir: false,
       copyPublicDir: false,
-      rolldownOptions: { input: 'ywebrtc-entry', output: { format: 'es', entryFileNames: 'ywebrtc.js' } },
+      rolldownOptions: { input: 'bench-entry', output: { format: 'es', entryFileNames: fileName } },
     },
   })
 }
@@ -94,9 +102,7 @@ async function bundleYWebrtc(outDir) {
 async function startPageServer(bundleDir) {
   const files = serveStatic({
     '/': join(ROOT, 'bench'),
-    '/dist/': join(ROOT, 'dist'),
-    '/mitt/': join(ROOT, 'node_modules/mitt/dist'),
-    '/ywebrtc/': bundleDir,
+    '/bundles/': bundleDir,
   })
   const server = createServer(files)
   const port = await listen(server, 0, '127.0.0.1')
@@ -343,7 +349,7 @@ function print(list) {
 // ---- main -----------------------------------------------------------------------------------
 
 const bundleDir = await mkdtemp(join(tmpdir(), 'politely-mesh-'))
-await bundleYWebrtc(bundleDir)
+for (const fileName of Object.keys(BUNDLES)) await bundle(bundleDir, fileName)
 // y-webrtc's own bin/server.js, in a process of its own, pinned to 127.0.0.1 and a free port (bench/server-runner.mjs).
 const yServer = await startServer('y-webrtc')
 const ySignalUrl = `ws://127.0.0.1:${yServer.port}`

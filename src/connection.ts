@@ -134,6 +134,11 @@ export class Connection {
     this.progress()
   }
 
+  /** Our offer made in advance went with a hello addressed to the remote (see Negotiator.delivered). */
+  offerDelivered(): void {
+    this.#negotiator.delivered()
+  }
+
   /** Hands a description or candidate meant for this connection to the negotiator. */
   deliver(message: DescriptionMessage | CandidateMessage): void {
     if (message.kind === 'description') void this.#negotiator.handleDescription(message.description)

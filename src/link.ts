@@ -92,9 +92,9 @@ export class Link {
     return this.#current?.paired !== undefined ? this.#remote?.id : undefined
   }
 
-  /** Builds the first connection. */
-  start(): void {
-    this.#current ??= this.#build()
+  /** Builds the first connection (for a room member, `since`: when the member started, from its first hello). */
+  start(since?: number): void {
+    this.#current ??= this.#build(since)
   }
 
   /** Takes an incoming, validated message from this link's remote (or, for a 1:1 peer, anyone). */
@@ -124,7 +124,7 @@ export class Link {
       this.#host.end(this, 'remote-left')
       if (this.#closed) return
     }
-    if (route.rebuild) this.#rebuild(route.rebuild)
+    if (route.rebuild) this.#rebuild(route.rebuild, route.remote?.since)
     if (route.remote) this.#remote = route.remote
     if (route.pair) this.#pair(route.pair, message.kind === 'hello' ? message.offer : undefined)
     if (route.deliver) this.#current?.deliver(message as DescriptionMessage | CandidateMessage)
@@ -143,8 +143,11 @@ export class Link {
       if (this.#current !== connection) return
       const { paired } = connection
       this.#helloAt = Date.now()
+      const withOffer = paired ? undefined : offer
       // Fields left undefined vanish in JSON: a broadcast hello has neither `to` nor `toSession`.
-      this.#signal({ kind: 'hello', toSession: to && paired, since: this.#host.since, offer: paired ? undefined : offer }, to)
+      this.#signal({ kind: 'hello', toSession: to && paired, since: this.#host.since, offer: withOffer }, to)
+      // A room member answers the offer of the hello that pairs it with us: no description need repeat it.
+      if (withOffer && to && to === this.target) connection.offerDelivered()
     })
   }
 
@@ -164,12 +167,23 @@ export class Link {
     const connection = this.#current
     const id = this.#remote?.id
     if (!connection || !id) return
-    connection.pair(session, this.#host.options.polite ?? this.#host.id < id, this.#host.options.firstOffer === 'impolite', offer)
+    connection.pair(session, this.#polite(id, this.#remote?.since), this.#host.options.firstOffer === 'impolite', offer)
     this.#emit('remote', { id, session })
     this.#host.state(this, 'connecting')
   }
 
-  #build(): Connection {
+  /**
+   * Whether we are the polite side towards the remote `id` that started at `since`: as the option
+   * says, else, in a room, the member that was there first is impolite (its answer to a newcomer's
+   * presence carries its offer: the newcomer answers, a trip less than offering itself); a tie, or
+   * a 1:1 peer: the lower id is polite. Both sides read the same two hellos: they agree.
+   */
+  #polite(id: string, since = 0): boolean {
+    const host = this.#host
+    return host.options.polite ?? (this.target && since && since !== host.since ? host.since > since : host.id < id)
+  }
+
+  #build(since = this.#remote?.since): Connection {
     const host = this.#host
     const { options } = host
     const session = host.session()
@@ -186,7 +200,7 @@ export class Link {
         queues: this.queues,
         tracks: host.tracks,
         // A room's link knows its remote, hence its role: a polite side's offer would go unused.
-        advance: !this.target || !(options.polite ?? host.id < this.target),
+        advance: !this.target || !this.#polite(this.target, since),
       },
       {
         signal: (body) => this.#signal({ ...body, toSession: connection.paired }, this.#remote?.id, session),
@@ -257,11 +271,12 @@ export class Link {
     this.#retry = undefined
   }
 
-  #rebuild(reason: RebuildReason): void {
+  /** A fresh connection (`since`: the start of a new instance of the remote, when that is why). */
+  #rebuild(reason: RebuildReason, since?: number): void {
     const old = this.#current
     if (old?.paired !== undefined && this.#remote) this.#remote.used = Math.max(this.#remote.used, old.paired)
     this.#dispose(reason)
-    this.#current = this.#build()
+    this.#current = this.#build(since)
     this.#emit('rebuild', { reason, session: this.#current.session })
     this.#host.state(this, 'waiting')
   }

@@ -84,6 +84,12 @@ export class Negotiator {
   #remoteSdp?: string
   /** Our offer made in advance ({@link prepare}) and not set; null once anything was set, local or remote (too late for it). */
   #early?: RTCSessionDescriptionInit | null
+  /** The offer made in advance is being set. */
+  #settingEarly = false
+  /** The offer made in advance went to the remote with a hello addressed to it: setting it sends nothing. */
+  #earlyDelivered = false
+  /** An answer that outran our setting of the offer it answers (the one that went with our hello). */
+  #earlyAnswer?: Description
 
   readonly #pc: RTCPeerConnection
   readonly #hooks: NegotiatorHooks
@@ -110,6 +116,15 @@ export class Negotiator {
       (offer) => (this.#early === null ? undefined : (this.#early = offer).sdp),
       () => undefined,
     )
+  }
+
+  /**
+   * Our offer made in advance went to the remote in a hello addressed to it (a room member, whose
+   * role we know): once set, it is not sent again as a description; only a repeat goes if it
+   * stays unanswered (the remote may have paired from another hello of ours and missed it).
+   */
+  delivered(): void {
+    this.#earlyDelivered = true
   }
 
   /** Begins negotiating with a known remote; the polite side answers the offer that came with the remote's hello. */
@@ -167,7 +182,12 @@ export class Negotiator {
       if (this.#answered?.[0] === description.sdp) this.#send(this.#answered[1])
       return
     }
-    if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return // stale answer
+    if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') {
+      // The answer to the offer that went with our hello can outrun our setting that offer: kept
+      // until it is set. Any other answer here is stale.
+      if (this.#early || this.#settingEarly) this.#earlyAnswer = description
+      return
+    }
     if (seen.push(description.sdp) > 8) seen.shift()
     const ignoreOffer = shouldIgnoreOffer(
       description.type,
@@ -217,6 +237,7 @@ export class Negotiator {
     // Our first offer is the one made in advance, if the stack still takes it (the remote may have answered it already).
     const early = this.#early
     this.#early = null
+    this.#settingEarly = !!early
     // politely/legacy resolves with what it set (null: nothing), because @roamhq/wrtc's
     // localDescription getter races libwebrtc's signaling thread (see legacy.ts). Browsers resolve
     // with undefined and werift with a parsed description (no `sdp`): theirs is read.
@@ -226,6 +247,8 @@ export class Negotiator {
           () => pc.setLocalDescription(),
         )
       : pc.setLocalDescription())) as unknown as Description | null | undefined
+    this.#settingEarly = false
+    const earlySet = !!early && set === early
     const local = set === null ? null : typeof set?.sdp === 'string' ? set : pc.localDescription
     // An offer that a colliding remote offer rolled back while we awaited is not sent (a fresh
     // read: the state changes under the await).
@@ -233,7 +256,7 @@ export class Negotiator {
     // A copy: the stack adds candidates to its localDescription as it gathers them, and a repeat
     // must be the very description the remote may already have (it drops it as a duplicate).
     const made = { type: local.type, sdp: local.sdp } as Description
-    this.#send(made)
+    if (!(earlySet && this.#earlyDelivered)) this.#send(made)
     if (made.type === 'offer') {
       const now = Date.now()
       // Offer after offer for a long while, never settling: no pace will end it, a rebuild may.
@@ -247,6 +270,9 @@ export class Negotiator {
       // A lost offer or answer costs about one round trip: the first repeat follows two of them
       // (100 ms at least, 500 ms at most: on a slow path the answer may only be late).
       this.#resend(made, Math.min(RESEND_MS, Math.max(2 * this.#hooks.rtt(), 100)))
+      const answer = this.#earlyAnswer
+      this.#earlyAnswer = undefined
+      if (answer && earlySet) void this.handleDescription(answer)
     }
     // Keyed by the offer as it arrived (`offer`): libwebrtc rewrites its remoteDescription.
     else this.#answered = [offer ?? (this.#remoteSdp as string), made]

@@ -15,7 +15,7 @@ import { DEFAULTS, type PeerOptions } from './peer.js'
 import type { SignalMessage } from './protocol.js'
 
 /**
- * Options of a {@link Room}: those of a peer (but `polite`: roles come from the two ids), and its size.
+ * Options of a {@link Room}: those of a peer (but `polite`: of two members, the one that started first is impolite), and its size.
  *
  * @example
  * const options: RoomOptions = { signaler: new WebSocketSignaler({ url: '/signal', room: 'team' }), maxPeers: 6, channels: { moves: { ordered: false } } }
@@ -327,18 +327,18 @@ export class Room {
       // Only a hello begins a link; anything else names a link of ours that is gone.
       if (kind !== 'hello') return void (kind !== 'bye' && this.#emitter.emit('dropped', { code: 'stale-session', kind }))
       if (this.#links.size + 1 >= this.#options.maxPeers) return void this.#emitter.emit('dropped', { code: 'room-full', kind })
-      link = this.#add(from)
+      link = this.#add(from, message.since)
     }
     link.receive(message)
     // A first message that the link did not take (a member that said bye): no link after all.
     if (!link.remote && this.#links.get(from) === link) this.#remove(link)
   }
 
-  #add(id: string): Link {
+  #add(id: string, since?: number): Link {
     const link: Link = new Link(this.#host, (type, event) => this.#forward(link, type, event), id)
     this.#links.set(id, link)
     this.#heard.set(link, Date.now())
-    link.start()
+    link.start(since)
     return link
   }
 

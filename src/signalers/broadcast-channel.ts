@@ -24,32 +24,45 @@ export interface BroadcastChannelSignalerOptions {
  * const peer = new PerfectNegotiationPeer({ signaler: new BroadcastChannelSignaler({ room: 'demo' }) })
  */
 export class BroadcastChannelSignaler implements Signaler {
-  #channel?: BroadcastChannel
+  /** The room's channel (broadcasts), then ours (what is addressed to us). */
+  #channels: BroadcastChannel[] = []
   readonly #handlers = new Set<(message: unknown) => void>()
 
-  readonly #name: string
+  readonly #room: string
   readonly #Channel: typeof BroadcastChannel
 
   constructor(options: BroadcastChannelSignalerOptions) {
-    this.#name = `politely:${options?.room}`
+    this.#room = options?.room
     this.#Channel = options?.BroadcastChannel ?? globalThis.BroadcastChannel
     if (!options?.room || !this.#Channel) throw new PolitelyError('invalid-options', 'room and BroadcastChannel needed')
   }
 
-  /** Opens the channel (the peer id and events are not needed: a BroadcastChannel never drops or resets). */
-  async connect(): Promise<void> {
-    if (this.#channel) return
-    const channel = new this.#Channel(this.#name)
-    channel.onmessage = (event) => {
-      for (const handler of this.#handlers) handler(event.data)
-    }
-    this.#channel = channel
+  /**
+   * Opens the room's channel and one for `id`: a message addressed to a peer goes on its channel
+   * only, so the other tabs of a room do not wake up and parse it (in a room of 8, 7 of 8 messages).
+   */
+  async connect(id: string): Promise<void> {
+    if (this.#channels.length) return
+    this.#channels = [this.#name(), this.#name(id)].map((name) => {
+      const channel = new this.#Channel(name)
+      channel.onmessage = (event) => {
+        for (const handler of this.#handlers) handler(event.data)
+      }
+      return channel
+    })
   }
 
   send(message: SignalMessage): void {
-    // Before connect() or after close() this throws, and the peer reports `signaling-failed`.
+    const room = this.#channels[0]
+    // The peer reports this as `signaling-failed`.
+    if (!room) throw new Error('Not connected')
+    const to = message.to
+    // A message for one peer goes on that peer's channel, opened just for the post (a message
+    // posted before close() is still delivered).
+    const channel = to === undefined ? room : new this.#Channel(this.#name(to))
     // A string, not an object: the same bytes any other transport would carry, measured the same way.
-    this.#channel!.postMessage(JSON.stringify(message))
+    channel.postMessage(JSON.stringify(message))
+    if (channel !== room) channel.close()
   }
 
   subscribe(handler: (message: unknown) => void): () => void {
@@ -58,8 +71,13 @@ export class BroadcastChannelSignaler implements Signaler {
   }
 
   close(): void {
-    this.#channel?.close()
-    this.#channel = undefined
+    for (const channel of this.#channels) channel.close()
+    this.#channels = []
     this.#handlers.clear()
+  }
+
+  /** The room's channel, or a peer's in it (JSON: no room and id can make another's name). */
+  #name(peer?: string): string {
+    return `politely:${peer === undefined ? this.#room : JSON.stringify([this.#room, peer])}`
   }
 }

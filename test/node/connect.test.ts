@@ -63,7 +63,7 @@ describe.each(STACKS)('$name', ({ make: makeStack }) => {
     // The polite side (lower id) never hears a description: only the offer in the hello can open the pair.
     const inner = new BroadcastChannelSignaler({ room })
     const deaf: Signaler = {
-      connect: () => inner.connect(),
+      connect: (id) => inner.connect(id),
       send: (message) => inner.send(message),
       subscribe: (handler) => inner.subscribe((raw) => String(raw).includes('"kind":"description"') || handler(raw)),
       close: () => inner.close(),

@@ -98,6 +98,29 @@ describe.each(SETS)('rooms on %s', (_, stacks) => {
     expect(all.flatMap((m) => m.errors)).toEqual([])
   })
 
+  test('a late joiner is polite to every member (whatever the ids): each member offers with its answer to the presence', async () => {
+    const room = uniqueRoom()
+    // By the ids the joiner ("z…") would be impolite to all: the members' start times decide.
+    const first = [0, 1, 2].map((i) => member(room, i, { id: `a${i}-${Math.random().toString(36).slice(2, 8)}` }))
+    await Promise.all(first.map((m) => m.start()))
+    await fullMesh(first, 'the first three')
+    const late = member(room, 3, { id: `z-${Math.random().toString(36).slice(2, 8)}` })
+    const offersIn = new Set<string>()
+    /** The type of the first description the joiner sent to each member. */
+    const firstOut = new Map<string, string>()
+    late.on('signal', ({ direction, message }) => {
+      if (direction === 'in' && message.kind === 'hello' && message.offer) offersIn.add(message.from)
+      if (direction === 'out' && message.kind === 'description' && !firstOut.has(message.to))
+        firstOut.set(message.to, message.description.type)
+    })
+    await late.start()
+    await fullMesh([...first, late], 'the late joiner')
+    expect([...offersIn].sort()).toEqual(first.map((m) => m.id).sort())
+    // It answered each of them (werift's polite side renegotiates after its answer: later, and harmless).
+    expect([...firstOut.values()]).toEqual(['answer', 'answer', 'answer'])
+    expect(members.flatMap((m) => m.errors)).toEqual([])
+  })
+
   test('joins while the mesh is live, two at the same instant, and a member leaving and rejoining', async () => {
     const room = uniqueRoom()
     const first = [0, 1, 2].map((i) => member(room, i))
