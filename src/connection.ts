@@ -1,5 +1,6 @@
 import type { Channel, ChannelSpec } from './channels.js'
 import type { PeerEvents, ReconnectReason } from './events.js'
+import type { Media } from './media.js'
 import { Negotiator } from './negotiation.js'
 import type { CandidateInit, CandidateMessage, DescriptionMessage } from './protocol.js'
 
@@ -13,7 +14,8 @@ export interface ConnectionSetup {
   rtcConfig?: RTCConfiguration
   channels: readonly ChannelSpec[]
   queues: ReadonlyMap<string, Channel>
-  tracks: ReadonlyArray<{ track: MediaStreamTrack; streams: MediaStream[] }>
+  /** What the app sends: put on the connection as it was last set. */
+  media: Media
   stallTimeout: number
   /** The signaling round trip measured so far (ms), or a guess before any: slow signaling is not a stall. */
   rtt(): number
@@ -35,7 +37,7 @@ export interface ConnectionHooks {
   healthy(): void
   /** A signaling round trip was measured (ms): our offer, its answer. */
   sample(ms: number): void
-  /** Passes `message`, `track` and `error` events straight to the peer's emitter. */
+  /** Passes `message`, `track`, `track-removed`, `track-ended` and `error` events straight to the peer's emitter. */
   emit: <K extends keyof PeerEvents>(type: K, event: PeerEvents[K]) => void
 }
 
@@ -61,6 +63,8 @@ export class Connection {
   #gathered = 0
   /** ICE went down under open channels and has not come back yet. */
   #down = false
+  /** The remote tracks coming in now, by their transceiver. */
+  readonly #receiving = new Map<RTCRtpTransceiver, MediaStreamTrack>()
 
   readonly #setup: ConnectionSetup
   readonly #hooks: ConnectionHooks
@@ -76,6 +80,14 @@ export class Connection {
       error: (error) => this.#hooks.emit('error', error),
       stalled: () => this.#fire('stalled'),
       sample: hooks.sample,
+      // A negotiation ended: a transceiver that no longer receives is a track the remote removed.
+      negotiated: () => {
+        for (const [transceiver, track] of this.#receiving)
+          if (!/recv/.test(transceiver.currentDirection ?? '')) {
+            this.#receiving.delete(transceiver)
+            this.#hooks.emit('track-removed', { track })
+          }
+      },
       rtt: setup.rtt,
       // Chromium's post-rollback bug (TOOLCHAIN.md): a connection that took its first offer back
       // may never gather a candidate again. A fresh connection gathers host candidates within
@@ -119,12 +131,16 @@ export class Connection {
       if (pc.signalingState === 'stable') this.#negotiator.settled()
     }
     pc.onconnectionstatechange = () => (pc.connectionState === 'failed' ? this.#fire('failed') : this.progress())
-    pc.ontrack = (event) => this.#closed || this.#hooks.emit('track', { track: event.track, streams: event.streams ?? [] })
-    for (const { track, streams } of setup.tracks) pc.addTrack(track, ...streams)
+    pc.ontrack = ({ track, streams, transceiver }) => {
+      if (this.#closed) return
+      this.#receiving.set(transceiver, track)
+      this.#hooks.emit('track', { track, streams: streams ?? [] })
+    }
+    setup.media.attach(pc)
     for (const spec of setup.channels) this.#openChannel(spec)
     // Not with tracks: werift gives transceivers their mids in createOffer, and an offer of the
     // remote that uses them differently then fails (as after its rollbacks).
-    this.offer = setup.tracks.length || !setup.advance ? Promise.resolve(undefined) : this.#negotiator.prepare()
+    this.offer = setup.media.sending || !setup.advance ? Promise.resolve(undefined) : this.#negotiator.prepare()
   }
 
   /** Pairs with a remote session and starts negotiating (answering `offer`, from its hello, if we are polite). */
@@ -151,6 +167,7 @@ export class Connection {
    */
   close(): void {
     clearTimeout(this.#watchdog)
+    if (!this.#closed) for (const track of this.#receiving.values()) this.#hooks.emit('track-ended', { track })
     this.pc.close()
   }
 

@@ -45,6 +45,10 @@ export type ErrorCode =
   | 'replaced'
   /** `politely/room`: `send(…, { to })` names no member of the room. */
   | 'unknown-peer'
+  /** `removeTrack()`, `replaceTrack()` or `mute()` named a track that is not sent now. */
+  | 'unknown-track'
+  /** `replaceTrack()` was given a track of another kind (or none: mute instead). */
+  | 'invalid-track'
   /** The options given to a constructor are not usable. */
   | 'invalid-options'
   /** The peer was used after `close()`, or closed before a queued message was sent. */

@@ -110,6 +110,22 @@ export type PeerEvents = {
     /** The streams the remote added it to (`addTrack(track, ...streams)`); empty if none. */
     streams: readonly MediaStream[]
   }
+  /**
+   * The remote stopped sending a track (it removed it): no media comes on it until a `track`
+   * event brings it back (the remote adds it again).
+   */
+  'track-removed': {
+    /** The remote track, as its `track` event gave it. */
+    track: MediaStreamTrack
+  }
+  /**
+   * A remote track ended for good: the connection it came on was rebuilt or closed. After a
+   * rebuild the remote's tracks arrive again, as new `track` events.
+   */
+  'track-ended': {
+    /** The remote track, as its `track` event gave it. */
+    track: MediaStreamTrack
+  }
   /** A remote peer was paired with this one (first contact, or a new instance after a reload). */
   remote: {
     /** The remote peer's id. */

@@ -1,6 +1,7 @@
 import { Channel, type ChannelSpec, type QueueLimits } from './channels.js'
 import { Connection } from './connection.js'
 import type { CloseReason, PeerEvents, PeerState, RebuildReason, ReconnectReason } from './events.js'
+import type { Media } from './media.js'
 import { type Instance, type RemoteRecord, routeSignal } from './pairing.js'
 import type { CandidateMessage, DescriptionMessage, SignalMessage } from './protocol.js'
 import { type ReconnectPolicy, Streak } from './reconnect.js'
@@ -30,7 +31,8 @@ export interface LinkHost {
   readonly since: number
   readonly options: LinkOptions
   readonly specs: readonly ChannelSpec[]
-  readonly tracks: ReadonlyArray<{ track: MediaStreamTrack; streams: MediaStream[] }>
+  /** What the app sends, put on every connection. */
+  readonly media: Media
   /** Instances that said `bye`: nothing more is taken from them. */
   readonly retired: Instance[]
   /** The next connection generation. One counter for every link: a link made again never reuses a session. */
@@ -198,7 +200,7 @@ export class Link {
         offline: host.offline,
         channels: host.specs,
         queues: this.queues,
-        tracks: host.tracks,
+        media: host.media,
         // A room's link knows its remote, hence its role: a polite side's offer would go unused.
         advance: !this.target || !this.#polite(this.target, since),
       },

@@ -28,6 +28,8 @@ export interface NegotiatorHooks {
   error(error: PolitelyError): void
   /** Offers kept coming without the connection ever settling: it is not making progress. */
   stalled(): void
+  /** A remote description, and our answer to it if it was an offer, are applied: the directions are settled. */
+  negotiated(): void
   /** Our offer was answered this long (ms) after it first left. */
   sample(ms: number): void
   /** We answered a remote offer that took our own offer back (glare, polite side). */
@@ -216,6 +218,8 @@ export class Negotiator {
         await this.#setLocal(description.sdp)
         if (rollback) this.#hooks.rolledBack()
       }
+      // Read after the answer is applied, not at `stable`: werift updates directions only after that event.
+      this.#hooks.negotiated()
       await this.#flushCandidates()
     } catch (cause) {
       this.#isSettingRemoteAnswerPending = false

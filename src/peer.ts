@@ -5,6 +5,7 @@ import type { CloseReason, PeerEvents, PeerState, ReconnectReason } from './even
 import { channelSpecs, DEFAULT_CHANNEL, onPageHide, parse, queueOf, repeat, sendSignal, subscribe, validSetup } from './host.js'
 import { randomId } from './ids.js'
 import { Link, type LinkHost } from './link.js'
+import { Media } from './media.js'
 import type { Instance } from './pairing.js'
 import { DEFAULT_MAX_SIGNAL_SIZE, type SignalMessage } from './protocol.js'
 import { backoff, type ReconnectPolicy } from './reconnect.js'
@@ -120,7 +121,10 @@ export class PerfectNegotiationPeer {
   readonly id: string
   readonly #options: Required<PeerOptions> & typeof DEFAULTS
   readonly #emitter: Emitter<PeerEvents> = mitt<PeerEvents>()
-  readonly #tracks: Array<{ track: MediaStreamTrack; streams: MediaStream[] }> = []
+  readonly #media = new Media(() => {
+    const pc = this.#link.current?.pc
+    return pc ? [pc] : []
+  })
   /** The one remote: its pairing record, connection, recovery and queues. */
   readonly #link: Link
   #currentState: PeerState = 'idle'
@@ -148,7 +152,7 @@ export class PerfectNegotiationPeer {
       since: Date.now(),
       options: resolved,
       specs: channelSpecs(resolved.channels),
-      tracks: this.#tracks,
+      media: this.#media,
       retired: [] as Instance[],
       session: () => ++sessions,
       offline: () => this.#offline,
@@ -218,10 +222,64 @@ export class PerfectNegotiationPeer {
     return queueOf(this.#link, channel).push(data)
   }
 
-  /** Sends a media track to the remote, now and after every rebuild; renegotiates glare-free. */
+  /**
+   * Sends a media track to the remote, now and after every rebuild (renegotiates, glare-free).
+   *
+   * @example
+   * const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+   * for (const track of media.getTracks()) peer.addTrack(track, media)
+   */
   addTrack(track: MediaStreamTrack, ...streams: MediaStream[]): void {
-    this.#tracks.push({ track, streams })
-    this.#link.current?.pc.addTrack(track, ...streams)
+    this.#media.addTrack(track, streams)
+  }
+
+  /**
+   * Adds a transceiver to the remote: a track or a kind, with a direction (`'recvonly'` receives a kind
+   * without sending one) and `sendEncodings` (simulcast layers). Kept as set after every rebuild.
+   *
+   * @example
+   * peer.addTransceiver('video', { direction: 'recvonly' })
+   * peer.addTransceiver(camera, { streams: [media], sendEncodings: [{ rid: 'h' }, { rid: 'l', scaleResolutionDownBy: 4 }] })
+   */
+  addTransceiver(trackOrKind: MediaStreamTrack | 'audio' | 'video', init?: RTCRtpTransceiverInit): void {
+    this.#media.addTransceiver(trackOrKind, init)
+  }
+
+  /**
+   * Stops sending `track` to the remote (renegotiates; the remote gets `track-removed`), and after
+   * rebuilds. Throws `unknown-track` if it is not sent.
+   *
+   * @example
+   * peer.removeTrack(camera)
+   */
+  removeTrack(track: MediaStreamTrack): void {
+    this.#media.removeTrack(track)
+  }
+
+  /**
+   * Sends `next` in the place of `track` to the remote without renegotiating (switch cameras, share the
+   * screen): `RTCRtpSender.replaceTrack`, now and after every rebuild. Throws `unknown-track`, or
+   * `invalid-track` for a track of another kind.
+   *
+   * @example
+   * const [screen] = (await navigator.mediaDevices.getDisplayMedia()).getVideoTracks()
+   * await peer.replaceTrack(camera, screen)
+   */
+  replaceTrack(track: MediaStreamTrack, next: MediaStreamTrack): Promise<void> {
+    return this.#media.replaceTrack(track, next)
+  }
+
+  /**
+   * Stops sending `track` to the remote without renegotiating, or (`muted` false) sends it again: the
+   * remote's track stays and gets no media. The app's own track is untouched (its local preview
+   * keeps playing). Kept after every rebuild. Throws `unknown-track`.
+   *
+   * @example
+   * await peer.mute(microphone)
+   * await peer.mute(microphone, false)
+   */
+  mute(track: MediaStreamTrack, muted = true): Promise<void> {
+    return this.#media.mute(track, muted)
   }
 
   /** Says `bye`, closes the connection and the signaler. Final. */

@@ -10,6 +10,7 @@ import type { PeerEvents, PeerState } from './events.js'
 import { channelSpecs, DEFAULT_CHANNEL, onPageHide, parse, queueOf, repeat, sendSignal, subscribe, validSetup } from './host.js'
 import { randomId } from './ids.js'
 import { Link, type LinkHost } from './link.js'
+import { Media } from './media.js'
 import type { Instance } from './pairing.js'
 import { DEFAULTS, type PeerOptions } from './peer.js'
 import type { SignalMessage } from './protocol.js'
@@ -97,6 +98,10 @@ export type RoomEvents = {
   message: PeerEvents['message'] & FromMember
   /** A media track arrived from `from`. */
   track: PeerEvents['track'] & FromMember
+  /** `from` stopped sending a track (as the peer's event of that name). */
+  'track-removed': PeerEvents['track-removed'] & FromMember
+  /** A track from `from` ended for good: its link was rebuilt or closed (as the peer's event). */
+  'track-ended': PeerEvents['track-ended'] & FromMember
   /** The link to member `id` moved to another state (`previous` is absent for a new link). */
   state: MemberLink & {
     /** The state it left. */
@@ -122,7 +127,7 @@ export type RoomEvents = {
 }
 
 /** Per-link events a room passes on, naming the member. */
-const FORWARDED = new Set(['message', 'track', 'reconnecting', 'reconnected', 'rebuild'])
+const FORWARDED = new Set(['message', 'track', 'track-removed', 'track-ended', 'reconnecting', 'reconnected', 'rebuild'])
 
 /**
  * A full mesh of up to `maxPeers` members over one signaler. Each pair of members is a link
@@ -141,7 +146,7 @@ export class Room {
   readonly id: string
   readonly #options: Required<RoomOptions> & typeof DEFAULTS
   readonly #emitter: Emitter<RoomEvents> = mitt<RoomEvents>()
-  readonly #tracks: Array<{ track: MediaStreamTrack; streams: MediaStream[] }> = []
+  readonly #media = new Media(() => [...this.#links.values()].flatMap((link) => link.current?.pc ?? []))
   readonly #links = new Map<string, Link>()
   readonly #states = new Map<Link, LinkState>()
   /** When each member was last heard from (its messages, and its announcements). */
@@ -175,7 +180,7 @@ export class Room {
       since: Date.now(),
       options: { ...resolved, polite: undefined },
       specs: channelSpecs(resolved.channels),
-      tracks: this.#tracks,
+      media: this.#media,
       retired: [] as Instance[],
       session: () => ++this.#sessions,
       offline: () => this.#offline,
@@ -256,10 +261,64 @@ export class Room {
     return Promise.all(handed).then(() => {})
   }
 
-  /** Sends a media track to every member, now, to later members and after every rebuild. */
+  /**
+   * Sends a media track to every member (later ones too), now and after every rebuild (renegotiates, glare-free).
+   *
+   * @example
+   * const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+   * for (const track of media.getTracks()) room.addTrack(track, media)
+   */
   addTrack(track: MediaStreamTrack, ...streams: MediaStream[]): void {
-    this.#tracks.push({ track, streams })
-    for (const link of this.#links.values()) link.current?.pc.addTrack(track, ...streams)
+    this.#media.addTrack(track, streams)
+  }
+
+  /**
+   * Adds a transceiver to every member (later ones too): a track or a kind, with a direction (`'recvonly'` receives a kind
+   * without sending one) and `sendEncodings` (simulcast layers). Kept as set after every rebuild.
+   *
+   * @example
+   * room.addTransceiver('video', { direction: 'recvonly' })
+   * room.addTransceiver(camera, { streams: [media], sendEncodings: [{ rid: 'h' }, { rid: 'l', scaleResolutionDownBy: 4 }] })
+   */
+  addTransceiver(trackOrKind: MediaStreamTrack | 'audio' | 'video', init?: RTCRtpTransceiverInit): void {
+    this.#media.addTransceiver(trackOrKind, init)
+  }
+
+  /**
+   * Stops sending `track` to every member (later ones too) (renegotiates; the remote gets `track-removed`), and after
+   * rebuilds. Throws `unknown-track` if it is not sent.
+   *
+   * @example
+   * room.removeTrack(camera)
+   */
+  removeTrack(track: MediaStreamTrack): void {
+    this.#media.removeTrack(track)
+  }
+
+  /**
+   * Sends `next` in the place of `track` to every member (later ones too) without renegotiating (switch cameras, share the
+   * screen): `RTCRtpSender.replaceTrack`, now and after every rebuild. Throws `unknown-track`, or
+   * `invalid-track` for a track of another kind.
+   *
+   * @example
+   * const [screen] = (await navigator.mediaDevices.getDisplayMedia()).getVideoTracks()
+   * await room.replaceTrack(camera, screen)
+   */
+  replaceTrack(track: MediaStreamTrack, next: MediaStreamTrack): Promise<void> {
+    return this.#media.replaceTrack(track, next)
+  }
+
+  /**
+   * Stops sending `track` to every member (later ones too) without renegotiating, or (`muted` false) sends it again: the
+   * remote's track stays and gets no media. The app's own track is untouched (its local preview
+   * keeps playing). Kept after every rebuild. Throws `unknown-track`.
+   *
+   * @example
+   * await room.mute(microphone)
+   * await room.mute(microphone, false)
+   */
+  mute(track: MediaStreamTrack, muted = true): Promise<void> {
+    return this.#media.mute(track, muted)
   }
 
   /** Says `bye` to every member, closes every link and the signaler. Final. */

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler, type Signaler } from '../../src/index'
 import { cuttable } from '../support/chaos'
 import { afterRemoteCloses, next, opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
+import { until } from '../support/until'
 
 describe.each(STACKS)('$name', ({ make: makeStack }) => {
   const { peer } = useStack(makeStack)
@@ -77,7 +78,13 @@ describe.each(STACKS)('$name', ({ make: makeStack }) => {
       if (message.kind === 'hello' && message.offer) hello.push(message.offer)
       if (message.kind === 'description' && message.description.type === 'offer') offers.push(message.description.sdp)
     })
-    await Promise.all([polite.start(), impolite.start()])
+    // The impolite side first, until its offer made in advance is out: started together on a busy
+    // machine, it could hear the polite side's hello before its createOffer() finished, pair, and
+    // then offer by description only (its later hellos, paired, carry no offer): the deaf side
+    // would never hear it.
+    await impolite.start()
+    await until(() => hello.length > 0, 'the hello with the offer made in advance')
+    await polite.start()
     await Promise.all([opened(polite), opened(impolite)])
     await roundTrip(impolite, polite, 'answered from the hello')
     // The offer it set is the one it made in advance.
