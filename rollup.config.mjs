@@ -21,28 +21,30 @@ const browser = {
   websocket: 'src/signalers/websocket.ts',
   reliable: 'src/reliable/index.ts',
   room: 'src/room.ts',
+  stats: 'src/stats.ts',
   legacy: 'src/legacy.ts',
 }
 
 /**
- * A `<script>`-tag build that adds to the global `Politely`. An add-on (`core` lists the core
- * modules it imports) takes those from the core's global instead of bundling them: the same
- * PolitelyError (so `instanceof` holds) and the same PerfectNegotiationPeer to extend.
+ * A `<script>`-tag build that sets the global `Politely` (the core: no `core` given) or adds to it
+ * (an add-on). An add-on takes the core modules it imports (`core`) from the core's global instead
+ * of bundling them: the same PolitelyError (so `instanceof` holds) and the same
+ * PerfectNegotiationPeer to extend.
  */
-const umd = (input, file, core = []) => ({
+const umd = (input, file, core) => ({
   input,
-  external: core,
+  external: core ?? [],
   makeAbsoluteExternalsRelative: false,
   plugins: [nodeResolve(), ts(), terser({ compress: { passes: 2 } })],
   output: {
     file,
     format: 'umd',
     name: 'Politely',
-    extend: core.length > 0,
+    extend: core !== undefined,
     sourcemap: true,
     // In a page the core's global; for require/AMD, the package itself.
-    globals: Object.fromEntries(core.map((id) => [id, 'Politely'])),
-    paths: Object.fromEntries(core.map((id) => [id, 'politely'])),
+    globals: Object.fromEntries((core ?? []).map((id) => [id, 'Politely'])),
+    paths: Object.fromEntries((core ?? []).map((id) => [id, 'politely'])),
   },
 })
 
@@ -70,6 +72,8 @@ export default [
   umd('src/reliable/index.ts', 'dist/politely-reliable.umd.min.js', [errors, peer]),
   // The room bundles the link machinery the core's global does not expose.
   umd('src/room.ts', 'dist/politely-room.umd.min.js', [errors, peer]),
+  // Stats import nothing of the core's, and still add to its global.
+  umd('src/stats.ts', 'dist/politely-stats.umd.min.js', []),
   {
     // The Node server, and the Redis hub as its own entry (ioredis is an optional peer dependency).
     input: { server: 'src/server/index.ts', redis: 'src/server/redis-hub.ts' },

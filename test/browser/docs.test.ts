@@ -276,7 +276,7 @@ describeBrowser('page snippets (Chromium, two tabs)', () => {
     imports: {
       politely: '/dist/index.mjs',
       ...Object.fromEntries(
-        ['sse', 'websocket', 'reliable', 'legacy', 'room'].map((entry) => [`politely/${entry}`, `/dist/${entry}.mjs`]),
+        ['sse', 'websocket', 'reliable', 'legacy', 'room', 'stats'].map((entry) => [`politely/${entry}`, `/dist/${entry}.mjs`]),
       ),
       mitt: '/mitt/mitt.mjs',
     },

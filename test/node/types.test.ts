@@ -65,6 +65,7 @@ describe('types resolve for every TypeScript user', () => {
       'politely/legacy',
       'politely/reliable',
       'politely/room',
+      'politely/stats',
       'politely/server',
     ]
     const script = `
