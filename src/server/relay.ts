@@ -66,7 +66,7 @@ export class Relay {
   /**
    * Streams a room to an admitted peer: what it missed since its resume
    * position (or, for a new subscriber, what was addressed to it and what
-   * peers still present broadcast), then live events, with nothing lost or
+   * peers still present broadcast last), then live events, with nothing lost or
    * doubled in between. Returns the function that ends the subscription.
    */
   async subscribe(target: Target, sink: Sink): Promise<() => void> {
@@ -112,10 +112,16 @@ export class Relay {
     // A new subscriber gets broadcasts only from peers still here: a hello from a peer that
     // has since gone would pair it with nobody.
     const present = fresh ? new Set(await this.#hub.present(room)) : undefined
+    // …and of those, each peer's latest only: a broadcast is an announcement (a `hello`) that the
+    // next one supersedes, and an older one would pair the newcomer with a connection the peer
+    // has since replaced (it pairs, then rebuilds for the newer hello: a negotiation for nothing).
+    const latest = new Map<string, string>()
+    if (present) for (const event of missed) if (event.to === undefined) latest.set(event.from, event.id)
     const replayed = new Set<string>()
     for (const event of missed) {
       if (!isFor(event, peer)) continue
-      if (present && (event.to === undefined ? !present.has(event.from) : target.fresh)) continue
+      if (present && (event.to === undefined ? latest.get(event.from) !== event.id || !present.has(event.from) : target.fresh))
+        continue
       replayed.add(event.id)
       sink.send(event)
     }

@@ -110,6 +110,30 @@ describe('replay and resume', () => {
     z.close()
   })
 
+  test("a new subscriber gets each present peer's latest broadcast only (a superseded hello would pair it with a dead connection)", async () => {
+    const x = await stream(`${server.url}/latest?peer=x&token=${token('x')}`)
+    const w = await stream(`${server.url}/latest?peer=w&token=${token('w')}`)
+    await until(() => x.events.length === 1 && w.events.length === 1, 'welcomes')
+    const hello = (from: string, session: number, to?: string) =>
+      fetch(`${server.url}/latest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token(from)}` },
+        body: JSON.stringify({ kind: 'hello', from, session, ...(to ? { to } : {}) }),
+      })
+    // x announces session 1, then (rebuilt) session 2; w announces once; x says something to y.
+    await hello('x', 1)
+    await hello('w', 1)
+    await hello('x', 2)
+    await hello('x', 3, 'y')
+    const y = await stream(`${server.url}/latest?peer=y&token=${token('y')}`)
+    await until(() => y.events.filter((e) => !e.event).length >= 2, 'the replay')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const replayed = y.events.filter((e) => !e.event).map((e) => JSON.parse(e.data as string))
+    // A fresh claim resumes nothing addressed to it (that was for an earlier holder of the id).
+    expect(replayed.map(({ from, session }) => `${from}#${session}`)).toEqual(['w#1', 'x#2'])
+    for (const s of [x, w, y]) s.close()
+  })
+
   test('a position from another server process (or before a restart) is a gap', async () => {
     const other = await startServer()
     try {
