@@ -2,6 +2,7 @@
 // the signaling: `broadcast` (default: tabs of one browser, no server), `sse` or
 // `websocket` (the reference server, `npm run demo`: any browser that reaches it).
 // `?mode=room` makes it a room: every page linked to every other (a full mesh).
+// `?mode=call` (two pages) and `?mode=room-call` (a room) add a video call: call.js.
 // Plain script on purpose: it shows the <script>-tag builds.
 if (!window.Politely) {
   document.getElementById('timeline').textContent = '/dist/politely.umd.min.js did not load: run `npm run build`, then reload.'
@@ -43,7 +44,11 @@ if (transport.adapter && !window.Politely[transport.adapter]) {
   throw new Error(`window.Politely.${transport.adapter} is missing: ${file} did not load`)
 }
 
-const inRoom = params.get('mode') === 'room'
+const MODES = ['chat', 'room', 'call', 'room-call']
+const mode = MODES.includes(params.get('mode')) ? params.get('mode') : 'chat'
+const inRoom = mode === 'room' || mode === 'room-call'
+/** A video call (call.js): the media comes before `start()`, so the first offer already carries it. */
+const inCall = mode === 'call' || mode === 'room-call'
 if (inRoom && !window.Politely.Room) {
   document.getElementById('timeline').textContent =
     '/dist/politely-room.umd.min.js did not load: run `npm run build`, then reload.'
@@ -72,7 +77,7 @@ function append(id, row) {
 /** This page's URL with other query parameters: the room and transport travel in the link. */
 function linkTo(changes) {
   const url = new URL(location.href)
-  if (inRoom) url.searchParams.set('mode', 'room')
+  if (mode !== 'chat') url.searchParams.set('mode', mode)
   for (const [key, value] of Object.entries(changes)) url.searchParams.set(key, value)
   return url.href
 }
@@ -146,6 +151,10 @@ peer.on('open', () => note('open', 'good'))
 peer.on('close', ({ reason }) => note(`close: ${reason}`, 'warn'))
 peer.on('peer-join', ({ id }) => note(`${id} joined`, 'good'))
 peer.on('peer-leave', ({ id, reason }) => note(`${id} left: ${reason}`, 'warn'))
+// Remote media (call.js shows it): the kind and, in a room, the member.
+peer.on('track', ({ track, from }) => note(`${link(from)}track: ${track.kind}`, 'good'))
+peer.on('track-removed', ({ track, from }) => note(`${link(from)}track removed: ${track.kind}`, 'warn'))
+peer.on('track-ended', ({ track, from }) => note(`${link(from)}track ended: ${track.kind}`, 'warn'))
 peer.on('error', (error) => {
   note(`error: ${error.code}`, 'bad')
   console.warn(error)
@@ -217,4 +226,6 @@ $('composer').addEventListener('submit', (event) => {
 
 if (asked !== transportName) note(`unknown transport "${asked.slice(0, 32)}": using ${transportName}`, 'warn')
 
-peer.start().catch((error) => note(`error: ${error.code ?? error.message}`, 'bad'))
+const start = () => peer.start().catch((error) => note(`error: ${error.code ?? error.message}`, 'bad'))
+// In a call, call.js starts the peer once the camera and microphone are added (or refused).
+if (!inCall) start()
