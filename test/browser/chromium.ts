@@ -16,11 +16,14 @@ export const chromiumPath: string | undefined = process.env.CHROMIUM_PATH
 /** Whether {@link chromiumPath} points at a file that exists. */
 export const hasChromium: boolean = chromiumPath !== undefined && existsSync(chromiumPath)
 
-/** Launches headless Chromium with nothing that talks to the internet. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Launches headless Chromium with nothing that talks to the internet. `executable`: a launcher
+ * to run in its place, which starts {@link chromiumPath} itself (e.g. in a cgroup of its own).
+ */
+export async function launchChromium(executable?: string): Promise<Browser> {
   if (!hasChromium) throw new Error(`Chromium not found (set CHROMIUM_PATH or: ${INSTALL})`)
   return chromium.launch({
-    executablePath: chromiumPath,
+    executablePath: executable ?? chromiumPath,
     headless: true,
     args: [
       '--no-sandbox',

@@ -89,6 +89,8 @@ export interface DemoTab {
   evaluate<A, R>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>
   /** Types into the composer and sends, as a person would: by the button or by Enter. */
   compose(text: string, how: 'click' | 'enter'): Promise<void>
+  /** Clicks an element as a person would (a real input event: it counts as a user gesture). */
+  click(selector: string): Promise<void>
   reload(): Promise<void>
   close(): Promise<void>
 }
@@ -136,6 +138,9 @@ export async function openPlaywrightTab(page: PlaywrightPage, url: string, label
       if (how === 'click') await page.click('#send')
       else await page.press('#text', 'Enter')
     },
+    async click(selector) {
+      await page.click(selector)
+    },
     async reload() {
       await page.reload()
     },
@@ -170,6 +175,9 @@ export async function openPuppeteerTab(page: PuppeteerPage, url: string, label: 
         await page.focus('#text')
         await page.keyboard.press('Enter')
       }
+    },
+    async click(selector) {
+      await page.locator(selector).click()
     },
     async reload() {
       await page.reload()
