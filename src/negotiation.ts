@@ -211,7 +211,11 @@ export class Negotiator {
       await pc.setRemoteDescription(description)
       this.#remoteSdp = description.sdp
       this.#isSettingRemoteAnswerPending = false
-      if (description.type === 'answer') this.#hooks.sample(Date.now() - this.#offerAt)
+      // Not without the time our offer left: the answer to the offer that went with our hello can
+      // land between the stack's taking our offer (have-local-offer) and the resumption of
+      // #setLocal that records it (@roamhq/wrtc, under load). `now - 0` made a 20 s round trip,
+      // so every stall timeout of the peer was a minute (recovery-test flake). The hello's reply sampled that trip.
+      if (description.type === 'answer' && this.#offerAt) this.#hooks.sample(Date.now() - this.#offerAt)
       if (description.type === 'offer') {
         // The browser fires `negotiationneeded` again after this answer if our side still needs it.
         this.#needed = this.#hold = false
