@@ -24,6 +24,7 @@ test('an answer applied before our offer is recorded as sent is no round-trip sa
     stalled: () => {},
     sample: (ms) => samples.push(ms),
     rolledBack: () => {},
+    negotiated: () => {},
     rtt: () => 10,
   })
   expect(await negotiator.prepare()).toBe(offer.sdp)
