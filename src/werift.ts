@@ -13,11 +13,19 @@
  *
  * - After answering an offer that lacked one of our transceivers, it does not fire
  *   `negotiationneeded` again (it fired once, before that offer came): the transceiver is never sent.
+ * - A transceiver added before the remote's BUNDLE is known gets an ICE/DTLS transport of its own
+ *   (findOrCreateTransport), and keeps it when the answer or the remote's offer leaves its m-line
+ *   out (the impolite side's offer made in advance has only the data channel). When an answer is
+ *   set, ours or the remote's, werift starts every transport (connect()): that one has no remote
+ *   parameters ("remoteParams missing"), and once the bundle is up werift reports connectionState
+ *   `failed`; politely restarts ICE and renegotiates, and no RTP ever arrives.
  *
  * So before a remote offer is applied (where werift rolls back implicitly) and after an explicit
  * rollback, every mid the current local description does not hold is given up (werift never hands
- * out a mid twice), every new transceiver gets an m-line of its own, as in browsers, and an answer
- * that leaves a transceiver unnegotiated is followed by `negotiationneeded`.
+ * out a mid twice), every new transceiver gets an m-line of its own, as in browsers, an answer
+ * that leaves a transceiver unnegotiated is followed by `negotiationneeded`, and once the remote
+ * bundles, every transceiver is on the bundle's transport (as in browsers, where an unnegotiated
+ * transceiver has none).
  *
  * @example
  * import { RTCPeerConnection } from 'werift'
@@ -39,7 +47,29 @@ export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTC
     override async setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void> {
       // From have-local-offer werift rolls back in here; from stable, an offer created and not set may have left mids.
       if (description.type === 'offer' && this.signalingState !== 'have-remote-offer') this.#forgetUnsetMids()
-      return super.setRemoteDescription(description)
+      // werift starts every transport (connect()) when the answer is set, ours or the remote's: then
+      // every transceiver must be on the bundle's. A remote answer: before werift connects in there.
+      this.#bundle(description.sdp)
+      await super.setRemoteDescription(description)
+      // A remote offer: werift created what it holds that we lacked, and our answer connects.
+      this.#bundle(description.sdp)
+    }
+
+    /**
+     * Puts every transceiver on the transport of the description's first m-line, where werift puts
+     * those the description holds when it bundles: one it leaves out, added before the remote's
+     * BUNDLE was known, would otherwise keep a transport of its own, that werift fails to start.
+     */
+    #bundle(sdp = ''): void {
+      const transceivers = this.getTransceivers() as unknown as Claim[]
+      const first = midsOf(sdp)[0]
+      const bundle = [...transceivers, this.#sctp].find((claim) => claim?.mid === first)?.dtlsTransport
+      if (bundle && /^a=group:BUNDLE /m.test(sdp))
+        for (const transceiver of transceivers) if (transceiver.dtlsTransport !== bundle) transceiver.setDtlsTransport!(bundle)
+    }
+
+    get #sctp(): Claim | undefined {
+      return (this as unknown as { sctpTransport?: Claim }).sctpTransport
     }
 
     override addTransceiver(...args: Parameters<RTCPeerConnection['addTransceiver']>): RTCRtpTransceiver {
@@ -56,7 +86,7 @@ export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTC
     /** Gives up the mids (and m-line indexes) that only a created or rolled-back offer handed out. */
     #forgetUnsetMids(): void {
       const mids = midsOf(this.currentLocalDescription?.sdp)
-      const sctp = (this as unknown as { sctpTransport?: Claim }).sctpTransport
+      const sctp = this.#sctp
       for (const claim of [...(this.getTransceivers() as unknown as Claim[]), ...(sctp ? [sctp] : [])]) {
         if (claim.mid == null) continue
         const index = mids.indexOf(claim.mid)
@@ -75,6 +105,8 @@ interface Claim {
   mid?: string | null
   mLineIndex?: number
   usedForSender?: boolean
+  dtlsTransport?: object
+  setDtlsTransport?(transport: object): void
 }
 
 /** The mids of a description's m-sections, in order. */
