@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { chromium } from 'playwright-core'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../bench/chromium.mjs'
 import { createSignalingServer, listen, serveStatic } from '../dist/server.mjs'
 
 const VIEWPORT = { width: 1000, height: 700 }
@@ -22,21 +23,13 @@ server.on('upgrade', (request, socket, head) => signaling.upgrade(request, socke
 const port = await listen(server, 0, '127.0.0.1')
 
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  executablePath: CHROMIUM_PATH,
   args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ...CHROMIUM_ARGS,
     '--use-fake-device-for-media-stream',
     '--use-fake-ui-for-media-stream',
     // The remote videos play with their sound, as after a click on the page.
     '--autoplay-policy=no-user-gesture-required',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
   ],
 })
 
