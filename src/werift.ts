@@ -34,6 +34,26 @@
  */
 export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTCPeerConnection {
   return class WeriftPeerConnection extends Base {
+    constructor(...args: ConstructorParameters<typeof RTCPeerConnection>) {
+      super(...args)
+      // werift gives ICE the role of every local description it sets (offer: controlling, answer:
+      // controlled), and keeps it only once a pair is nominated. A renegotiation during the first
+      // checks (a track offered right after the first answer, or glare) can so leave both sides
+      // controlled: each then runs SCTP as the server (its role follows ICE's), no INIT is ever sent,
+      // the data channels never open and the connection is rebuilt as stalled. RFC 8445: the role
+      // of a negotiated ICE session stays; an ICE restart (which drops the remote credentials) may
+      // assign it anew.
+      const manager = (this as unknown as { secureManager: RoleSetter }).secureManager
+      const setLocalRole = manager.setLocalRole.bind(manager)
+      manager.setLocalRole = (options) => {
+        const kept = this.currentLocalDescription
+          ? manager.dtlsTransports.map(({ iceTransport: { connection } }) => [connection, connection.iceControlling] as const)
+          : []
+        setLocalRole(options)
+        for (const [connection, controlling] of kept) if (connection.remoteUsername) connection.iceControlling = controlling
+      }
+    }
+
     override async setLocalDescription(description?: RTCLocalSessionDescriptionInit): Promise<void> {
       const result = await super.setLocalDescription(description)
       if (description?.type === 'rollback') this.#forgetUnsetMids()
@@ -98,6 +118,12 @@ export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTC
       }
     }
   }
+}
+
+/** werift's SecureTransportManager, which gives the ICE transports their roles. */
+interface RoleSetter {
+  dtlsTransports: Array<{ iceTransport: { connection: { iceControlling: boolean; remoteUsername?: string } } }>
+  setLocalRole(options: object): void
 }
 
 /** What werift's transceivers and SCTP transport expose besides the standard. */
