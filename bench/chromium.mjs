@@ -21,3 +21,20 @@ export const CHROMIUM_ARGS = [
 export function launchChromium() {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS })
 }
+
+/** Requests that tried to leave 127.0.0.1, and page errors (text → count): a bench prints them at the end, never fatal. */
+export const offMachine = []
+export const pageErrors = new Map()
+
+/** Records what `page` requests off 127.0.0.1 and the errors it shows, under the contender's `label`. */
+export function watch(page, label) {
+  const local = (url) => /^(data|about|blob):/.test(url) || new URL(url).hostname === '127.0.0.1'
+  page.on('request', (request) => local(request.url()) || offMachine.push(request.url()))
+  page.on('websocket', (socket) => local(socket.url()) || offMachine.push(socket.url()))
+  const note = (text) => {
+    const key = `${label}: ${text.slice(0, 160)}`
+    pageErrors.set(key, (pageErrors.get(key) ?? 0) + 1)
+  }
+  page.on('pageerror', (error) => note(`uncaught ${error.message}`))
+  page.on('console', (message) => message.type() === 'error' && note(`console.error ${message.text()}`))
+}

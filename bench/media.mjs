@@ -42,7 +42,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { chromium } from 'playwright-core'
 import { build } from 'vite'
 import { listen, serveStatic } from '../dist/server.mjs'
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.mjs'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, offMachine, pageErrors, watch } from './chromium.mjs'
 import { startServer } from './relay.mjs'
 
 const RUNS = Number(process.env.RUNS ?? 10)
@@ -144,22 +144,6 @@ async function launchSide(ports) {
   return { context, dir }
 }
 
-/** Requests that tried to leave 127.0.0.1, and page errors: printed at the end, never fatal. */
-const offMachine = []
-const pageErrors = new Map()
-
-function watch(page, lib) {
-  const local = (url) => /^(data|about|blob):/.test(url) || new URL(url).hostname === '127.0.0.1'
-  page.on('request', (request) => local(request.url()) || offMachine.push(request.url()))
-  page.on('websocket', (socket) => local(socket.url()) || offMachine.push(socket.url()))
-  const note = (text) => {
-    const key = `${LIBS[lib]}: ${text.slice(0, 160)}`
-    pageErrors.set(key, (pageErrors.get(key) ?? 0) + 1)
-  }
-  page.on('pageerror', (error) => note(`uncaught ${error.message}`))
-  page.on('console', (message) => message.type() === 'error' && note(`console.error ${message.text()}`))
-}
-
 // ---- a call: two pages, started, and their frames ----------------------------------------------
 
 let calls = 0
@@ -170,7 +154,7 @@ async function openCall(lib) {
   const pages = await Promise.all(
     sides.map(async ({ context }, side) => {
       const page = await context.newPage()
-      watch(page, lib)
+      watch(page, LIBS[lib])
       const query = new URLSearchParams({ lib, side, room, psignal: signalUrl })
       await page.goto(`${pageServer.url}media.html?${query}`)
       return page

@@ -34,7 +34,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'vite'
 import { listen, serveStatic } from '../dist/server.mjs'
-import { launchChromium } from './chromium.mjs'
+import { launchChromium, offMachine, pageErrors, watch } from './chromium.mjs'
 import { startServer } from './relay.mjs'
 
 const RUNS = Number(process.env.RUNS ?? 5)
@@ -115,22 +115,6 @@ async function startPageServer(bundleDir) {
   }
 }
 
-/** Requests that tried to leave 127.0.0.1, and page errors: printed at the end, never fatal. */
-const offMachine = []
-const pageErrors = new Map()
-
-function watch(page, lib) {
-  const local = (url) => /^(data|about|blob):/.test(url) || new URL(url).hostname === '127.0.0.1'
-  page.on('request', (request) => local(request.url()) || offMachine.push(request.url()))
-  page.on('websocket', (socket) => local(socket.url()) || offMachine.push(socket.url()))
-  const note = (text) => {
-    const key = `${LIBS[lib]}: ${text.slice(0, 160)}`
-    pageErrors.set(key, (pageErrors.get(key) ?? 0) + 1)
-  }
-  page.on('pageerror', (error) => note(`uncaught ${error.message}`))
-  page.on('console', (message) => message.type() === 'error' && note(`console.error ${message.text()}`))
-}
-
 // ---- members: pages in contexts, joined and checked -----------------------------------------
 
 let rooms = 0
@@ -144,7 +128,7 @@ async function openMembers(lib, setting, n) {
   for (let i = 0; i < n; i++) {
     if (setting.separate || !contexts.length) contexts.push(await browser.newContext())
     const page = await contexts.at(-1).newPage()
-    watch(page, lib)
+    watch(page, LIBS[lib])
     pages.push(page)
   }
   await Promise.all(pages.map((page) => page.goto(`${pageServer.url}mesh.html?${query}`)))
