@@ -76,6 +76,8 @@ export interface Hub {
   present(room: string): Promise<string[]>
   /** Number of rooms (for limits and stats). */
   rooms(): number
+  /** Whether the hub can serve now (Redis reachable); a hub without it always can. */
+  ready?(): Promise<boolean>
   /** Stops its timers and connections; the server calls it from its own `close()`. */
   close(): Promise<void>
 }

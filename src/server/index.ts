@@ -9,19 +9,23 @@ import { Admission, clientAddress, corsHeaders, PREFLIGHT_HEADERS } from './admi
 import { Refusal, sendRefusal } from './http-errors.js'
 import { listen } from './listen.js'
 import { MemoryHub } from './memory-hub.js'
+import type { ServerObserver, ServerRoute } from './observer.js'
 import { type ResolvedServerOptions, SERVER_DEFAULTS, type ServerOptions } from './options.js'
 import { servePublish } from './publish.js'
 import { RateLimiter } from './rate-limit.js'
 import { Relay } from './relay.js'
-import { serveEvents } from './sse.js'
+import { type EventStreams, serveEvents } from './sse.js'
 import { roomOf, subscriptionTarget } from './target.js'
 import { WebSocketRoute } from './websocket.js'
 
 export type { AllowedOrigins } from './admission.js'
+export { type HealthOptions, type HealthRoutes, healthRoutes } from './health.js'
 export { closeCodeOf, REFUSALS, type RefusalCode, type RefusalResponse } from './http-errors.js'
 export type { ClaimRefusal, ClaimResult, Hub, RoomEvent } from './hub.js'
 export { listen } from './listen.js'
 export { MemoryHub, type MemoryHubOptions } from './memory-hub.js'
+export { type MetricsOptions, type MetricsRoute, metricsRoute } from './metrics.js'
+export type { RefusalReport, ServerObserver, ServerRoute } from './observer.js'
 export { SERVER_DEFAULTS, type ServerOptions } from './options.js'
 export { type Mounts, type RunningStaticServer, type StaticOptions, serveStatic, startStaticServer } from './static.js'
 export { WS_CLOSE } from './websocket.js'
@@ -48,6 +52,42 @@ export interface SignalingServer {
   attach(server: Server): void
   /** Ends every connection and the hub. */
   close(): Promise<void>
+  /**
+   * Tells `observer` what the server does from now on (metrics and logs use it); returns the
+   * function that stops it.
+   */
+  observe(observer: ServerObserver): () => void
+  /** What this process holds now. */
+  stats(): SignalingStats
+  /**
+   * Whether this process can serve: not draining, and its hub answers (Redis reachable). For a
+   * readiness probe; see {@link healthRoutes}.
+   */
+  ready(): Promise<boolean>
+  /**
+   * Drains for a restart: takes no new subscription (503, retryable), tells every connected client
+   * to reconnect elsewhere within `retryMs` (WebSocket: the frames under way done and
+   * acknowledged, then close 1012; SSE: a `restart` event with a `retry:` hint, then the end of
+   * the stream), and resolves once they are all gone. Publishing still works meanwhile (a client's
+   * last POSTs); call {@link close} after it.
+   */
+  drain(): Promise<void>
+}
+
+/**
+ * What one signaling server process holds at a moment.
+ *
+ * @example
+ * const { rooms, peers, connections }: SignalingStats = signaling.stats()
+ * console.log(`${rooms} rooms, ${peers} peers, ${connections.sse} SSE streams, ${connections.websocket} WebSockets`)
+ */
+export interface SignalingStats {
+  /** Rooms of this process's hub (with Redis: the rooms this process has peers in). */
+  rooms: number
+  /** Peers with a live subscription here. */
+  peers: number
+  /** Open subscriptions by route. */
+  connections: { sse: number; websocket: number }
 }
 
 function resolve(options: ServerOptions): ResolvedServerOptions {
@@ -105,7 +145,14 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
   const admission = new Admission(resolved)
   const relay = new Relay(resolved, limiter, admission)
   const websockets = new WebSocketRoute(relay, resolved)
-  const streams = new Set<ServerResponse>()
+  const streams: EventStreams = new Map()
+  const { observers } = relay
+  let draining = false
+  const refused = (refusal: Refusal, route: ServerRoute, address: string) =>
+    observers.emit('refused', { code: refusal.code, route, address, message: refusal.message })
+  const routeOf = (request: IncomingMessage): ServerRoute =>
+    request.method === 'GET' ? 'sse' : request.method === 'POST' ? 'post' : 'http'
+  const restarting = () => new Refusal('unavailable', 'The server is restarting; try again')
 
   const locate = (request: IncomingMessage) => {
     let url: URL
@@ -132,9 +179,8 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     headers: Record<string, string>,
   ): Promise<void> {
     if (request.method === 'GET') {
-      streams.add(response)
-      response.on('close', () => streams.delete(response))
-      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, resolved, address, headers)
+      if (draining) throw restarting()
+      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, resolved, address, headers, streams)
     } else if (request.method === 'POST') {
       await servePublish(request, response, room, relay, resolved, headers)
     } else if (request.method === 'OPTIONS') {
@@ -167,12 +213,16 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
         response.once('close', done)
         request.socket.once('close', done)
       } catch (error) {
-        sendRefusal(response, asRefusal(error), headers)
+        const refusal = asRefusal(error)
+        refused(refusal, routeOf(request), address)
+        sendRefusal(response, refusal, headers)
         return true
       }
-      route(request, response, found.url, found.room, address, headers).catch((error) =>
-        sendRefusal(response, asRefusal(error), headers),
-      )
+      route(request, response, found.url, found.room, address, headers).catch((error) => {
+        const refusal = asRefusal(error)
+        refused(refusal, routeOf(request), address)
+        sendRefusal(response, refusal, headers)
+      })
       return true
     },
     upgrade(request, socket, head) {
@@ -184,10 +234,15 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       Promise.resolve()
         .then(() => {
           leave = admission.enter(request, address)
+          if (draining) throw restarting()
           const target = subscriptionTarget(request, found.url, found.room)
           return websockets.upgrade(request, socket, head, target, address, leave)
         })
-        .catch((error) => websockets.refuse(request, socket, head, asRefusal(error), leave))
+        .catch((error) => {
+          const refusal = asRefusal(error)
+          refused(refusal, 'websocket', address)
+          websockets.refuse(request, socket, head, refusal, leave)
+        })
       return true
     },
     attach(server) {
@@ -201,10 +256,30 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     },
     async close() {
       websockets.close()
-      for (const response of streams) response.destroy()
+      for (const response of streams.keys()) response.destroy()
       limiter.close()
       admission.close()
       await resolved.hub.close()
+    },
+    observe: (observer) => observers.add(observer),
+    stats: () => ({
+      rooms: resolved.hub.rooms(),
+      peers: relay.peers,
+      connections: { sse: streams.size, websocket: websockets.size },
+    }),
+    async ready() {
+      if (draining) return false
+      try {
+        return (await resolved.hub.ready?.()) ?? true
+      } catch {
+        return false
+      }
+    },
+    async drain() {
+      draining = true
+      const ended = [...streams.keys()].map((response) => new Promise((done) => response.once('close', done)))
+      for (const restart of streams.values()) restart()
+      await Promise.all([websockets.drain(), ...ended])
     },
   }
   return signaling

@@ -247,6 +247,27 @@ export class RedisHub implements Hub {
     return new Set([...this.#local.values()].map((binding) => binding.room)).size
   }
 
+  /**
+   * Whether both Redis connections are up and Redis answers a PING within `timeoutMs` (while
+   * Redis is away, ioredis would queue the PING until it is back).
+   */
+  async ready(timeoutMs = 1000): Promise<boolean> {
+    if (this.#client.status !== 'ready' || this.#subscriber.status !== 'ready') return false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs)
+    })
+    const answered = this.#client.ping().then(
+      (reply) => reply === 'PONG',
+      () => false,
+    )
+    try {
+      return await Promise.race([answered, late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Disconnects from Redis; the bindings of this process's peers expire there after `releaseMs`. */
   async close(): Promise<void> {
     clearInterval(this.#refresher)

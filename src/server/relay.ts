@@ -3,6 +3,7 @@ import { parseSignal } from '../protocol.js'
 import type { Admission } from './admission.js'
 import { Refusal } from './http-errors.js'
 import type { Hub, RoomEvent } from './hub.js'
+import { Observers } from './observer.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { RateLimiter } from './rate-limit.js'
 import type { Target } from './target.js'
@@ -30,6 +31,8 @@ export class Relay {
   readonly #live = new Map<string, Sink>()
 
   readonly #admission: Admission
+  /** Who watches this server (metrics, logs). */
+  readonly observers = new Observers()
 
   constructor(options: ResolvedServerOptions, limiter: RateLimiter, admission: Admission) {
     this.#hub = options.hub
@@ -51,11 +54,17 @@ export class Relay {
     const { authorize, maxPeersPerRoom } = this.#options
     const { room, peer, token } = target
     if (authorize && !(await authorize(request, { room, peer }))) throw new Refusal('forbidden', 'Not allowed in this room')
-    // Asked only of a client out of room credit: would this claim create a room?
-    if (!this.#admission.mayCreateRoom(address) && !(await this.#hub.present(room)).length) {
-      throw new Refusal('rate-limited', 'Too many new rooms from this address; try again later')
+    let result: Awaited<ReturnType<Hub['claim']>>
+    try {
+      // Asked only of a client out of room credit: would this claim create a room?
+      if (!this.#admission.mayCreateRoom(address) && !(await this.#hub.present(room)).length) {
+        throw new Refusal('rate-limited', 'Too many new rooms from this address; try again later')
+      }
+      result = await this.#hub.claim(room, peer, token, Math.min(maxPeersPerRoom, target.maxPeers ?? maxPeersPerRoom))
+    } catch (error) {
+      if (!(error instanceof Refusal)) this.observers.emit('hubError', 'admit', error)
+      throw error
     }
-    const result = await this.#hub.claim(room, peer, token, Math.min(maxPeersPerRoom, target.maxPeers ?? maxPeersPerRoom))
     if (result === 'id-taken') throw new Refusal('id-taken', 'This peer id is held by another connection')
     if (result === 'room-full') throw new Refusal('room-full', 'The room is full')
     if (result === 'too-many-rooms') throw new Refusal('too-many-rooms', 'The server holds too many rooms; try later')
@@ -89,6 +98,7 @@ export class Relay {
       await this.#replay(target, sink, pending)
     } catch (error) {
       // The hub failed (Redis): the claim goes with the subscription, or the id stays taken.
+      this.observers.emit('hubError', 'subscribe', error)
       stop()
       throw error
     }
@@ -146,15 +156,25 @@ export class Relay {
     })
     if (parsed.some((message) => message.from !== peer)) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
     const ids: string[] = []
+    const observed = this.observers.size > 0
     for (const message of parsed) {
+      const data = JSON.stringify(message)
+      const start = observed ? performance.now() : 0
       try {
-        ids.push((await this.#hub.publish(room, { from: peer, to: message.to, data: JSON.stringify(message) })).id)
-      } catch {
+        ids.push((await this.#hub.publish(room, { from: peer, to: message.to, data })).id)
+      } catch (error) {
         // The hub (Redis) failed: say how much of the batch went out, so a retry sends only the rest.
+        this.observers.emit('hubError', 'publish', error)
         throw new Refusal('unavailable', 'Could not publish; try again', ids.length)
       }
+      if (observed) this.observers.emit('relayed', Buffer.byteLength(data), (performance.now() - start) / 1000)
     }
     return ids
+  }
+
+  /** Peers with a live subscription on this process. */
+  get peers(): number {
+    return this.#live.size
   }
 
   /** Gives back a claim that was admitted but never subscribed (the client went away in between). */

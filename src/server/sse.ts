@@ -3,6 +3,9 @@ import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
 import type { Target } from './target.js'
 
+/** Open event streams, each with the way to end it for a restart. */
+export type EventStreams = Map<ServerResponse, () => void>
+
 /**
  * Server-Sent Events: one stream per peer (a new one of the same peer ends
  * the older with a `replaced` event). Event ids are resume positions
@@ -19,6 +22,7 @@ export async function serveEvents(
   options: ResolvedServerOptions,
   address: string,
   headers: Record<string, string>,
+  streams: EventStreams,
 ): Promise<void> {
   await relay.admit(request, target, address)
   response.writeHead(200, {
@@ -49,11 +53,19 @@ export async function serveEvents(
     },
   })
   const heartbeat = setInterval(() => write(': ping\n\n'), options.heartbeatMs)
+  relay.observers.emit('connection', 'sse', true)
+  // A restart: the client reconnects within `retry` ms (to another process), resuming from its last id.
+  streams.set(response, () => {
+    write(`retry: ${options.retryMs}\nevent: restart\ndata: {"retry":${options.retryMs}}\n\n`)
+    response.end()
+  })
   const end = () => {
     if (closed) return
     closed = true
+    streams.delete(response)
     clearInterval(heartbeat)
     stop()
+    relay.observers.emit('connection', 'sse', false)
   }
   response.on('close', end)
   // A pipelined request's response never closes if the client leaves first: its socket does.

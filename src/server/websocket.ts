@@ -25,11 +25,17 @@ export const WS_CLOSE = {
   unavailable: 1013,
   /** Another connection with this peer's token took over. */
   replaced: 4000,
+  /**
+   * The server is restarting (it drains on SIGTERM): reconnect at once, to another process. Every
+   * frame it processed was acknowledged first; send again the ones that were not.
+   */
+  restarting: 1012,
 } as const
 
 /**
  * Server → client frames are JSON objects with a `type`:
  * `welcome`, `message` (`{ id, message }`), `reset`, `error` (`{ code, message }`),
+ * `restart` (`{ retry }`: the server drains; reconnect within `retry` ms, then close 1012),
  * `ack` (`{ n, published? }`: the first `n` frames of this connection are done with; `published`
  * messages of frame `n` went out before the hub failed, and the connection closes with 1013 so the
  * client sends the rest again).
@@ -39,6 +45,9 @@ export class WebSocketRoute {
   readonly #server: WebSocketServer
   readonly #relay: Relay
   readonly #options: ResolvedServerOptions
+  /** Served sockets, each with the way to end it for a restart once its frames in flight are done. */
+  readonly #served = new Map<WebSocket, () => void>()
+  #draining = false
 
   constructor(relay: Relay, options: ResolvedServerOptions) {
     this.#relay = relay
@@ -79,7 +88,7 @@ export class WebSocketRoute {
     this.#server.handleUpgrade(request, socket, head, (ws) => {
       upgraded = true
       ws.on('close', leave)
-      this.#serve(ws, target).catch(() => ws.terminate())
+      this.#serve(ws, target, address).catch(() => ws.terminate())
     })
   }
 
@@ -102,12 +111,29 @@ export class WebSocketRoute {
     })
   }
 
+  /** Sockets served now. */
+  get size(): number {
+    return this.#served.size
+  }
+
   close(): void {
     for (const client of this.#server.clients) client.terminate()
     this.#server.close()
   }
 
-  async #serve(ws: WebSocket, target: Target): Promise<void> {
+  /**
+   * Ends every socket for a restart: each takes no new frame, finishes the ones under way,
+   * acknowledges them all and closes with 1012. Resolves when every socket is gone.
+   */
+  async drain(): Promise<void> {
+    this.#draining = true
+    const gone = [...this.#server.clients].map((ws) => new Promise((done) => ws.once('close', done)))
+    for (const restart of this.#served.values()) restart()
+    for (const ws of this.#server.clients) if (!this.#served.has(ws)) ws.close(WS_CLOSE.restarting, 'server restarting')
+    await Promise.all(gone)
+  }
+
+  async #serve(ws: WebSocket, target: Target, address: string): Promise<void> {
     // Sent as a Buffer marked as text: ws then knows the length without measuring the string again.
     const send = (frame: string) => {
       if (ws.readyState !== ws.OPEN) return
@@ -152,30 +178,51 @@ export class WebSocketRoute {
       send(`{"type":"ack","n":${done},"published":${published}}`)
       ws.close(WS_CLOSE.unavailable, 'signaling hub unavailable; try again')
     }
+    let restarting = false
     ws.on('message', (data, isBinary) => {
+      // A frame after the restart began is left unacknowledged: the client sends it again elsewhere.
+      if (restarting) return
       // Publish in arrival order, one frame after the other; nothing after a frame the hub failed.
       const text = isBinary ? undefined : data.toString()
-      chain = chain.then(() => (broken ? undefined : this.#receive(ws, target, text, settle)))
+      chain = chain.then(() => (broken ? undefined : this.#receive(ws, target, address, text, settle)))
     })
+    const restart = () => {
+      restarting = true
+      chain.then(() => {
+        if (!broken) ack()
+        // How long the client may wait before reconnecting: clients of a process spread out over it.
+        send(`{"type":"restart","retry":${this.#options.retryMs}}`)
+        ws.close(WS_CLOSE.restarting, 'server restarting')
+      })
+    }
+    this.#served.set(ws, restart)
     // Before the await: if the hub fails the subscription, the socket is terminated and the timers must go.
     ws.on('close', () => {
+      this.#served.delete(ws)
       clearInterval(heartbeat)
       clearTimeout(ackTimer)
     })
+    if (this.#draining) restart()
     const stop = await this.#relay.subscribe(target, {
       // Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
       send: (event) => send(`{"type":"message","id":"${event.id}","message":${event.data}}`),
       reset: () => send('{"type":"reset"}'),
       close: () => ws.close(WS_CLOSE.replaced, 'replaced'),
     })
-    if (ws.readyState !== ws.OPEN) stop()
-    else ws.on('close', stop)
+    if (ws.readyState !== ws.OPEN) return stop()
+    const observers = this.#relay.observers
+    observers.emit('connection', 'websocket', true)
+    ws.on('close', () => {
+      stop()
+      observers.emit('connection', 'websocket', false)
+    })
   }
 
   /** Publishes one frame, then settles it with how much of it went out if the hub failed (undefined otherwise). */
   async #receive(
     ws: WebSocket,
     target: Target,
+    address: string,
     text: string | undefined,
     settle: (published: number | undefined) => void,
   ): Promise<void> {
@@ -186,6 +233,7 @@ export class WebSocketRoute {
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal('unavailable', 'Could not publish; try again')
       if (refusal.code === 'unavailable') return settle(refusal.published)
+      this.#relay.observers.emit('refused', { code: refusal.code, route: 'websocket', address, message: refusal.message })
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }))
     }
     settle(undefined)

@@ -236,6 +236,18 @@ export abstract class ServerSignaler implements Signaler {
     else this.#reopen(delay)
   }
 
+  /**
+   * The server is restarting (it drains) and asked us to come back within `within` ms: we
+   * reconnect after a random part of that (the clients of one process spread out), through the
+   * same URL to whichever process answers, resuming where we stopped. Not a failure: the backoff
+   * streak is left as it is.
+   */
+  protected restarting(within: number): void {
+    if (this.closed) return
+    this.events?.online?.(false)
+    this.#reopen(Math.random() * Math.min(Math.max(within, 0), 30_000))
+  }
+
   /** The room's URL, with `query` (undefined values left out). */
   protected endpoint(query: Record<string, string | number | undefined> = {}): URL {
     const url = new URL(

@@ -135,7 +135,7 @@ export class SseSignaler extends ServerSignaler {
   }
 
   /** Reads one stream to its end; resolves with what the server said if it refused, or that it said we were replaced. */
-  async #read(stream: AbortController): Promise<Refused | 'replaced' | undefined> {
+  async #read(stream: AbortController): Promise<Refused | 'replaced' | number | undefined> {
     const response = await this.#fetch(this.endpoint(this.subscription()).href, {
       headers: { accept: 'text/event-stream' },
       cache: 'no-store',
@@ -144,6 +144,8 @@ export class SseSignaler extends ServerSignaler {
     // 204 means "stop reconnecting" in the SSE spec: a final refusal.
     if (response.status !== 200 || !response.body) return refusalOf(response)
     let replaced = false
+    /** A `restart` event: the server drains, and asks us back within this many ms. */
+    let restart: number | undefined
     const feed = eventStreamParser(({ event, data, id }) => {
       if (this.#stream !== stream) return
       if (event === 'welcome') {
@@ -151,18 +153,20 @@ export class SseSignaler extends ServerSignaler {
         this.welcome()
       } else if (event === 'reset') this.events?.reset()
       else if (event === 'replaced') replaced = true
+      else if (event === 'restart') restart = Number(/\d+/.exec(data)?.[0]) || 0
       else if (event === 'message') this.deliver(data, id)
     })
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
     for (let part = await reader.read(); !part.done; part = await reader.read()) feed(part.value)
-    return replaced ? 'replaced' : undefined
+    return replaced ? 'replaced' : restart
   }
 
-  #ended(stream: AbortController, refused?: Refused | 'replaced'): void {
+  #ended(stream: AbortController, refused?: Refused | 'replaced' | number): void {
     if (this.#stream !== stream) return
     this.#stream = undefined
     this.#subscribed = false
     if (refused === 'replaced') this.replaced()
+    else if (typeof refused === 'number') this.restarting(refused)
     else this.dropped(refused?.error, refused?.after)
   }
 

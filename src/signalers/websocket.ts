@@ -11,6 +11,10 @@ export type { ServerSignalerOptions, SignalerTrouble } from './server-signaler.j
 
 /** Close code of a socket another connection with our secret took over. */
 const REPLACED = 4000
+/** Close code of a server that restarts (WebSocket "service restart"). */
+const RESTARTING = 1012
+/** How soon to be back after a 1012 when the server said nothing more (ms). */
+const RESTART_WITHIN = 1000
 
 /**
  * Options of {@link WebSocketSignaler}.
@@ -52,9 +56,19 @@ export class WebSocketSignaler extends ServerSignaler {
     const Socket = (this.options as WebSocketSignalerOptions).WebSocket ?? globalThis.WebSocket
     const socket = new Socket(url.href)
     this.#socket = socket
+    /** What the server's `restart` frame asked for, if one came before its close. */
+    let restartWithin = Number.NaN
     socket.onmessage = (event) => {
       if (this.#socket !== socket) return
-      let frame: { type?: string; id?: string; message?: unknown; code?: string; n?: number; published?: number }
+      let frame: {
+        type?: string
+        id?: string
+        message?: unknown
+        code?: string
+        n?: number
+        published?: number
+        retry?: number
+      }
       try {
         frame = JSON.parse(String(event.data))
       } catch {
@@ -75,6 +89,8 @@ export class WebSocketSignaler extends ServerSignaler {
         this.#unacked[0]?.splice(0, Number(frame.published) || 0)
       } else if (frame.type === 'reset') {
         this.events?.reset()
+      } else if (frame.type === 'restart') {
+        restartWithin = Number(frame.retry)
       } else if (frame.type === 'error') {
         this.events?.error(refusalError(0, frame.code, 'a message was refused'))
       }
@@ -92,6 +108,7 @@ export class WebSocketSignaler extends ServerSignaler {
       this.#unacked = []
       this.#acked = 0
       if (code === REPLACED) this.replaced()
+      else if (code === RESTARTING) this.restarting(Number.isFinite(restartWithin) ? restartWithin : RESTART_WITHIN)
       // A refusal: 4000 + the HTTP status, the server's code as the reason.
       else if (code >= 4400 && code < 4600) this.dropped(refusalError(code - 4000, reason || undefined))
       else this.dropped()

@@ -16,6 +16,8 @@ export interface CliServer {
   exited: Promise<void>
   /** How it ended and what it wrote to stderr (a crash's stack trace), for failure messages. */
   report(): string
+  /** Everything it wrote to stdout so far. */
+  output(): string
   stop(): Promise<void>
 }
 
@@ -61,6 +63,7 @@ export function startCli(args: string[] = []): Promise<CliServer> {
         alive,
         exited,
         report,
+        output: () => out,
         async stop() {
           if (!alive()) return
           child.kill('SIGTERM')
