@@ -87,7 +87,12 @@ export interface SignalingStats {
   /** Peers with a live subscription here. */
   peers: number
   /** Open subscriptions by route. */
-  connections: { sse: number; websocket: number }
+  connections: {
+    /** SSE streams. */
+    sse: number
+    /** WebSockets. */
+    websocket: number
+  }
 }
 
 function resolve(options: ServerOptions): ResolvedServerOptions {

@@ -3,6 +3,9 @@ import type { RefusalCode } from './http-errors.js'
 /**
  * A route of the server: an SSE stream, a POST publish, a WebSocket, or any
  * other request under `path` (a preflight, a wrong method).
+ *
+ * @example
+ * const refusedPosts = (reports: RefusalReport[], route: ServerRoute = 'post') => reports.filter((r) => r.route === route).length
  */
 export type ServerRoute = 'sse' | 'post' | 'websocket' | 'http'
 
@@ -15,8 +18,11 @@ export type ServerRoute = 'sse' | 'post' | 'websocket' | 'http'
  * signaling.observe({ refused: ({ code, route, address }: RefusalReport) => console.warn(`${code} on ${route} from ${address}`) })
  */
 export interface RefusalReport {
+  /** Why, as the client was told. */
   code: RefusalCode
+  /** Where. */
   route: ServerRoute
+  /** The client's address (an IPv6 one as its /64; with `trustProxy`, from `X-Forwarded-For`). */
   address: string
   /** The message the client was given (says what was wrong, never what was sent). */
   message: string
