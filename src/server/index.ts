@@ -14,7 +14,7 @@ import { type ResolvedServerOptions, SERVER_DEFAULTS, type ServerOptions } from 
 import { servePublish } from './publish.js'
 import { RateLimiter } from './rate-limit.js'
 import { Relay } from './relay.js'
-import { type EventStreams, serveEvents } from './sse.js'
+import { EventStreams, serveEvents } from './sse.js'
 import { roomOf, subscriptionTarget } from './target.js'
 import { WebSocketRoute } from './websocket.js'
 
@@ -150,7 +150,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
   const admission = new Admission(resolved)
   const relay = new Relay(resolved, limiter, admission)
   const websockets = new WebSocketRoute(relay, resolved)
-  const streams: EventStreams = new Map()
+  const streams = new EventStreams()
   const { observers } = relay
   let draining = false
   const refused = (refusal: Refusal, route: ServerRoute, address: string) =>
@@ -261,7 +261,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     },
     async close() {
       websockets.close()
-      for (const response of streams.keys()) response.destroy()
+      streams.destroy()
       limiter.close()
       admission.close()
       await resolved.hub.close()
@@ -282,9 +282,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     },
     async drain() {
       draining = true
-      const ended = [...streams.keys()].map((response) => new Promise((done) => response.once('close', done)))
-      for (const restart of streams.values()) restart()
-      await Promise.all([websockets.drain(), ...ended])
+      await Promise.all([websockets.drain(), streams.drain()])
     },
   }
   return signaling

@@ -3,8 +3,37 @@ import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
 import type { Target } from './target.js'
 
-/** Open event streams, each with the way to end it for a restart. */
-export type EventStreams = Map<ServerResponse, () => void>
+/** The open event streams, each with the way to end it for a restart. */
+export class EventStreams {
+  readonly #open = new Map<ServerResponse, () => void>()
+  #draining = false
+
+  get size(): number {
+    return this.#open.size
+  }
+
+  /** A stream opened; one that opens while draining (its admission was under way) restarts at once. */
+  add(response: ServerResponse, restart: () => void): void {
+    this.#open.set(response, restart)
+    if (this.#draining) restart()
+  }
+
+  delete(response: ServerResponse): void {
+    this.#open.delete(response)
+  }
+
+  /** Restarts every stream, now and from now on; resolves when those open now have ended. */
+  async drain(): Promise<void> {
+    this.#draining = true
+    const ended = [...this.#open.keys()].map((response) => new Promise((done) => response.once('close', done)))
+    for (const restart of this.#open.values()) restart()
+    await Promise.all(ended)
+  }
+
+  destroy(): void {
+    for (const response of this.#open.keys()) response.destroy()
+  }
+}
 
 /**
  * Server-Sent Events: one stream per peer (a new one of the same peer ends
@@ -55,7 +84,7 @@ export async function serveEvents(
   const heartbeat = setInterval(() => write(': ping\n\n'), options.heartbeatMs)
   relay.observers.emit('connection', 'sse', true)
   // A restart: the client reconnects within `retry` ms (to another process), resuming from its last id.
-  streams.set(response, () => {
+  streams.add(response, () => {
     write(`retry: ${options.retryMs}\nevent: restart\ndata: {"retry":${options.retryMs}}\n\n`)
     response.end()
   })

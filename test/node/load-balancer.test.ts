@@ -123,5 +123,89 @@ describeRequiring(redisServer, 'the scale-out example (docs/scale-out.md)', () =
         }
       },
     )
+
+    test.each(ADAPTERS)(
+      '$name: a rolling restart by SIGTERM loses no signaling message and no open WebRTC connection notices',
+      async (adapter) => {
+        const stack = await wrtcStack()
+        const room = uniqueRoom()
+        // Default timeouts: the point is that nothing needs patience.
+        const a = makePeer(stack, room, { signaler: adapter.make(url, room) })
+        const b = makePeer(stack, room, { signaler: adapter.make(url, room) })
+        // Two bare signalers of the same room: one sends a numbered message every 40 ms (within
+        // the server's 50 a second) all through the restarts, the other writes down what arrives.
+        const sender = adapter.make(url, room)
+        const receiver = adapter.make(url, room)
+        const arrived: number[] = []
+        const noticed: string[] = []
+        const senderErrors: Error[] = []
+        let ticker: ReturnType<typeof setInterval> | undefined
+        try {
+          await Promise.all([a.start(), b.start()])
+          await Promise.all([opened(a), opened(b)])
+          for (const [name, peer] of [
+            ['a', a],
+            ['b', b],
+          ] as const) {
+            for (const event of ['rebuild', 'reconnecting', 'close'] as const)
+              peer.on(event, () => noticed.push(`${name} ${event}`))
+            peer.on('state', ({ state }) => noticed.push(`${name} state ${state}`))
+          }
+          receiver.subscribe((raw) => {
+            const message = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { from?: string; toSession?: number }
+            if (message.from === 'numbered') arrived.push(message.toSession as number)
+          })
+          await receiver.connect('counted', { error: (error) => senderErrors.push(error), reset: () => {} })
+          await sender.connect('numbered', { error: (error) => senderErrors.push(error), reset: () => {} })
+          let sent = 0
+          ticker = setInterval(() => {
+            sent++
+            sender.send({ kind: 'candidate', from: 'numbered', session: 1, to: 'counted', toSession: sent, candidate: null })
+          }, 40)
+          // Data over the open channel all through: ordered, reliable, so none may be missing.
+          const data: number[] = []
+          b.on('message', ({ data: text }) => data.push(Number(text)))
+          let count = 0
+          const pump = setInterval(() => a.send(String(++count)), 20)
+
+          const started = Date.now()
+          const drains: number[] = []
+          for (const [i, old] of processes.entries()) {
+            const signalled = Date.now()
+            old.child.kill('SIGTERM')
+            await new Promise((resolve) => old.child.once('exit', resolve))
+            drains.push(Date.now() - signalled)
+            expect(old.child.exitCode).toBe(0)
+            processes[i] = await startProcess(redis.url, old.port)
+          }
+          const restarts = Date.now() - started
+          clearInterval(pump)
+          clearInterval(ticker)
+          ticker = undefined
+          await until(
+            () => arrived.length >= sent && data.length >= count,
+            () =>
+              `every numbered message (${arrived.length} of ${sent}; missing ${[...Array(sent).keys()].filter((i) => !arrived.includes(i + 1)).slice(0, 10)}) ` +
+              `and every datum (${data.length} of ${count}); noticed: ${noticed}; errors: ${[...a.errors, ...b.errors, ...senderErrors]}`,
+          )
+          const duplicates = arrived.length - new Set(arrived).size
+          console.log(
+            `[${adapter.name}] 3 SIGTERM restarts in ${restarts} ms (SIGTERM → exit ${drains.join(', ')} ms): ` +
+              `${sent} signaling messages (${duplicates} duplicates), ${count} data`,
+          )
+          expect([...new Set(arrived)]).toEqual([...Array(sent).keys()].map((i) => i + 1))
+          expect(duplicates).toBe(0)
+          expect(data).toEqual([...Array(count).keys()].map((i) => i + 1))
+          expect(noticed).toEqual([])
+          expect([...a.errors, ...b.errors, ...senderErrors]).toEqual([])
+        } finally {
+          clearInterval(ticker)
+          sender.close()
+          receiver.close()
+          a.close()
+          b.close()
+        }
+      },
+    )
   })
 })
