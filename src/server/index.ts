@@ -150,7 +150,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
   const admission = new Admission(resolved)
   const relay = new Relay(resolved, limiter, admission)
   const websockets = new WebSocketRoute(relay, resolved)
-  const streams = new EventStreams()
+  const streams = new EventStreams(relay, resolved)
   const { observers } = relay
   let draining = false
   const refused = (refusal: Refusal, route: ServerRoute, address: string) =>
@@ -185,7 +185,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
   ): Promise<void> {
     if (request.method === 'GET') {
       if (draining) throw restarting()
-      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, resolved, address, headers, streams)
+      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, address, headers, streams)
     } else if (request.method === 'POST') {
       await servePublish(request, response, room, relay, resolved, headers)
     } else if (request.method === 'OPTIONS') {

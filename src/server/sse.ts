@@ -1,37 +1,105 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
 import type { Target } from './target.js'
 
-/** The open event streams, each with the way to end it for a restart. */
+/** One open event stream of an admitted peer: the relay's sink for it. */
+class Stream {
+  closed = false
+  /** Ends the subscription; set once subscribed. */
+  stop?: () => void
+
+  constructor(
+    readonly response: ServerResponse,
+    readonly streams: EventStreams,
+  ) {}
+
+  write(chunk: string): void {
+    const { response } = this
+    // Ended (replaced) but not yet closed: a client that stopped reading never sends the close.
+    if (this.closed || response.writableEnded) return
+    response.write(chunk)
+    // A client that stops reading must not make this process hold its events forever.
+    if (response.writableLength > this.streams.options.maxBufferedBytes) response.destroy()
+  }
+
+  // The relay's sink.
+  send(event: RoomEvent): void {
+    this.write(`id: ${event.id}\ndata: ${event.data}\n\n`)
+  }
+  reset(): void {
+    this.write('event: reset\ndata: {}\n\n')
+  }
+  /** Said before the end, so the client backs off instead of taking the id straight back. */
+  close(): void {
+    this.write('event: replaced\ndata: {}\n\n')
+    this.response.end()
+  }
+
+  /** A restart: the client reconnects within `retry` ms (to another process), resuming from its last id. */
+  restart(): void {
+    const { retryMs } = this.streams.options
+    this.write(`retry: ${retryMs}\nevent: restart\ndata: {"retry":${retryMs}}\n\n`)
+    this.response.end()
+  }
+
+  end(): void {
+    if (this.closed) return
+    this.closed = true
+    this.streams.delete(this)
+    this.stop?.()
+  }
+}
+
+/** The open event streams: one heartbeat timer for all of them, and the way to end them all for a restart. */
 export class EventStreams {
-  readonly #open = new Map<ServerResponse, () => void>()
+  readonly #open = new Set<Stream>()
+  #heartbeat?: ReturnType<typeof setInterval>
   #draining = false
+  readonly options: ResolvedServerOptions
+  readonly #relay: Relay
+
+  constructor(relay: Relay, options: ResolvedServerOptions) {
+    this.#relay = relay
+    this.options = options
+  }
 
   get size(): number {
     return this.#open.size
   }
 
-  /** A stream opened; one that opens while draining (its admission was under way) restarts at once. */
-  add(response: ServerResponse, restart: () => void): void {
-    this.#open.set(response, restart)
-    if (this.#draining) restart()
+  /** A stream subscribed; one that does while draining (its admission was under way) restarts at once. */
+  add(stream: Stream): void {
+    this.#open.add(stream)
+    this.#relay.observers.emit('connection', 'sse', true)
+    this.#heartbeat ??= setInterval(() => {
+      for (const open of this.#open) open.write(': ping\n\n')
+    }, this.options.heartbeatMs)
+    if (this.#draining) stream.restart()
   }
 
-  delete(response: ServerResponse): void {
-    this.#open.delete(response)
+  delete(stream: Stream): void {
+    if (!this.#open.delete(stream)) return
+    this.#relay.observers.emit('connection', 'sse', false)
+    if (!this.#open.size) {
+      clearInterval(this.#heartbeat)
+      this.#heartbeat = undefined
+    }
   }
 
   /** Restarts every stream, now and from now on; resolves when those open now have ended. */
   async drain(): Promise<void> {
     this.#draining = true
-    const ended = [...this.#open.keys()].map((response) => new Promise((done) => response.once('close', done)))
-    for (const restart of this.#open.values()) restart()
+    const open = [...this.#open]
+    const ended = open.map(({ response }) => new Promise((done) => response.once('close', done)))
+    for (const stream of open) stream.restart()
     await Promise.all(ended)
   }
 
   destroy(): void {
-    for (const response of this.#open.keys()) response.destroy()
+    clearInterval(this.#heartbeat)
+    for (const { response } of this.#open) response.destroy()
   }
 }
 
@@ -48,7 +116,6 @@ export async function serveEvents(
   response: ServerResponse,
   target: Target,
   relay: Relay,
-  options: ResolvedServerOptions,
   address: string,
   headers: Record<string, string>,
   streams: EventStreams,
@@ -63,41 +130,14 @@ export async function serveEvents(
     'x-accel-buffering': 'no',
   })
   response.socket?.setNoDelay(true)
-  let closed = false
-  const write = (chunk: string) => {
-    // Ended (replaced) but not yet closed: a client that stopped reading never sends the close.
-    if (closed || response.writableEnded) return
-    response.write(chunk)
-    // A client that stops reading must not make this process hold its events forever.
-    if (response.writableLength > options.maxBufferedBytes) response.destroy()
-  }
-  write(`retry: ${options.retryMs}\nevent: welcome\ndata: ${JSON.stringify({ peer: target.peer })}\n\n`)
-  const stop = await relay.subscribe(target, {
-    send: (event) => write(`id: ${event.id}\ndata: ${event.data}\n\n`),
-    reset: () => write('event: reset\ndata: {}\n\n'),
-    // Said before the end, so the client backs off instead of taking the id straight back.
-    close: () => {
-      write('event: replaced\ndata: {}\n\n')
-      response.end()
-    },
-  })
-  const heartbeat = setInterval(() => write(': ping\n\n'), options.heartbeatMs)
-  relay.observers.emit('connection', 'sse', true)
-  // A restart: the client reconnects within `retry` ms (to another process), resuming from its last id.
-  streams.add(response, () => {
-    write(`retry: ${options.retryMs}\nevent: restart\ndata: {"retry":${options.retryMs}}\n\n`)
-    response.end()
-  })
-  const end = () => {
-    if (closed) return
-    closed = true
-    streams.delete(response)
-    clearInterval(heartbeat)
-    stop()
-    relay.observers.emit('connection', 'sse', false)
-  }
+  const stream = new Stream(response, streams)
+  stream.write(`retry: ${streams.options.retryMs}\nevent: welcome\ndata: ${JSON.stringify({ peer: target.peer })}\n\n`)
+  const stop = await relay.subscribe(target, stream)
+  stream.stop = stop
+  const end = () => stream.end()
   response.on('close', end)
   // A pipelined request's response never closes if the client leaves first: its socket does.
   request.socket.once('close', end)
-  if (response.destroyed || request.socket.destroyed) end()
+  if (response.destroyed || request.socket.destroyed) stream.end()
+  else streams.add(stream)
 }

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream'
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws'
 import { parseBatch } from './body.js'
 import { closeCodeOf, Refusal } from './http-errors.js'
+import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
 import type { Target } from './target.js'
@@ -32,6 +33,112 @@ export const WS_CLOSE = {
   restarting: 1012,
 } as const
 
+/** The {@link Client} a served socket belongs to. */
+const CLIENT = Symbol('politely.client')
+type Served = WebSocket & { [CLIENT]?: Client }
+
+// Listeners shared by every socket (`this` is the socket): no closures per connection.
+function ignore(): void {}
+function onPong(this: Served): void {
+  const client = this[CLIENT]
+  if (client) client.alive = true
+}
+function onMessage(this: Served, data: Buffer, isBinary: boolean): void {
+  this[CLIENT]?.receive(isBinary ? undefined : data.toString())
+}
+function onClose(this: Served): void {
+  this[CLIENT]?.closed()
+}
+
+/**
+ * One served socket: its peer, its frames in flight and their acknowledgement, its
+ * subscription. It is the relay's sink for this peer, and holds no closures of its own:
+ * per connection, this object and `ws`'s are all the memory there is.
+ */
+class Client {
+  /** A pong came since the last ping. */
+  alive = true
+  /** Frames done with (published, or refused with an `error` frame): what the next `ack` says. */
+  done = 0
+  /** Frames in flight, published one after the other (the hub answers in order). */
+  chain: Promise<void> = Promise.resolve()
+  /** The hub failed part-way: nothing after that frame is published; the socket is closing with 1013. */
+  broken = false
+  /** A restart began (the server drains): frames that come now stay unacknowledged, to be sent elsewhere. */
+  restarting = false
+  /** Counted as an open connection (subscribed), so counted out once when it ends. */
+  subscribed = false
+  /** Ends the subscription; set once subscribed. */
+  stop?: () => void
+
+  constructor(
+    readonly ws: Served,
+    readonly target: Target,
+    readonly address: string,
+    readonly route: WebSocketRoute,
+  ) {}
+
+  /** Sent as a Buffer marked as text: ws then knows the length without measuring the string again. */
+  write(frame: string): void {
+    const { ws } = this
+    if (ws.readyState !== ws.OPEN) return
+    ws.send(Buffer.from(frame), { binary: false })
+    // A client that stops reading must not make this process hold its events forever (a close
+    // frame would queue behind what it does not read: the socket goes at once).
+    if (ws.bufferedAmount > this.route.maxBufferedBytes) ws.terminate()
+  }
+
+  // The relay's sink. Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
+  send(event: RoomEvent): void {
+    this.write(`{"type":"message","id":"${event.id}","message":${event.data}}`)
+  }
+  reset(): void {
+    this.write('{"type":"reset"}')
+  }
+  close(): void {
+    this.ws.close(WS_CLOSE.replaced, 'replaced')
+  }
+
+  receive(text: string | undefined): void {
+    if (this.restarting) return
+    // Publish in arrival order, one frame after the other; nothing after a frame the hub failed.
+    this.chain = this.chain.then(() => (this.broken ? undefined : this.route.publish(this, text)))
+  }
+
+  /** A frame is done with: acknowledged soon, or, if the hub failed part-way (`published` of it went out), the end. */
+  settle(published?: number): void {
+    if (published === undefined) {
+      this.done++
+      this.route.acknowledgeSoon(this)
+      return
+    }
+    this.broken = true
+    this.write(`{"type":"ack","n":${this.done},"published":${published}}`)
+    this.ws.close(WS_CLOSE.unavailable, 'signaling hub unavailable; try again')
+  }
+
+  ack(): void {
+    this.write(`{"type":"ack","n":${this.done}}`)
+  }
+
+  /** For a restart: the frames under way are finished and acknowledged, then the client is sent elsewhere. */
+  restart(retryMs: number): void {
+    this.restarting = true
+    this.chain.then(() => {
+      if (!this.broken) this.ack()
+      // How long the client may wait before reconnecting: clients of a process spread out over it.
+      this.write(`{"type":"restart","retry":${retryMs}}`)
+      this.ws.close(WS_CLOSE.restarting, 'server restarting')
+    })
+  }
+
+  closed(): void {
+    this.route.forget(this)
+    this.stop?.()
+    if (this.subscribed) this.route.relay.observers.emit('connection', 'websocket', false)
+  }
+}
+
 /**
  * Server → client frames are JSON objects with a `type`:
  * `welcome`, `message` (`{ id, message }`), `reset`, `error` (`{ code, message }`),
@@ -40,18 +147,26 @@ export const WS_CLOSE = {
  * messages of frame `n` went out before the hub failed, and the connection closes with 1013 so the
  * client sends the rest again).
  * Client → server frames are signaling messages (or arrays of them).
+ *
+ * One heartbeat timer and one acknowledgement timer serve every socket.
  */
 export class WebSocketRoute {
   readonly #server: WebSocketServer
-  readonly #relay: Relay
+  readonly relay: Relay
   readonly #options: ResolvedServerOptions
-  /** Served sockets, each with the way to end it for a restart once its frames in flight are done. */
-  readonly #served = new Map<WebSocket, () => void>()
+  /** Served sockets. */
+  readonly #served = new Map<WebSocket, Client>()
+  /** Clients with frames done since their last `ack`. */
+  readonly #acking = new Set<Client>()
+  #ackTimer?: ReturnType<typeof setTimeout>
+  #heartbeat?: ReturnType<typeof setInterval>
   #draining = false
+  readonly maxBufferedBytes: number
 
   constructor(relay: Relay, options: ResolvedServerOptions) {
-    this.#relay = relay
+    this.relay = relay
     this.#options = options
+    this.maxBufferedBytes = options.maxBufferedBytes
     // maxPayload: ws closes an oversized frame's socket with 1009 before buffering it.
     // closeTimeout: a client that never answers our close frame (a refused one, say) holds its
     // socket 2 s, not ws's default 30 s — uncounted sockets would let one address hold thousands.
@@ -74,19 +189,17 @@ export class WebSocketRoute {
     address: string,
     leave: () => void,
   ): Promise<void> {
-    await this.#relay.admit(request, target, address)
+    await this.relay.admit(request, target, address)
     // The claim is released when the socket ends; a handshake that never completes (the client
     // went away, or ws refused a bad key) must release it too, or the id and its seat stay taken.
-    let upgraded = false
     const abandon = () => {
-      if (upgraded) return
-      this.#relay.release(target)
+      this.relay.release(target)
       leave()
     }
     if (socket.destroyed) return abandon()
     socket.once('close', abandon)
     this.#server.handleUpgrade(request, socket, head, (ws) => {
-      upgraded = true
+      socket.off('close', abandon)
       ws.on('close', leave)
       this.#serve(ws, target, address).catch(() => ws.terminate())
     })
@@ -106,7 +219,7 @@ export class WebSocketRoute {
     // Counted until the socket is gone (a bad handshake that ws refuses ends it too).
     socket.once('close', leave)
     this.#server.handleUpgrade(request, socket, head, (ws) => {
-      ws.on('error', () => {})
+      ws.on('error', ignore)
       ws.close(closeCodeOf(refusal.code), refusal.code)
     })
   }
@@ -117,6 +230,8 @@ export class WebSocketRoute {
   }
 
   close(): void {
+    clearInterval(this.#heartbeat)
+    clearTimeout(this.#ackTimer)
     for (const client of this.#server.clients) client.terminate()
     this.#server.close()
   }
@@ -128,114 +243,77 @@ export class WebSocketRoute {
   async drain(): Promise<void> {
     this.#draining = true
     const gone = [...this.#server.clients].map((ws) => new Promise((done) => ws.once('close', done)))
-    for (const restart of this.#served.values()) restart()
+    for (const client of this.#served.values()) client.restart(this.#options.retryMs)
     for (const ws of this.#server.clients) if (!this.#served.has(ws)) ws.close(WS_CLOSE.restarting, 'server restarting')
     await Promise.all(gone)
   }
 
-  async #serve(ws: WebSocket, target: Target, address: string): Promise<void> {
-    // Sent as a Buffer marked as text: ws then knows the length without measuring the string again.
-    const send = (frame: string) => {
-      if (ws.readyState !== ws.OPEN) return
-      ws.send(Buffer.from(frame), { binary: false })
-      // A client that stops reading must not make this process hold its events forever (a close
-      // frame would queue behind what it does not read: the socket goes at once).
-      if (ws.bufferedAmount > this.#options.maxBufferedBytes) ws.terminate()
+  /** `client` has frames done: they are acknowledged within {@link ACK_DELAY_MS}, with everyone else's. */
+  acknowledgeSoon(client: Client): void {
+    this.#acking.add(client)
+    this.#ackTimer ??= setTimeout(() => {
+      this.#ackTimer = undefined
+      for (const waiting of this.#acking) waiting.ack()
+      this.#acking.clear()
+    }, ACK_DELAY_MS)
+  }
+
+  /** `client`'s socket ended. */
+  forget(client: Client): void {
+    this.#served.delete(client.ws)
+    this.#acking.delete(client)
+    if (!this.#served.size) {
+      clearInterval(this.#heartbeat)
+      this.#heartbeat = undefined
     }
+  }
+
+  /** One ping for every socket per `heartbeatMs`; a socket that did not answer the last one is gone (a pulled cable). */
+  #beat(): void {
+    for (const client of this.#served.values()) {
+      if (!client.alive) client.ws.terminate()
+      else {
+        client.alive = false
+        client.ws.ping()
+      }
+    }
+  }
+
+  async #serve(ws: Served, target: Target, address: string): Promise<void> {
+    const client = new Client(ws, target, address, this)
+    ws[CLIENT] = client
     // A protocol violation (bad frame, invalid UTF-8, oversized payload…) makes `ws` close that
     // socket with the matching code (1002, 1007, 1009) and then emit 'error': unheard, it would
     // end the process and every other client with it.
-    ws.on('error', () => {})
-    send(JSON.stringify({ type: 'welcome', peer: target.peer }))
-    let alive = true
-    ws.on('pong', () => {
-      alive = true
-    })
-    const heartbeat = setInterval(() => {
-      // No pong since the last ping: the peer is gone without closing (a pulled cable).
-      if (!alive) return ws.terminate()
-      alive = false
-      ws.ping()
-    }, this.#options.heartbeatMs)
-    let chain = Promise.resolve()
-    let done = 0
-    let broken = false
-    let ackTimer: ReturnType<typeof setTimeout> | undefined
-    const ack = () => {
-      clearTimeout(ackTimer)
-      ackTimer = undefined
-      send(`{"type":"ack","n":${done}}`)
-    }
-    /** A frame is done with: acknowledged soon, or, if the hub failed part-way, the connection ends. */
-    const settle = (published: number | undefined) => {
-      if (published === undefined) {
-        done++
-        ackTimer ??= setTimeout(ack, ACK_DELAY_MS)
-        return
-      }
-      broken = true
-      clearTimeout(ackTimer)
-      send(`{"type":"ack","n":${done},"published":${published}}`)
-      ws.close(WS_CLOSE.unavailable, 'signaling hub unavailable; try again')
-    }
-    let restarting = false
-    ws.on('message', (data, isBinary) => {
-      // A frame after the restart began is left unacknowledged: the client sends it again elsewhere.
-      if (restarting) return
-      // Publish in arrival order, one frame after the other; nothing after a frame the hub failed.
-      const text = isBinary ? undefined : data.toString()
-      chain = chain.then(() => (broken ? undefined : this.#receive(ws, target, address, text, settle)))
-    })
-    const restart = () => {
-      restarting = true
-      chain.then(() => {
-        if (!broken) ack()
-        // How long the client may wait before reconnecting: clients of a process spread out over it.
-        send(`{"type":"restart","retry":${this.#options.retryMs}}`)
-        ws.close(WS_CLOSE.restarting, 'server restarting')
-      })
-    }
-    this.#served.set(ws, restart)
-    // Before the await: if the hub fails the subscription, the socket is terminated and the timers must go.
-    ws.on('close', () => {
-      this.#served.delete(ws)
-      clearInterval(heartbeat)
-      clearTimeout(ackTimer)
-    })
-    if (this.#draining) restart()
-    const stop = await this.#relay.subscribe(target, {
-      // Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
-      send: (event) => send(`{"type":"message","id":"${event.id}","message":${event.data}}`),
-      reset: () => send('{"type":"reset"}'),
-      close: () => ws.close(WS_CLOSE.replaced, 'replaced'),
-    })
+    ws.on('error', ignore)
+    ws.on('pong', onPong)
+    ws.on('message', onMessage)
+    // Before the await: if the hub fails the subscription, the socket is terminated and its state must go.
+    ws.on('close', onClose)
+    this.#served.set(ws, client)
+    this.#heartbeat ??= setInterval(() => this.#beat(), this.#options.heartbeatMs)
+    client.write(JSON.stringify({ type: 'welcome', peer: target.peer }))
+    if (this.#draining) client.restart(this.#options.retryMs)
+    const stop = await this.relay.subscribe(target, client)
     if (ws.readyState !== ws.OPEN) return stop()
-    const observers = this.#relay.observers
-    observers.emit('connection', 'websocket', true)
-    ws.on('close', () => {
-      stop()
-      observers.emit('connection', 'websocket', false)
-    })
+    client.stop = stop
+    client.subscribed = true
+    this.relay.observers.emit('connection', 'websocket', true)
   }
 
-  /** Publishes one frame, then settles it with how much of it went out if the hub failed (undefined otherwise). */
-  async #receive(
-    ws: WebSocket,
-    target: Target,
-    address: string,
-    text: string | undefined,
-    settle: (published: number | undefined) => void,
-  ): Promise<void> {
+  /** Publishes one frame of `client`'s, then settles it. */
+  async publish(client: Client, text: string | undefined): Promise<void> {
+    const { ws, target, address } = client
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
       const messages = parseBatch(text, this.#options.maxBatch)
-      await this.#relay.publish(target.room, target.peer, messages)
+      await this.relay.publish(target.room, target.peer, messages)
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal('unavailable', 'Could not publish; try again')
-      if (refusal.code === 'unavailable') return settle(refusal.published)
-      this.#relay.observers.emit('refused', { code: refusal.code, route: 'websocket', address, message: refusal.message })
+      if (refusal.code === 'unavailable') return client.settle(refusal.published)
+      this.relay.observers.emit('refused', { code: refusal.code, route: 'websocket', address, message: refusal.message })
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }))
     }
-    settle(undefined)
+    client.settle()
   }
 }
