@@ -80,8 +80,15 @@ export default [
     external: [/^node:/, 'ws', 'ioredis', 'prom-client'],
     plugins: [ts()],
     output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', sourcemap: maps },
-      { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', sourcemap: maps, exports: 'named' },
+      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs', sourcemap: maps },
+      {
+        dir: 'dist',
+        format: 'cjs',
+        entryFileNames: '[name].cjs',
+        chunkFileNames: 'shared/[name]-[hash].cjs',
+        sourcemap: maps,
+        exports: 'named',
+      },
     ],
   },
   {

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
+import { Digests, sameDigest } from './secret.js'
 
 /**
  * Limits of the in-memory hub; {@link SERVER_DEFAULTS} has a value for each.
@@ -41,8 +41,6 @@ interface Room {
 /** Events a room may hold past `replayMessages` before a trim: trims come in batches. */
 const TRIM_SLACK = 32
 
-const hash = (token: string) => createHash('sha256').update(token).digest('base64url')
-
 /**
  * The default hub: rooms in this process's memory, zero set-up. Event ids are
  * `<epoch>-<seq>`: the epoch changes with every process start, so a resume
@@ -58,6 +56,7 @@ export class MemoryHub implements Hub {
   readonly #epoch = Date.now().toString(36)
   readonly #options: MemoryHubOptions
   readonly #sweeper: ReturnType<typeof setInterval>
+  readonly #digests = new Digests()
   /** Characters of `data` in every room's buffer. */
   #bytes = 0
 
@@ -75,10 +74,10 @@ export class MemoryHub implements Hub {
       room = { bindings: new Map(), events: [], bytes: 0, seq: 0, listeners: new Set() }
       this.#rooms.set(roomId, room)
     }
-    const tokenHash = hash(token)
+    const tokenHash = this.#digests.of(token)
     const binding = room.bindings.get(peer)
     if (binding) {
-      if (binding.tokenHash !== tokenHash) return 'id-taken'
+      if (!sameDigest(binding.tokenHash, tokenHash)) return 'id-taken'
       clearTimeout(binding.releaseTimer)
       binding.connections++
       return 'resumed'
@@ -91,13 +90,14 @@ export class MemoryHub implements Hub {
   }
 
   async verify(roomId: string, peer: string, token: string): Promise<boolean> {
-    return this.#rooms.get(roomId)?.bindings.get(peer)?.tokenHash === hash(token)
+    const binding = this.#rooms.get(roomId)?.bindings.get(peer)
+    return !!binding && sameDigest(binding.tokenHash, this.#digests.of(token))
   }
 
   release(roomId: string, peer: string, token: string): void {
     const room = this.#rooms.get(roomId)
     const binding = room?.bindings.get(peer)
-    if (!room || !binding || binding.tokenHash !== hash(token)) return
+    if (!room || !binding || !sameDigest(binding.tokenHash, this.#digests.of(token))) return
     binding.connections--
     if (binding.connections > 0) return
     clearTimeout(binding.releaseTimer)

@@ -3,9 +3,9 @@
  *
  * @module politely/redis
  */
-import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
+import { Digests, sameDigest } from './secret.js'
 
 /**
  * Options of {@link RedisHub}.
@@ -34,8 +34,6 @@ export interface RedisHubOptions {
   /** Told when Redis becomes unreachable (ioredis keeps reconnecting); a warning on the console by default. */
   onError?: (error: Error) => void
 }
-
-const hash = (token: string) => createHash('sha256').update(token).digest('base64url')
 
 // Claim a peer id: the same secret may claim again; another is refused while the binding
 // lives; a new binding needs a free seat among the peers connected now.
@@ -95,6 +93,7 @@ export class RedisHub implements Hub {
   /** Connections of this process per `room\u0000peer`, kept alive in Redis while > 0. */
   readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number }>()
   readonly #refresher: ReturnType<typeof setInterval>
+  readonly #digests = new Digests()
   /** Newest event id handed to local listeners, per room: no event twice, none skipped after a reconnect. */
   readonly #delivered = new Map<string, string>()
 
@@ -150,7 +149,7 @@ export class RedisHub implements Hub {
     const local = `${room}\u0000${peer}`
     const rooms = new Set([...this.#local.values()].map((binding) => binding.room))
     if (!rooms.has(room) && rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
-    const tokenHash = hash(token)
+    const tokenHash = this.#digests.of(token)
     const now = Date.now()
     const result = (await (this.#client as unknown as { politelyClaim(...args: unknown[]): Promise<string> }).politelyClaim(
       this.#key(room, 'peer', peer),
@@ -170,13 +169,18 @@ export class RedisHub implements Hub {
   }
 
   async verify(room: string, peer: string, token: string): Promise<boolean> {
-    return (await this.#client.get(this.#key(room, 'peer', peer))) === hash(token)
+    const digest = this.#digests.of(token)
+    // A binding this process keeps alive is one nobody else can hold: no round trip to Redis.
+    const local = this.#local.get(`${room}\u0000${peer}`)
+    if (local) return sameDigest(local.tokenHash, digest)
+    const held = await this.#client.get(this.#key(room, 'peer', peer))
+    return held !== null && sameDigest(held, digest)
   }
 
   release(room: string, peer: string, token: string): void {
     const local = `${room}\u0000${peer}`
     const binding = this.#local.get(local)
-    if (!binding || binding.tokenHash !== hash(token) || --binding.connections > 0) return
+    if (!binding || !sameDigest(binding.tokenHash, this.#digests.of(token)) || --binding.connections > 0) return
     this.#local.delete(local)
     // Not present any more; the binding itself lives out its grace (releaseMs) for a resume.
     this.#client.zrem(this.#key(room, 'live'), peer).catch(() => {})
