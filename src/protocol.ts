@@ -158,17 +158,18 @@ const optional =
   (value, name) =>
     value == null ? value : field(value, name)
 /** Only the listed fields are read and copied: nothing else from untrusted input travels further. */
-const object =
-  (shape: Record<string, Field>): Field =>
-  (value, name) => {
+const object = (shape: Record<string, Field>): Field => {
+  const fields = Object.entries(shape)
+  return (value, name) => {
     if (typeof value !== 'object' || !value) return invalid(name)
     const copy: Record<string, unknown> = {}
-    for (const [key, field] of Object.entries(shape)) {
+    for (const [key, field] of fields) {
       const kept = field((value as Record<string, unknown>)[key], key)
       if (kept !== undefined) copy[key] = kept
     }
     return copy
   }
+}
 
 /** An SDP, within the size limit. */
 const sdp =
@@ -230,9 +231,16 @@ export function parseSignal(input: unknown, maxSize: number = DEFAULT_MAX_SIGNAL
   if (typeof kind !== 'string') return invalid('kind')
   const fields = Object.hasOwn(KINDS, kind) && KINDS[kind]
   if (!fields) throw new PolitelyError('unknown-kind', `Unknown signal kind: ${kind.slice(0, 32)}`)
-  // Session 0 is a room member's presence (a hello): it has no connection for the recipient yet.
-  return object({ kind: String, from: id, to: optional(id), session: kind === 'hello' ? index : positive, ...fields(maxSize) })(
-    value,
-    'message',
-  ) as SignalMessage
+  // Made once per kind and size limit: a server validates every message it relays.
+  const key = kind + maxSize
+  let check = checks.get(key)
+  if (!check) {
+    // Session 0 is a room member's presence (a hello): it has no connection for the recipient yet.
+    check = object({ kind: String, from: id, to: optional(id), session: kind === 'hello' ? index : positive, ...fields(maxSize) })
+    checks.set(key, check)
+  }
+  return check(value, 'message') as SignalMessage
 }
+
+/** Validators by kind and size limit. */
+const checks = new Map<string, Field>()

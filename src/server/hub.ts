@@ -62,8 +62,11 @@ export interface Hub {
   verify(room: string, peer: string, token: string): Promise<boolean>
   /** A connection of `peer` ended; after the release grace with no new one, the id is free. */
   release(room: string, peer: string, token: string): void
-  /** Appends to the room's replay buffer and fans out to every subscriber. */
-  publish(room: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent>
+  /**
+   * Appends to the room's replay buffer and fans out to every subscriber. A hub in memory
+   * answers at once (no promise per message); one that waits on a store returns a promise.
+   */
+  publish(room: string, event: Omit<RoomEvent, 'id'>): RoomEvent | Promise<RoomEvent>
   /** Live events of a room; returns the unsubscribe function. */
   subscribe(room: string, listener: (event: RoomEvent) => void): () => void
   /**

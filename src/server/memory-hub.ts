@@ -110,14 +110,13 @@ export class MemoryHub implements Hub {
     binding.releaseTimer.unref?.()
   }
 
-  async publish(roomId: string, { from, to, data }: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
+  publish(roomId: string, { from, to, data }: Omit<RoomEvent, 'id'>): RoomEvent {
     const room = this.#rooms.get(roomId)
     if (!room) throw new Error(`No room ${roomId}`)
     const seq = ++room.seq
-    const id = `${this.#epoch}-${seq}`
-    // Plain literals, no spreads: this runs once per relayed message.
-    const relayed: RoomEvent = to === undefined ? { id, from, data } : { id, from, to, data }
-    room.events.push({ id, from, to, data, seq, at: Date.now() })
+    // One object per message, kept for replay and handed to every subscriber: this runs once per relayed message.
+    const relayed = { id: `${this.#epoch}-${seq}`, from, to, data, seq, at: Date.now() }
+    room.events.push(relayed)
     room.bytes += data.length
     this.#bytes += data.length
     // Trimmed in batches, not on every message: a splice moves the whole buffer.

@@ -1,5 +1,5 @@
 import type { PolitelyError } from '../errors.js'
-import { parseSignal } from '../protocol.js'
+import { parseSignal, type SignalMessage } from '../protocol.js'
 import type { Admission } from './admission.js'
 import { Refusal } from './http-errors.js'
 import type { Hub, RoomEvent } from './hub.js'
@@ -140,36 +140,67 @@ export class Relay {
 
   /**
    * Publishes messages from `peer` (already authenticated). Each is validated
-   * and re-serialized; one whose `from` is not `peer` is refused.
+   * and re-serialized; one whose `from` is not `peer` is refused. Answers at
+   * once when the hub does (in memory: no promise per message), later when it
+   * does not (Redis). Throws (or rejects with) a {@link Refusal}.
    */
-  async publish(room: string, peer: string, messages: unknown[]): Promise<string[]> {
-    if (!this.#limiter.take(`${room}\u0000${peer}`, messages.length)) {
+  publish(room: string, peer: string, messages: unknown[], key = `${room}\u0000${peer}`): string[] | Promise<string[]> {
+    if (!this.#limiter.take(key, messages.length)) {
       throw new Refusal('rate-limited', `More than ${this.#options.ratePerSecond} messages a second`)
     }
-    const parsed = messages.map((raw) => {
+    const parsed: SignalMessage[] = []
+    for (const raw of messages) {
+      let message: SignalMessage
       try {
-        return parseSignal(raw, this.#options.maxMessageBytes)
+        message = parseSignal(raw, this.#options.maxMessageBytes)
       } catch (error) {
         const code = (error as PolitelyError).code === 'signal-too-large' ? 'too-large' : 'invalid-signal'
         throw new Refusal(code, (error as Error).message)
       }
-    })
-    if (parsed.some((message) => message.from !== peer)) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
-    const ids: string[] = []
-    const observed = this.observers.size > 0
-    for (const message of parsed) {
+      if (message.from !== peer) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
+      parsed.push(message)
+    }
+    return this.#publishFrom(room, peer, parsed, [])
+  }
+
+  /** Publishes `parsed` from `ids.length` on, one after the other, in order. */
+  #publishFrom(room: string, peer: string, parsed: SignalMessage[], ids: string[]): string[] | Promise<string[]> {
+    while (ids.length < parsed.length) {
+      const message = parsed[ids.length] as SignalMessage
       const data = JSON.stringify(message)
-      const start = observed ? performance.now() : 0
+      const start = this.observers.size ? performance.now() : 0
+      let event: RoomEvent | Promise<RoomEvent>
       try {
-        ids.push((await this.#hub.publish(room, { from: peer, to: message.to, data })).id)
+        event = this.#hub.publish(room, { from: peer, to: message.to, data })
       } catch (error) {
-        // The hub (Redis) failed: say how much of the batch went out, so a retry sends only the rest.
-        this.observers.emit('hubError', 'publish', error)
-        throw new Refusal('unavailable', 'Could not publish; try again', ids.length)
+        throw this.#hubFailed(error, ids.length)
       }
-      if (observed) this.observers.emit('relayed', Buffer.byteLength(data), (performance.now() - start) / 1000)
+      if (event instanceof Promise) {
+        return event.then(
+          (done) => {
+            this.#published(ids, done, start)
+            return this.#publishFrom(room, peer, parsed, ids)
+          },
+          (error) => {
+            throw this.#hubFailed(error, ids.length)
+          },
+        )
+      }
+      this.#published(ids, event, start)
     }
     return ids
+  }
+
+  /** One message out; observers hear of it (`start`: when it went to the hub, if anyone listens). */
+  #published(ids: string[], event: RoomEvent, start: number): void {
+    ids.push(event.id)
+    if (start) this.observers.emit('relayed', Buffer.byteLength(event.data), (performance.now() - start) / 1000)
+  }
+
+  /** The hub (Redis) failed: say how much of the batch went out, so a retry sends only the rest. */
+  #hubFailed(error: unknown, published: number): Refusal {
+    this.observers.emit('hubError', 'publish', error)
+    return new Refusal('unavailable', 'Could not publish; try again', published)
   }
 
   /** Peers with a live subscription on this process. */

@@ -60,8 +60,16 @@ class Client {
   alive = true
   /** Frames done with (published, or refused with an `error` frame): what the next `ack` says. */
   done = 0
-  /** Frames in flight, published one after the other (the hub answers in order). */
-  chain: Promise<void> = Promise.resolve()
+  /**
+   * The last frame still in flight with a hub that answers later (Redis); frames after it wait
+   * their turn. Undefined while nothing waits: with the in-memory hub a frame is published before
+   * the next is read, with no promise.
+   */
+  inFlight?: Promise<void>
+  /** The socket is corked until the end of this turn of the event loop (see {@link WebSocketRoute.cork}). */
+  corked = false
+  /** Key of this peer's rate-limit bucket. */
+  readonly key: string
   /** The hub failed part-way: nothing after that frame is published; the socket is closing with 1013. */
   broken = false
   /** A restart began (the server drains): frames that come now stay unacknowledged, to be sent elsewhere. */
@@ -73,16 +81,23 @@ class Client {
 
   constructor(
     readonly ws: Served,
+    readonly socket: Duplex,
     readonly target: Target,
     readonly address: string,
     readonly route: WebSocketRoute,
-  ) {}
+  ) {
+    this.key = `${target.room}\u0000${target.peer}`
+  }
 
-  /** Sent as a Buffer marked as text: ws then knows the length without measuring the string again. */
+  /**
+   * Sent as the string it is: the socket encodes it outside the JavaScript heap (a Buffer made
+   * here was one more copy per message for the garbage collector).
+   */
   write(frame: string): void {
     const { ws } = this
     if (ws.readyState !== ws.OPEN) return
-    ws.send(Buffer.from(frame), { binary: false })
+    if (!this.corked) this.route.cork(this)
+    ws.send(frame)
     // A client that stops reading must not make this process hold its events forever (a close
     // frame would queue behind what it does not read: the socket goes at once).
     if (ws.bufferedAmount > this.route.maxBufferedBytes) ws.terminate()
@@ -100,9 +115,16 @@ class Client {
   }
 
   receive(text: string | undefined): void {
-    if (this.restarting) return
-    // Publish in arrival order, one frame after the other; nothing after a frame the hub failed.
-    this.chain = this.chain.then(() => (this.broken ? undefined : this.route.publish(this, text)))
+    if (this.restarting || this.broken) return
+    // Published in arrival order, one frame after the other; nothing after a frame the hub failed.
+    const pending = this.inFlight
+      ? this.inFlight.then(() => (this.broken ? undefined : this.route.publish(this, text)))
+      : this.route.publish(this, text)
+    if (!pending) return
+    this.inFlight = pending
+    pending.then(() => {
+      if (this.inFlight === pending) this.inFlight = undefined
+    })
   }
 
   /** A frame is done with: acknowledged soon, or, if the hub failed part-way (`published` of it went out), the end. */
@@ -124,7 +146,7 @@ class Client {
   /** For a restart: the frames under way are finished and acknowledged, then the client is sent elsewhere. */
   restart(retryMs: number): void {
     this.restarting = true
-    this.chain.then(() => {
+    Promise.resolve(this.inFlight).then(() => {
       if (!this.broken) this.ack()
       // How long the client may wait before reconnecting: clients of a process spread out over it.
       this.write(`{"type":"restart","retry":${retryMs}}`)
@@ -156,6 +178,8 @@ export class WebSocketRoute {
   readonly #options: ResolvedServerOptions
   /** Served sockets. */
   readonly #served = new Map<WebSocket, Client>()
+  /** Clients whose socket is corked until the end of this turn. */
+  #corked: Client[] = []
   /** Clients with frames done since their last `ack`. */
   readonly #acking = new Set<Client>()
   #ackTimer?: ReturnType<typeof setTimeout>
@@ -201,7 +225,7 @@ export class WebSocketRoute {
     this.#server.handleUpgrade(request, socket, head, (ws) => {
       socket.off('close', abandon)
       ws.on('close', leave)
-      this.#serve(ws, target, address).catch(() => ws.terminate())
+      this.#serve(ws, socket, target, address).catch(() => ws.terminate())
     })
   }
 
@@ -258,6 +282,26 @@ export class WebSocketRoute {
     }, ACK_DELAY_MS)
   }
 
+  /**
+   * Corks `client`'s socket until this turn of the event loop is over: every frame written to
+   * it meanwhile (messages, acknowledgements) leaves in one write, not one system call each.
+   */
+  cork(client: Client): void {
+    client.corked = true
+    client.socket.cork()
+    this.#corked.push(client)
+    if (this.#corked.length === 1) setImmediate(this.#uncork)
+  }
+
+  readonly #uncork = () => {
+    const corked = this.#corked
+    this.#corked = []
+    for (const client of corked) {
+      client.corked = false
+      client.socket.uncork()
+    }
+  }
+
   /** `client`'s socket ended. */
   forget(client: Client): void {
     this.#served.delete(client.ws)
@@ -279,8 +323,8 @@ export class WebSocketRoute {
     }
   }
 
-  async #serve(ws: Served, target: Target, address: string): Promise<void> {
-    const client = new Client(ws, target, address, this)
+  async #serve(ws: Served, socket: Duplex, target: Target, address: string): Promise<void> {
+    const client = new Client(ws, socket, target, address, this)
     ws[CLIENT] = client
     // A protocol violation (bad frame, invalid UTF-8, oversized payload…) makes `ws` close that
     // socket with the matching code (1002, 1007, 1009) and then emit 'error': unheard, it would
@@ -301,19 +345,36 @@ export class WebSocketRoute {
     this.relay.observers.emit('connection', 'websocket', true)
   }
 
-  /** Publishes one frame of `client`'s, then settles it. */
-  async publish(client: Client, text: string | undefined): Promise<void> {
-    const { ws, target, address } = client
+  /** Publishes one frame of `client`'s and settles it: at once with the in-memory hub, or returns the promise of it. */
+  publish(client: Client, text: string | undefined): undefined | Promise<void> {
+    let published: string[] | Promise<string[]>
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
-      const messages = parseBatch(text, this.#options.maxBatch)
-      await this.relay.publish(target.room, target.peer, messages)
+      published = this.relay.publish(client.target.room, client.target.peer, parseBatch(text, this.#options.maxBatch), client.key)
     } catch (error) {
-      const refusal = error instanceof Refusal ? error : new Refusal('unavailable', 'Could not publish; try again')
-      if (refusal.code === 'unavailable') return client.settle(refusal.published)
-      this.relay.observers.emit('refused', { code: refusal.code, route: 'websocket', address, message: refusal.message })
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'error', code: refusal.code, message: refusal.message }))
+      this.#refused(client, error)
+      return
     }
+    if (!(published instanceof Promise)) {
+      client.settle()
+      return
+    }
+    return published.then(
+      () => client.settle(),
+      (error) => this.#refused(client, error),
+    )
+  }
+
+  /** A frame refused: the client is told why and the frame is done with; a failing hub ends the connection. */
+  #refused(client: Client, error: unknown): void {
+    const refusal = error instanceof Refusal ? error : new Refusal('unavailable', 'Could not publish; try again')
+    if (refusal.code === 'unavailable') {
+      client.settle(refusal.published)
+      return
+    }
+    const { code, message } = refusal
+    this.relay.observers.emit('refused', { code, route: 'websocket', address: client.address, message })
+    client.write(JSON.stringify({ type: 'error', code, message }))
     client.settle()
   }
 }
