@@ -231,16 +231,16 @@ export function parseSignal(input: unknown, maxSize: number = DEFAULT_MAX_SIGNAL
   if (typeof kind !== 'string') return invalid('kind')
   const fields = Object.hasOwn(KINDS, kind) && KINDS[kind]
   if (!fields) throw new PolitelyError('unknown-kind', `Unknown signal kind: ${kind.slice(0, 32)}`)
-  // Made once per kind and size limit: a server validates every message it relays.
-  const key = kind + maxSize
-  let check = checks.get(key)
-  if (!check) {
-    // Session 0 is a room member's presence (a hello): it has no connection for the recipient yet.
-    check = object({ kind: String, from: id, to: optional(id), session: kind === 'hello' ? index : positive, ...fields(maxSize) })
-    checks.set(key, check)
-  }
-  return check(value, 'message') as SignalMessage
+  // Made once per kind and size limit (a server validates every message it relays).
+  // Session 0 is a room member's presence (a hello): it has no connection for the recipient yet.
+  return (checks[kind + maxSize] ??= object({
+    kind: String,
+    from: id,
+    to: optional(id),
+    session: kind === 'hello' ? index : positive,
+    ...fields(maxSize),
+  }))(value, 'message') as SignalMessage
 }
 
 /** Validators by kind and size limit. */
-const checks = new Map<string, Field>()
+const checks: Record<string, Field> = {}
