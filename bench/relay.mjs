@@ -20,9 +20,16 @@ export const LIGHT_RATE = env('LIGHT_RATE', 1000) // msg/s over all pairs, for l
 export const LIGHT_SECONDS = 2
 export const SDP_CHARS = 1000
 export const HOST = '127.0.0.1'
-// A rate limit of 50/s per peer would measure the limiter, not the relay.
+// A rate limit of 50/s per peer would measure the limiter, not the relay; and every bench client is
+// 127.0.0.1, so the per-address limits (100 connections, 60 new rooms a minute) would refuse most pairs.
 // POLITELY_OPTIONS='{"replayMessages":16}' tries other server options on the relay runs.
-export const UNLIMITED = { ratePerSecond: 1e9, rateBurst: 1e9, ...JSON.parse(process.env.POLITELY_OPTIONS ?? '{}') }
+export const UNLIMITED = {
+  ratePerSecond: 1e9,
+  rateBurst: 1e9,
+  maxConnectionsPerAddress: 1e9,
+  newRoomsPerMinute: 1e9,
+  ...JSON.parse(process.env.POLITELY_OPTIONS ?? '{}'),
+}
 
 // ---- child processes: bounded in time, never left behind ----------------------------
 
@@ -193,6 +200,8 @@ export function wsPeer(protocol, port, room, id, deliver, fail) {
     const ws = new WebSocket(protocol.url(port, room, id), { perMessageDeflate: false, generateMask: (mask) => mask.fill(0) })
     ws.on('error', (error) => reject(error) || fail())
     ws.once('unexpected-response', (_, response) => reject(new Error(`${id}: HTTP ${response.statusCode}`)))
+    // A refusal after the upgrade (politely's 4429 for too many new rooms) is a close: fail, never wait on it.
+    ws.once('close', (code, reason) => reject(new Error(`${id}: closed ${code} ${reason}`)))
     ws.on('open', () => protocol.join?.(ws, room))
     const peer = {
       id,
@@ -210,10 +219,10 @@ export function wsPeer(protocol, port, room, id, deliver, fail) {
 }
 
 /** politely over Server-Sent Events down and POST up, with node:http as any Node client would. */
-export function ssePeer(port, room, id, deliver, fail) {
+export function ssePeer(port, room, id, deliver, fail, window = WINDOW) {
   const token = tokenOf(id)
   // HTTP/1.1 answers one request at a time per socket: one keep-alive socket per message in flight.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: WINDOW })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: window })
   const post = { host: HOST, port, path: `/signal/${room}`, method: 'POST', agent }
   return new Promise((resolve, reject) => {
     const peer = {
@@ -269,13 +278,20 @@ export function stamp() {
 }
 
 /**
- * PAIRS pairs on running servers: saturated (closed loop, WINDOW in flight per pair), then
- * light load (LIGHT_RATE msg/s). `connect(port, room, id, deliver, fail)` makes a peer;
+ * PAIRS pairs on running servers: saturated (closed loop, `window` in flight per pair), then
+ * light load (LIGHT_RATE msg/s) unless `light` is false. `connect(port, room, id, deliver, fail, window)` makes a peer;
  * `route(index)` is the [A's server, B's server] of pair `index` (the first server for
  * both by default); `backendCpuMs()`, if given, is the CPU time used so far by what the
  * servers share (Redis), counted apart from theirs. Closes the peers, not the servers.
  */
-export async function runRelay({ servers, connect, route = () => [servers[0], servers[0]], backendCpuMs }) {
+export async function runRelay({
+  servers,
+  connect,
+  route = () => [servers[0], servers[0]],
+  backendCpuMs,
+  window = WINDOW,
+  light = true,
+}) {
   let errors = 0
   const fail = () => errors++
   let sent = 0
@@ -338,34 +354,42 @@ export async function runRelay({ servers, connect, route = () => [servers[0], se
     }
   }
   let pairs = []
-  try {
-    pairs = await pool(PAIRS, 20, async (index) => {
-      const pair = {}
-      const room = `room${index}`
-      const [serverA, serverB] = route(index)
-      pair.b = await connect(serverB.port, room, `b${index}`, (sdp) => arrived(pair, sdp), fail)
-      pair.a = await connect(serverA.port, room, `a${index}`, fail, fail)
-      return pair
-    })
-    // Saturated: each delivery to B lets its A send the next message, WINDOW in flight per pair.
-    closedLoop = true
-    for (const pair of pairs) for (let k = 0; k < WINDOW; k++) fire(pair)
-    await sleep(WARMUP * 1000)
-    const loaded = await measure(SECONDS)
-    closedLoop = false
-    await drain()
-    // Light: a steady LIGHT_RATE over all pairs, latency without queueing.
+  // Light: a steady LIGHT_RATE over all pairs, latency without queueing.
+  const measureLight = async () => {
     let next = 0
     const ticker = setInterval(() => {
       for (let k = 0; k < LIGHT_RATE / 100; k++) fire(pairs[next++ % PAIRS])
     }, 10)
     await sleep(500)
-    const light = await measure(LIGHT_SECONDS)
+    const result = await measure(LIGHT_SECONDS)
     clearInterval(ticker)
     await drain()
+    return result
+  }
+  try {
+    pairs = await pool(PAIRS, 20, async (index) => {
+      const pair = {}
+      const room = `room${index}`
+      const [serverA, serverB] = route(index)
+      pair.b = await connect(serverB.port, room, `b${index}`, (sdp) => arrived(pair, sdp), fail, window)
+      pair.a = await connect(serverA.port, room, `a${index}`, fail, fail, window)
+      return pair
+    })
+    // Saturated: each delivery to B lets its A send the next message, `window` in flight per pair.
+    closedLoop = true
+    for (const pair of pairs) for (let k = 0; k < window; k++) fire(pair)
+    await sleep(WARMUP * 1000)
+    const loaded = await measure(SECONDS)
+    closedLoop = false
+    await drain()
+    const lightLoad = light ? await measureLight() : undefined
     let rss = 0
-    for (const { memory } of await Promise.all(servers.map((server) => server.stats()))) rss += memory.rss
-    return { ...loaded, light, rss, sent, lost: sent - received, errors }
+    let peakRss = 0
+    for (const stats of await Promise.all(servers.map((server) => server.stats()))) {
+      rss += stats.memory.rss
+      peakRss += stats.peakRss
+    }
+    return { ...loaded, light: lightLoad, rss, peakRss, sent, lost: sent - received, errors }
   } finally {
     for (const pair of pairs) {
       pair.a?.close()

@@ -6,8 +6,9 @@
 // politely-redis: politely on a RedisHub at options.redisUrl (the other options go to both).
 //
 // IPC: sends { type: 'ready', port } once listening; answers { type: 'stats', id }
-// with memory and CPU time; exits on { type: 'exit' } (so --cpu-prof can write its
+// with memory (after a GC), peak RSS, CPU time and open file descriptors; exits on { type: 'exit' } (so --cpu-prof can write its
 // profile) or as soon as the parent is gone, so it can never outlive the bench.
+import { readdirSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 
 const [kind, json = '{}'] = process.argv.slice(2)
@@ -65,12 +66,24 @@ async function start() {
   throw new Error(`unknown server ${kind}`)
 }
 
+/** Open fds and their soft limit: each held connection is one, so the limit caps what this process can hold. */
+function files() {
+  try {
+    const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1])
+    return { open: readdirSync('/proc/self/fd').length, limit }
+  } catch {
+    return { open: Number.NaN, limit: Number.NaN } // not Linux
+  }
+}
+
 process.on('message', (message) => {
   if (message.type === 'exit') process.exit(0)
   if (message.type === 'stats') {
     // A collection first, so heapUsed is what is live, not what is garbage yet.
     globalThis.gc?.()
-    process.send({ type: 'stats', id: message.id, memory: process.memoryUsage(), cpu: process.cpuUsage() })
+    const memory = process.memoryUsage()
+    const peakRss = process.resourceUsage().maxRSS * 1024
+    process.send({ type: 'stats', id: message.id, memory, peakRss, cpu: process.cpuUsage(), files: files() })
   }
 })
 

@@ -1,33 +1,33 @@
-// Server benchmark. 1: how many subscribers one politely server process holds, at
-// what memory. 2: relay throughput and latency next to the PeerJS server and
-// y-webrtc's signaling server, for the same workload: peer A sends a 1000-character
-// SDP to peer B of its room. Each server runs alone in a child process
-// (bench/server-runner.mjs) so its RSS and CPU are its own; this process is the
-// only client. Everything stays on 127.0.0.1; every child is killed on the way out.
+// Server benchmark. 1: connections held per server process and route (politely WebSocket,
+// politely SSE, PeerJS WebSocket): RSS and heap per connection at 10k and at 20k or as many
+// as the fd limit allows. 2: relay throughput, latency and CPU per message at windows 2 and
+// 32 next to the PeerJS server, y-webrtc's signaling server and a bare-ws floor, for the
+// same workload: peer A sends a 1000-character SDP to peer B of its room. Each server runs
+// alone in a child process (bench/server-runner.mjs) so its RSS and CPU are its own; part 1's
+// clients are child processes too (bench/held-clients.mjs), part 2's are this process.
+// Everything stays on 127.0.0.1; every child is killed on the way out.
 //
 //   npx rollup -c && node bench/server.mjs
-//   SUBSCRIBERS=10000 PAIRS=100 WINDOW=4 SECONDS=5 WARMUP=1 LIGHT_RATE=1000 node bench/server.mjs
-//   PROFILE=1 node bench/server.mjs     …and print where each server spent its CPU (--cpu-prof; after
-//                                       `SOURCEMAP=1 npm run build`, by src/ line)
+//   SUBSCRIBERS=10000,20000 WINDOWS=2,32 PAIRS=100 SECONDS=5 WARMUP=1 ROUNDS=2 LIGHT_RATE=1000 node bench/server.mjs
+//   SUBSCRIBERS=0 ONLY=politely   skip part 1; run part 2's matching rows only
+//   PROFILE=1 node bench/server.mjs     …and print each server's GC share and where it spent its CPU (--cpu-prof;
+//                                       after `SOURCEMAP=1 npm run build`, by src/ line)
+import { fork } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
-import net from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import WebSocket from 'ws'
 import {
-  env,
-  HOST,
   LIGHT_RATE,
   LIGHT_SECONDS,
   limitTime,
   mb,
   ms,
+  own,
   PAIRS,
   PROTOCOLS,
   percent,
-  pool,
   printTable,
   ROUNDS,
   runRelay,
@@ -36,106 +36,191 @@ import {
   ssePeer,
   stamp,
   startServer as start,
-  tokenOf,
   UNLIMITED,
   WARMUP,
-  WINDOW,
+  within,
   wsPeer,
 } from './relay.mjs'
 
-const SUBSCRIBERS = env('SUBSCRIBERS', 10_000)
-// The listen backlog is finite: 10k connects at once end in SYN retries (1 s each) that time the kernel, not the server.
-const CONNECTING = 256
 const PROFILE = process.env.PROFILE === '1'
-const RSS_GOAL_MB = 300
-const RATIO_GOAL = 3
-limitTime((120 + ROUNDS * 5 * (WARMUP + SECONDS + LIGHT_SECONDS + 15)) * 1000)
+// Messages in flight per pair: 2, a light closed loop where per-message latency shows, and 32, where throughput does.
+const WINDOWS = (process.env.WINDOWS ?? process.env.WINDOW ?? '2,32').split(',').map(Number)
 
 const profileDir = PROFILE ? mkdtempSync(join(os.tmpdir(), 'politely-bench-')) : undefined
 const startServer = (kind, label, options) =>
   start(kind, options, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${label}.cpuprofile`] : [])
 
-function openFileLimit() {
+// ---- 1. connections held ----------------------------------------------------------------
+
+// 20k wanted; the server process's fd limit may allow fewer (it is said in the output).
+const HELD_COUNTS = (process.env.SUBSCRIBERS ?? '10000,20000')
+  .split(',')
+  .map(Number)
+  .filter(Boolean)
+  .sort((a, b) => a - b)
+const TOP = Math.max(0, ...HELD_COUNTS)
+// Each client process holds at most this many, far under its fd limit (its sockets are one fd each).
+const CLIENTS_PER_PROCESS = 5000
+// Fds a held server may still need of its own (a log, a profile, the /proc read of our stats): never handed to clients.
+const FD_MARGIN = 64
+// What a one-address bench trips (every client is 127.0.0.1); the other limits stay at their defaults.
+const POLITELY_HELD = { maxConnections: TOP, maxConnectionsPerAddress: TOP, newRoomsPerMinute: TOP }
+const PEERJS_HELD = { concurrent_limit: Math.max(TOP, 5000) } // default 5000
+const HELD = [
+  { name: 'politely WebSocket', server: 'politely', options: POLITELY_HELD, route: 'politely-ws', barKb: 7 },
+  { name: 'politely SSE', server: 'politely', options: POLITELY_HELD, route: 'politely-sse', barKb: 9 },
+  { name: 'PeerJS WebSocket', server: 'peerjs', options: PEERJS_HELD, route: 'peerjs' },
+]
+const kb = (bytes) => (bytes / 1024).toFixed(1)
+
+/**
+ * Soft and hard fd limits of this process. Node raises its soft limit to the hard one as it
+ * starts (node.cc, PlatformInit), and every child does the same: the hard limit is the ceiling,
+ * and raising that needs CAP_SYS_RESOURCE.
+ */
+function fileLimits() {
   try {
-    return Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1])
+    const [, soft, hard] = /Max open files\s+(\S+)\s+(\S+)/.exec(readFileSync('/proc/self/limits', 'utf8'))
+    const number = (limit) => (limit === 'unlimited' ? Number.POSITIVE_INFINITY : Number(limit))
+    return { soft: number(soft), hard: number(hard) }
   } catch {
-    return Number.POSITIVE_INFINITY
+    return { soft: Number.POSITIVE_INFINITY, hard: Number.POSITIVE_INFINITY }
   }
 }
 
-// ---- 1. subscribers held ----------------------------------------------------------------
-
-/** An SSE subscriber on a raw socket: a few hundred bytes of client state, so one process holds thousands. */
-function sseSubscriber(port, room, peer) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, HOST)
-    let text = ''
-    const fail = (why) => {
-      socket.destroy()
-      reject(new Error(`SSE ${peer}: ${why}`))
-    }
-    const timer = setTimeout(() => fail('no welcome in 20 s'), 20_000)
-    socket.setEncoding('utf8')
-    socket.on('error', (error) => fail(error.message))
-    socket.on('close', () => fail('closed'))
-    socket.write(
-      `GET /signal/${room}?peer=${peer}&token=${tokenOf(peer)} HTTP/1.1\r\nHost: ${HOST}\r\nAccept: text/event-stream\r\n\r\n`,
+/** Client processes (bench/held-clients.mjs) that open and hold connections, CLIENTS_PER_PROCESS each. */
+function clientProcesses() {
+  const children = []
+  const ask = (child, message) =>
+    within(
+      new Promise((resolve) => {
+        child.once('message', resolve)
+        child.send(message)
+      }),
+      120_000,
+      'held clients',
     )
-    socket.on('data', function welcome(chunk) {
-      text += chunk
-      if (!text.startsWith('HTTP/1.1 200') && text.includes('\r\n')) return fail(text.split('\r\n')[0])
-      if (!text.includes(`event: welcome\ndata: {"peer":"${peer}"}`)) return
-      clearTimeout(timer)
-      socket.off('data', welcome)
-      socket.on('data', () => {}) // heartbeats
-      resolve(() => socket.destroy())
-    })
-  })
+  return {
+    /** Opens peers p<from>…p<to - 1>, a process at a time (the server is the bottleneck, not the clients). */
+    async open(route, port, from, to) {
+      const report = { welcomed: 0, failures: 0, firstFailure: undefined }
+      for (let first = from; first < to; ) {
+        const k = Math.floor(first / CLIENTS_PER_PROCESS)
+        const count = Math.min(to, (k + 1) * CLIENTS_PER_PROCESS) - first
+        children[k] ??= own(
+          fork(new URL('./held-clients.mjs', import.meta.url), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }),
+        )
+        const { welcomed, failures, firstFailure } = await ask(children[k], { type: 'open', route, port, first, count })
+        report.welcomed += welcomed
+        report.failures += failures
+        report.firstFailure ??= firstFailure
+        first += count
+      }
+      return report
+    },
+    /** Kills them: the kernel closes all their sockets at once. */
+    async close() {
+      await Promise.all(
+        children.map((child) => {
+          const exited = new Promise((resolve) => child.once('exit', resolve))
+          child.kill('SIGKILL')
+          return exited
+        }),
+      )
+    },
+  }
 }
 
-function wsSubscriber(port, room, peer) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${HOST}:${port}/signal/${room}?peer=${peer}&token=${tokenOf(peer)}`, {
-      perMessageDeflate: false,
-    })
-    const timer = setTimeout(() => ws.terminate(), 20_000)
-    ws.once('unexpected-response', (_, response) => reject(new Error(`WebSocket ${peer}: HTTP ${response.statusCode}`)))
-    ws.on('error', (error) => reject(new Error(`WebSocket ${peer}: ${error.message}`)))
-    ws.once('close', () => reject(new Error(`WebSocket ${peer}: closed`)))
-    ws.once('message', (data) => {
-      clearTimeout(timer)
-      const frame = JSON.parse(data.toString())
-      if (frame.type === 'welcome' && frame.peer === peer) resolve(() => ws.terminate())
-      else reject(new Error(`WebSocket ${peer}: first frame ${data}`))
-    })
-  })
-}
-
-async function holdSubscribers() {
-  const server = await startServer('politely', 'subscribers', { maxRooms: 1_000_000, maxPeersPerRoom: 16 })
+/** One server process holding one route's connections: a row per count in HELD_COUNTS, all measured after a GC. */
+async function hold(target) {
+  const server = await start(target.server, target.options)
+  const clients = clientProcesses()
   try {
     const idle = await server.stats()
-    const failures = []
-    const started = performance.now()
-    // Rooms of two, one SSE and one WebSocket peer each.
-    const closers = await pool(SUBSCRIBERS, CONNECTING, (index) => {
-      const connect = index % 2 ? wsSubscriber : sseSubscriber
-      return connect(server.port, `room${index >> 1}`, `p${index}`).catch((error) => void failures.push(error.message))
-    })
-    const seconds = (performance.now() - started) / 1000
-    const held = await server.stats()
-    for (const close of closers) close?.()
-    const welcomed = closers.filter(Boolean).length
-    const rss = held.memory.rss
-    console.log(`1. Subscribers held by one politely server process (maxRooms raised to 1e6, other limits default)
-   subscribers   ${welcomed} of ${SUBSCRIBERS} got their welcome (${Math.ceil(SUBSCRIBERS / 2)} SSE on raw sockets + ${Math.floor(SUBSCRIBERS / 2)} WebSocket, ${Math.ceil(SUBSCRIBERS / 2)} rooms of 2)${failures.length ? `; ${failures.length} failed, first: ${failures[0]}` : ''}
-   connect time  ${seconds.toFixed(2)} s for all (${Math.round(welcomed / seconds)}/s, ${CONNECTING} connecting at a time, one client process)
-   server RSS    ${mb(rss)} (${mb(idle.memory.rss)} before; ${((rss - idle.memory.rss) / 1024 / Math.max(1, welcomed)).toFixed(1)} KB per subscriber); heap used ${mb(held.memory.heapUsed)}
-   goal          RSS ≤ ${RSS_GOAL_MB} MB with ${SUBSCRIBERS}: ${rss <= RSS_GOAL_MB * 2 ** 20 && welcomed === SUBSCRIBERS ? 'met' : 'NOT met'}
-`)
+    // Past its fd limit a server accepts nothing more (EMFILE), so that is where the count stops.
+    const room = idle.files.limit - idle.files.open - FD_MARGIN
+    const rows = []
+    let opened = 0
+    let welcomed = 0
+    let failed = 0
+    for (const wanted of HELD_COUNTS) {
+      const count = Math.min(wanted, room)
+      const started = performance.now()
+      const report = await clients.open(target.route, server.port, opened, count)
+      const seconds = (performance.now() - started) / 1000
+      opened = Math.max(opened, count)
+      welcomed += report.welcomed
+      failed += report.failures
+      const held = await server.stats()
+      rows.push({
+        ...target,
+        wanted,
+        welcomed,
+        failed,
+        firstFailure: report.firstFailure,
+        rate: report.welcomed / seconds,
+        idle: idle.memory,
+        held: held.memory,
+        rssPer: (held.memory.rss - idle.memory.rss) / Math.max(1, welcomed),
+        heapPer: (held.memory.heapUsed - idle.memory.heapUsed) / Math.max(1, welcomed),
+        files: idle.files,
+      })
+    }
+    return rows
   } finally {
+    await clients.close()
     await server.stop()
   }
+}
+
+/** Why a row holds fewer than it wanted, in words (undefined if it holds them all). */
+function shortfall(row) {
+  if (row.welcomed >= row.wanted) return undefined
+  if (row.failed) return `${row.failed} refused or failed, first: ${row.firstFailure}`
+  const { limit, open } = row.files
+  const hard = limit >= fileLimits().hard ? ', the hard limit: raising it needs CAP_SYS_RESOURCE' : ''
+  return `the server process's fd limit is ${limit}${hard}; ${limit} - ${open} fds of its own - ${FD_MARGIN} kept free = ${limit - open - FD_MARGIN}`
+}
+
+async function holdConnections() {
+  const { soft, hard } = fileLimits()
+  console.log(`1. Connections held, one route per server process; idle clients in child processes (${CLIENTS_PER_PROCESS} each), rooms of two.
+   politely: maxConnections, maxConnectionsPerAddress and newRoomsPerMinute raised to ${TOP} (every client is 127.0.0.1,
+   so one address would trip them; the other limits are the defaults). PeerJS: concurrent_limit ${PEERJS_HELD.concurrent_limit} (default 5000).
+   Per connection = (RSS or heap used with the connections - before them) / connections, each read right after a full GC.
+   fd limit per process: ${soft} (Node raises it to the hard limit, ${hard}); a server holds one fd per connection besides its own.
+`)
+  const rows = []
+  for (const target of HELD) rows.push(...(await hold(target)))
+  printTable([
+    'server, route|wanted|held|RSS before|RSS held|RSS/conn|heap/conn|connects/s'.split('|'),
+    ...rows.map((row) => [
+      row.name,
+      String(row.wanted),
+      `${row.welcomed}${shortfall(row) ? '¹' : ' '}`,
+      mb(row.idle.rss),
+      mb(row.held.rss),
+      `${kb(row.rssPer)} KB`,
+      `${kb(row.heapPer)} KB`,
+      String(Math.round(row.rate)),
+    ]),
+  ])
+  const reasons = new Set(rows.map(shortfall).filter(Boolean))
+  for (const reason of reasons) console.log(`   ¹ fewer than wanted: ${reason}`)
+  console.log()
+  for (const wanted of HELD_COUNTS) {
+    const at = (name) => rows.find((row) => row.name === name && row.wanted === wanted)
+    const peerjs = at('PeerJS WebSocket')
+    for (const row of HELD.filter((target) => target.barKb).map((target) => at(target.name))) {
+      const ratio = peerjs ? `${(row.rssPer / peerjs.rssPer).toFixed(2)}× PeerJS's ${kb(peerjs.rssPer)} KB` : 'PeerJS not run'
+      // The bars are set at 10k.
+      const bar = wanted === 10_000 ? `   bar ≤ ${row.barKb} KB: ${row.rssPer <= row.barKb * 1024 ? 'met' : 'NOT met'}` : ''
+      console.log(
+        `   ${String(row.welcomed).padStart(6)} held  ${row.name.padEnd(19)} ${kb(row.rssPer).padStart(5)} KB = ${ratio}${bar}`,
+      )
+    }
+  }
+  console.log()
 }
 
 // ---- 2. relay throughput and latency ------------------------------------------------------
@@ -150,74 +235,143 @@ const ALL = [
 // ONLY=politely runs just the matching rows (a regular expression on the names).
 const CONTENDERS = ALL.filter(({ name }) => new RegExp(process.env.ONLY ?? '', 'i').test(name))
 
-async function relay(contender) {
-  const server = await startServer(contender.server, contender.name.replace(/\W+/g, '-'), contender.options)
+// The issue's bars, politely / PeerJS: msg/s at least (by window), server µs CPU per message at most.
+const RELAY_BARS = {
+  'politely WebSocket': { rate: { 2: 1.0, 32: 1.2 }, cpu: 0.85 },
+  'politely SSE + POST': { rate: { 2: 0.5, 32: 0.8 } },
+}
+const labelOf = (contender, window) => `${contender.name.replace(/\W+/g, '-')}-w${window}`
+
+/** One contender at one window, in a server process of its own (so peak RSS and the profile are that window's). */
+async function relay(contender, window, light) {
+  const server = await startServer(contender.server, labelOf(contender, window), contender.options)
   try {
     const connect = contender.connect ?? ((...args) => wsPeer(PROTOCOLS[contender.protocol], ...args))
-    const result = await runRelay({ servers: [server], connect })
+    const result = await runRelay({ servers: [server], connect, window, light })
     const frame = JSON.stringify(PROTOCOLS[contender.protocol].message('a0', 'room0', 'b0', stamp())).length
-    return { name: contender.name, frame, ...result }
+    return { name: contender.name, window, frame, ...result }
   } finally {
     await server.stop()
   }
 }
 
+/** `a / b` of one measure, with its bar (at least or at most) if there is one; * if a client process capped a msg/s. */
+function versus(a, b, measure, bar, atLeast) {
+  if (!a || !b) return '–'
+  const ratio = measure(a) / measure(b)
+  const capped = atLeast && (a.clientCpu > 0.95 || b.clientCpu > 0.95) ? '*' : ''
+  if (bar === undefined) return `${ratio.toFixed(2)}×${capped}`
+  const met = atLeast ? ratio >= bar : ratio <= bar
+  return `${ratio.toFixed(2)}×${capped} (${atLeast ? '≥' : '≤'} ${bar}: ${met ? 'met' : 'NOT met'})`
+}
+
+function printRatios(results) {
+  const find = (name, window) => results.find((r) => r.name === name && r.window === window)
+  const rows = [['', ...WINDOWS.flatMap((window) => [`msg/s at ${window}`, `µs CPU/msg at ${window}`])]]
+  for (const [name, other] of [
+    ['politely WebSocket', 'PeerJS server'],
+    ['politely SSE + POST', 'PeerJS server'],
+    ['politely WebSocket', 'y-webrtc server'],
+    ['politely SSE + POST', 'y-webrtc server'],
+  ]) {
+    const bars = other === 'PeerJS server' ? (RELAY_BARS[name] ?? {}) : {}
+    rows.push([
+      `${name} / ${other.replace(' server', '')}`,
+      ...WINDOWS.flatMap((window) => {
+        const [a, b] = [find(name, window), find(other, window)]
+        return [versus(a, b, (r) => r.rate, bars.rate?.[window], true), versus(a, b, (r) => r.serverUs, bars.cpu, false)]
+      }),
+    ])
+  }
+  printTable(rows)
+  console.log(`   (msg/s: higher is better; µs CPU/msg: lower is better; * a client process near 100% CPU capped that ratio's msg/s)
+   The floor row is a relay that forwards frames unread (bench/server-runner.mjs): no Node WebSocket server does less per message.`)
+}
+
 async function compare() {
   console.log(`2. Relay: A sends a ${SDP_CHARS}-character SDP (offer) to B of its room/topic; ${PAIRS} pairs, one ws or node:http client per peer, all in this process.
-   saturated: ${WINDOW} in flight per pair (B's delivery lets A send the next), ${WARMUP} s warm-up, ${SECONDS} s measured;
-   light: ${LIGHT_RATE} msg/s over all pairs, ${LIGHT_SECONDS} s. Latency = B's receive time - A's send time.
-   politely runs with ratePerSecond ${UNLIMITED.ratePerSecond}, rateBurst ${UNLIMITED.rateBurst} (defaults 50/s, burst 200 per peer would refuse this load);
-   the others have no rate limit. Each server in its own process.${process.env.POLITELY_OPTIONS ? `\n   politely options: ${JSON.stringify(UNLIMITED)}` : ''}
+   saturated: ${WINDOWS.join(' and ')} in flight per pair (B's delivery lets A send the next), ${WARMUP} s warm-up, ${SECONDS} s measured;
+   light (with the first window only): ${LIGHT_RATE} msg/s over all pairs, ${LIGHT_SECONDS} s. Latency = B's receive time - A's send time.
+   politely runs with ratePerSecond, rateBurst, maxConnectionsPerAddress and newRoomsPerMinute at ${UNLIMITED.ratePerSecond} (the defaults, 50/s
+   and a burst of 200 per peer, 100 connections and 60 new rooms a minute per address, would refuse this one-address load);
+   the others have no such limits. Each server and window in its own process.${process.env.POLITELY_OPTIONS ? `\n   politely options: ${JSON.stringify(UNLIMITED)}` : ''}
 `)
-  const results = CONTENDERS.map(() => undefined)
+  const runs = CONTENDERS.flatMap((contender) => WINDOWS.map((window, w) => ({ contender, window, light: w === 0 })))
+  const results = runs.map(() => undefined)
   for (let round = 0; round < ROUNDS; round++) {
     // Rotated order, so no contender always runs right after the same one.
-    for (let k = 0; k < CONTENDERS.length; k++) {
-      const index = (k + round) % CONTENDERS.length
-      const result = await relay(CONTENDERS[index])
+    for (let k = 0; k < runs.length; k++) {
+      const index = (k + round * WINDOWS.length) % runs.length
+      const { contender, window, light } = runs[index]
+      const result = await relay(contender, window, light)
       if (!results[index] || result.rate > results[index].rate) results[index] = result
     }
   }
   const rows = [
-    'server|A sends|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|µs CPU/msg|client CPU|other CPU|RSS after|lost|errors'.split(
+    'server|window|A sends|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|µs CPU/msg|client CPU|other CPU|peak RSS|lost|errors'.split(
       '|',
     ),
     ...results.map((r) => [
       r.name,
+      String(r.window),
       `${r.frame} B`,
       `${Math.round(r.rate)}${r.clientCpu > 0.95 ? '*' : ''}`,
       ms(r.p50),
       ms(r.p99),
-      ms(r.light.p50),
-      ms(r.light.p99),
+      r.light ? ms(r.light.p50) : '',
+      r.light ? ms(r.light.p99) : '',
       percent(r.serverCpu),
       r.serverUs.toFixed(1),
       percent(r.clientCpu),
       percent(r.otherCpu),
-      mb(r.rss),
+      mb(r.peakRss),
       String(r.lost),
       String(r.errors),
     ]),
   ]
   printTable(rows)
-  const [ws, sse, peerjs, yWebrtc] = ALL.slice(0, 4).map((contender) => results[CONTENDERS.indexOf(contender)])
-  // By CPU per message too: that is the capacity ratio on one core, even where the client capped msg/s.
-  const ratio = (a, b) => `${(a.rate / b.rate).toFixed(2)}× msg/s, ${(b.serverUs / a.serverUs).toFixed(2)}× by CPU/msg`
-  if (ws && sse && peerjs && yWebrtc)
-    console.log(`
-   politely WebSocket / PeerJS     ${ratio(ws, peerjs)}      politely WebSocket / y-webrtc   ${ratio(ws, yWebrtc)}
-   politely SSE+POST  / PeerJS     ${ratio(sse, peerjs)}      politely SSE+POST  / y-webrtc   ${ratio(sse, yWebrtc)}
-   goal ≥ ${RATIO_GOAL}× both: ${Math.min(ws.rate / peerjs.rate, ws.rate / yWebrtc.rate) >= RATIO_GOAL ? 'met' : 'NOT met'} (WebSocket path)
-   The floor row is a relay that forwards frames unread (bench/server-runner.mjs): no Node WebSocket server does less per message.`)
+  console.log()
+  printRatios(results)
   console.log(`
    Best of ${ROUNDS} round(s) per row. CPU columns are % of one core over the measured window: a server near 100% is
    the bottleneck; a client near 100% (msg/s marked *), or other CPU well above 0 (${os.cpus().length} cores here), limited that row.
-   Saturated latency is queueing: about ${PAIRS * WINDOW} in flight / msg/s. "A sends" is the size of A's frame (same SDP in each).
+   Saturated latency is queueing: about ${PAIRS} pairs × window in flight / msg/s. "A sends" is the size of A's frame (same SDP in each).
    µs CPU/msg (server CPU time / messages relayed) is the number least moved by a busy machine.
 `)
 }
 
 // ---- profiles -------------------------------------------------------------------------------
+
+const readProfile = (label) => JSON.parse(readFileSync(join(profileDir, `${label}.cpuprofile`), 'utf8'))
+
+/** Share of the busy (not idle) samples that V8 spent collecting garbage. */
+function gcShare(profile) {
+  let busy = 0
+  let gc = 0
+  for (const { hitCount, callFrame } of profile.nodes) {
+    if (!hitCount || callFrame.functionName === '(idle)') continue
+    busy += hitCount
+    if (callFrame.functionName === '(garbage collector)') gc += hitCount
+  }
+  return gc / Math.max(1, busy)
+}
+
+function printGcShares() {
+  const share = (contender, window) => gcShare(readProfile(labelOf(contender, window)))
+  printTable([
+    ['GC share of busy CPU', ...WINDOWS.map((window) => `window ${window}`)],
+    ...CONTENDERS.map((contender) => [contender.name, ...WINDOWS.map((window) => percent(share(contender, window)))]),
+  ])
+  const [ws, peerjs] = [ALL[0], ALL[2]]
+  if (CONTENDERS.includes(ws) && CONTENDERS.includes(peerjs))
+    for (const window of WINDOWS) {
+      const [mine, theirs] = [share(ws, window), share(peerjs, window)]
+      console.log(
+        `   window ${window}: politely WebSocket ${(100 * mine).toFixed(1)}%, PeerJS ${(100 * theirs).toFixed(1)}% (bar ≤ PeerJS's: ${mine <= theirs ? 'met' : 'NOT met'})`,
+      )
+    }
+  console.log()
+}
 
 /** Self time by function, and inclusive time of politely's own functions, mapped back to src/ through the source map. */
 function hotSpots(label, top = 12) {
@@ -234,7 +388,7 @@ function hotSpots(label, top = 12) {
       ? `${name}  ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/bench\//, 'bench/')}:${lineNumber + 1}`
       : name
   }
-  const profile = JSON.parse(readFileSync(join(profileDir, `${label}.cpuprofile`), 'utf8'))
+  const profile = readProfile(label)
   const self = new Map()
   let busy = 0
   for (const node of profile.nodes) {
@@ -268,23 +422,35 @@ function hotSpots(label, top = 12) {
 
 // ---- run ------------------------------------------------------------------------------------
 
-const needed = SUBSCRIBERS + PAIRS * 2 * (WINDOW + 1) + 200
-if (needed > openFileLimit()) {
-  console.error(
-    `bench: needs ~${needed} file descriptors, the limit is ${openFileLimit()}: raise it (ulimit -n ${needed}) or lower SUBSCRIBERS`,
-  )
+// Part 1 takes well under a minute per server; each relay run its seconds plus start, connects and stop.
+limitTime((HELD.length * 120 + ROUNDS * CONTENDERS.length * WINDOWS.length * (WARMUP + SECONDS + LIGHT_SECONDS + 15)) * 1000)
+// This process holds part 2's clients only (part 1's are in client processes): a keep-alive socket per message in flight.
+const needed = CONTENDERS.length ? PAIRS * 2 * (Math.max(...WINDOWS) + 1) + 200 : 0
+if (needed > fileLimits().soft) {
+  console.error(`bench: needs ~${needed} file descriptors, the limit is ${fileLimits().soft}: lower PAIRS or WINDOWS`)
   process.exit(2)
 }
 console.log(
-  `politely server benchmark — Node ${process.version}, ${os.cpus().length} CPUs, ${mb(os.totalmem())}, 127.0.0.1 only\n`,
+  `politely server benchmark — Node ${process.version}, ${os.cpus().length} CPUs, ${mb(os.totalmem())}, load average ${os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(' ')}, 127.0.0.1 only\n`,
 )
-if (SUBSCRIBERS > 0) await holdSubscribers()
-await compare()
+if (HELD_COUNTS.length) await holdConnections()
+if (CONTENDERS.length) await compare()
 if (PROFILE) {
   console.log(`3. CPU profiles (${profileDir})`)
-  for (const contender of CONTENDERS) hotSpots(contender.name.replace(/\W+/g, '-'))
+  printGcShares()
+  // Top functions at the largest window, where the relay's own work weighs most.
+  for (const contender of CONTENDERS) hotSpots(labelOf(contender, Math.max(...WINDOWS)))
   // Measured here: `perf record` puts writev (with the kernel's loopback TCP) at ~20% of the politely server's CPU
   // where --cpu-prof shows ~50%; the ranking of politely's own functions agrees.
   console.log('   (--cpu-prof over-weights writev on this machine; `perf record` saw about half as much)')
 }
+console.log(
+  `   load average at the end: ${os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(' ')}`,
+)
 process.exit(0)
