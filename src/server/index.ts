@@ -110,6 +110,11 @@ function resolve(options: ServerOptions): ResolvedServerOptions {
   return resolved as unknown as ResolvedServerOptions
 }
 
+/** An `error` listener that ends its socket (`this`). */
+function destroySelf(this: Duplex): void {
+  this.destroy()
+}
+
 /**
  * Bounds on a `node:http` server for clients that send slowly or never: headers
  * within 10 s, a whole request within 30 s (node's defaults: 1 and 5 minutes;
@@ -233,7 +238,9 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     upgrade(request, socket, head) {
       const found = locate(request)
       if (!found) return false
-      socket.on('error', () => socket.destroy())
+      // A shared listener, not a closure: one here would keep this whole scope (the request, its
+      // URL) alive as long as the socket.
+      socket.on('error', destroySelf)
       const address = clientAddress(request, resolved.trustProxy)
       let leave: (() => void) | undefined
       Promise.resolve()

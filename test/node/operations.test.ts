@@ -312,7 +312,14 @@ describe('the politely-server CLI', () => {
       const a = await socket(cli.url, room, 'a')
       const marker = 'SDP-MARKER-7f3a'
       a.ws.send(
-        JSON.stringify({ kind: 'description', from: 'a', session: 1, to: 'b', toSession: 1, description: { type: 'offer', sdp: marker } }),
+        JSON.stringify({
+          kind: 'description',
+          from: 'a',
+          session: 1,
+          to: 'b',
+          toSession: 1,
+          description: { type: 'offer', sdp: marker },
+        }),
       )
       await until(() => a.frames.some((frame) => frame.type === 'ack'), 'the description acknowledged')
       // Three refusals: a stream without a token, a POST under another's token, a frame of bad JSON.
@@ -327,7 +334,9 @@ describe('the politely-server CLI', () => {
       await until(() => a.frames.some((frame) => frame.type === 'error'), 'the bad frame refused')
       // Served beside the signaling routes by default.
       expect((await fetch(`${cli.url.replace('/signal', '')}/readyz`)).status).toBe(200)
-      expect(await (await fetch(`${cli.url.replace('/signal', '')}/metrics`)).text()).toMatch(/^politely_messages_relayed_total 1$/m)
+      expect(await (await fetch(`${cli.url.replace('/signal', '')}/metrics`)).text()).toMatch(
+        /^politely_messages_relayed_total 1$/m,
+      )
 
       cli.child.kill('SIGTERM')
       expect((await a.closed).code).toBe(1012)
@@ -339,7 +348,9 @@ describe('the politely-server CLI', () => {
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as Record<string, unknown>)
-      const refusals = lines.filter((line) => line.msg === 'refused').map(({ code, route, address }) => ({ code, route, address }))
+      const refusals = lines
+        .filter((line) => line.msg === 'refused')
+        .map(({ code, route, address }) => ({ code, route, address }))
       expect(refusals).toEqual([
         { code: 'unauthorized', route: 'sse', address: '127.0.0.1' },
         { code: 'spoofed-sender', route: 'post', address: '127.0.0.1' },
