@@ -3,12 +3,15 @@
 //
 //   politely-server [--port 8787] [--host 127.0.0.1] [--path /signal] [--static DIR]... [--redis URL]
 //                   [--allowed-origin ORIGIN]... [--trust-proxy] [--log-level info] [--drain-ms 10000]
-//                   [--no-metrics] [--no-health]
+//                   [--no-metrics] [--no-health] [--turn-url URL]... [--turn-secret S] [--turn-ttl SECONDS]
 //
 // With --redis (or REDIS_URL), rooms live in Redis and any number of these processes act as one.
 // --allowed-origin (or ALLOWED_ORIGINS, comma-separated): pages of another origin that may use the
 // server (`*`: any); its own origin always may. --trust-proxy: behind a reverse proxy, per-address
 // limits read the client's address from X-Forwarded-For.
+// --turn-url (or TURN_URL, comma-separated) and --turn-secret (or TURN_SECRET, which keeps it out of
+// the process list): every admitted peer gets credentials for that TURN server (coturn's
+// --use-auth-secret), valid --turn-ttl (TURN_TTL) seconds, default 3600.
 //
 // Every limit of ServerOptions can be set as --max-peers-per-room 8, --rate-per-second 20, …
 //
@@ -30,6 +33,7 @@ import {
   type ServerOptions,
   serveStatic,
 } from './index.js'
+import { turnFromFlags } from './turn.js'
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 const limits = Object.keys(SERVER_DEFAULTS).filter((key) => key !== 'path')
@@ -50,6 +54,9 @@ function flags() {
         'drain-ms': { type: 'string', default: process.env.DRAIN_MS ?? '10000' },
         'no-metrics': { type: 'boolean', default: false },
         'no-health': { type: 'boolean', default: false },
+        'turn-url': { type: 'string', multiple: true, default: process.env.TURN_URL?.split(',') ?? [] },
+        'turn-secret': { type: 'string', default: process.env.TURN_SECRET },
+        'turn-ttl': { type: 'string', default: process.env.TURN_TTL },
         help: { type: 'boolean', default: false },
         ...Object.fromEntries(limits.map((key) => [kebab(key), { type: 'string' as const }])),
       },
@@ -67,6 +74,7 @@ if (values.help) {
   [--log-level fatal|error|warn|info|debug|trace|silent (or LOG_LEVEL; default info)]
   [--drain-ms N (or DRAIN_MS): on SIGTERM, how long clients get to leave (default 10000)]
   [--no-metrics] (no /metrics) [--no-health] (no /healthz, /readyz)
+  [--turn-url URL]... (or TURN_URL=a,b) --turn-secret SECRET (or TURN_SECRET) [--turn-ttl SECONDS (or TURN_TTL; default 3600)]
   ${limits.map((key) => `--${kebab(key)} (default ${SERVER_DEFAULTS[key as keyof typeof SERVER_DEFAULTS]})`).join('\n  ')}`)
   process.exit(0)
 }
@@ -98,6 +106,17 @@ for (const key of limits) {
     process.exit(2)
   }
   ;(options as Record<string, number>)[key] = number
+}
+
+try {
+  options.turn = turnFromFlags({
+    urls: values['turn-url'] as string[],
+    secret: values['turn-secret'] as string | undefined,
+    ttl: values['turn-ttl'] as string | undefined,
+  })
+} catch (error) {
+  console.error((error as Error).message)
+  process.exit(2)
 }
 
 if (values.redis) {
@@ -155,7 +174,9 @@ try {
   port = await listen(server, 0, host)
 }
 const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-// The two lines a person (and the tests) read first stay plain text.
+// The lines a person (and the tests) read first stay plain text; the TURN one before the signaling
+// line, which is the one a supervisor waits for.
+if (options.turn) console.log(`politely TURN credentials: ${options.turn.urls} (valid ${options.turn.ttl} s)`)
 console.log(`politely signaling: ${origin}${options.path}  (SSE: GET, publish: POST, WebSocket: same URL)`)
 if (dirs.length) console.log(`politely demo: ${origin}/`)
 log.info({ url: `${origin}${options.path}`, redis: !!values.redis, metrics: !!metrics, health: !!health }, 'listening')

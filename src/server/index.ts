@@ -16,6 +16,7 @@ import { RateLimiter } from './rate-limit.js'
 import { Relay } from './relay.js'
 import { EventStreams, serveEvents } from './sse.js'
 import { roomOf, subscriptionTarget } from './target.js'
+import { checkTurnOptions, ICE_SERVERS_ROUTE, serveIceServers } from './turn.js'
 import { WebSocketRoute } from './websocket.js'
 
 export type { AllowedOrigins } from './admission.js'
@@ -28,6 +29,7 @@ export { type MetricsOptions, type MetricsRoute, metricsRoute } from './metrics.
 export type { RefusalReport, ServerObserver, ServerRoute } from './observer.js'
 export { SERVER_DEFAULTS, type ServerOptions } from './options.js'
 export { type Mounts, type RunningStaticServer, type StaticOptions, serveStatic, startStaticServer } from './static.js'
+export { mintTurnCredentials, TURN_DEFAULT_TTL, type TurnOptions } from './turn.js'
 export { WS_CLOSE } from './websocket.js'
 
 /**
@@ -99,6 +101,8 @@ function resolve(options: ServerOptions): ResolvedServerOptions {
   const resolved: Record<string, unknown> = { ...SERVER_DEFAULTS, allowedOrigins: [], trustProxy: false }
   for (const [key, value] of Object.entries(options)) if (value !== undefined) resolved[key] = value
   const limits = resolved as typeof SERVER_DEFAULTS
+  // Checked here, so a bad value stops the server at start, not its first client.
+  if (options.turn) resolved.turn = checkTurnOptions(options.turn)
   resolved.hub ??= new MemoryHub({
     maxRooms: limits.maxRooms,
     replayMessages: limits.replayMessages,
@@ -188,7 +192,11 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     address: string,
     headers: Record<string, string>,
   ): Promise<void> {
-    if (request.method === 'GET') {
+    const ice = room.endsWith(ICE_SERVERS_ROUTE)
+    if (ice) room = room.slice(0, -ICE_SERVERS_ROUTE.length)
+    if (ice && request.method === 'GET') {
+      await serveIceServers(request, response, room, url, relay, resolved.turn, headers)
+    } else if (request.method === 'GET') {
       if (draining) throw restarting()
       await serveEvents(request, response, subscriptionTarget(request, url, room), relay, address, headers, streams)
     } else if (request.method === 'POST') {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { AllowedOrigins } from './admission.js'
 import type { Hub } from './hub.js'
+import type { CheckedTurn, TurnOptions } from './turn.js'
 
 /**
  * Options of {@link createSignalingServer}. Every limit has a default, given with it (and in {@link SERVER_DEFAULTS}).
@@ -79,6 +80,13 @@ export interface ServerOptions {
    * given here has its own (`maxRooms`, `replay…` and `releaseMs` above then do nothing).
    */
   hub?: Hub
+  /**
+   * A TURN server whose credentials the server mints for every admitted peer (coturn's
+   * shared-secret scheme): they come with the `welcome`, and fresh ones from
+   * `GET <path>/<room>/ice-servers`. The server adapters hand them to the peer by themselves.
+   * A bad value throws at creation. Default: none.
+   */
+  turn?: TurnOptions
 }
 
 /**
@@ -90,28 +98,29 @@ export interface ServerOptions {
  * // The in-memory hub the server would make, with a smaller replay budget.
  * const hub = new MemoryHub({ ...SERVER_DEFAULTS, replayBytesTotal: 16 * 1024 * 1024 })
  */
-export const SERVER_DEFAULTS: Readonly<Required<Omit<ServerOptions, 'allowedOrigins' | 'trustProxy' | 'authorize' | 'hub'>>> =
-  Object.freeze({
-    path: '/signal',
-    maxMessageBytes: 128 * 1024,
-    maxBodyBytes: 512 * 1024,
-    maxBatch: 64,
-    ratePerSecond: 50,
-    rateBurst: 200,
-    maxPeersPerRoom: 16,
-    maxRooms: 100_000,
-    newRoomsPerMinute: 60,
-    maxConnections: 10_000,
-    maxConnectionsPerAddress: 100,
-    replayMessages: 64,
-    replayBytes: 256 * 1024,
-    replayBytesTotal: 64 * 1024 * 1024,
-    replayAgeMs: 60_000,
-    releaseMs: 15_000,
-    heartbeatMs: 15_000,
-    retryMs: 1000,
-    maxBufferedBytes: 1024 * 1024,
-  })
+export const SERVER_DEFAULTS: Readonly<
+  Required<Omit<ServerOptions, 'allowedOrigins' | 'trustProxy' | 'authorize' | 'hub' | 'turn'>>
+> = Object.freeze({
+  path: '/signal',
+  maxMessageBytes: 128 * 1024,
+  maxBodyBytes: 512 * 1024,
+  maxBatch: 64,
+  ratePerSecond: 50,
+  rateBurst: 200,
+  maxPeersPerRoom: 16,
+  maxRooms: 100_000,
+  newRoomsPerMinute: 60,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 100,
+  replayMessages: 64,
+  replayBytes: 256 * 1024,
+  replayBytesTotal: 64 * 1024 * 1024,
+  replayAgeMs: 60_000,
+  releaseMs: 15_000,
+  heartbeatMs: 15_000,
+  retryMs: 1000,
+  maxBufferedBytes: 1024 * 1024,
+})
 
 export type ResolvedServerOptions = typeof SERVER_DEFAULTS &
-  ServerOptions & { hub: Hub; allowedOrigins: AllowedOrigins; trustProxy: boolean }
+  ServerOptions & { hub: Hub; allowedOrigins: AllowedOrigins; trustProxy: boolean; turn?: CheckedTurn }

@@ -3,6 +3,7 @@ import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
 import type { Target } from './target.js'
+import { iceServersFor } from './turn.js'
 
 /** One open event stream of an admitted peer: the relay's sink for it. */
 class Stream {
@@ -131,7 +132,9 @@ export async function serveEvents(
   })
   response.socket?.setNoDelay(true)
   const stream = new Stream(response, streams)
-  stream.write(`retry: ${streams.options.retryMs}\nevent: welcome\ndata: ${JSON.stringify({ peer: target.peer })}\n\n`)
+  const { retryMs, turn } = streams.options
+  const welcome = { peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }
+  stream.write(`retry: ${retryMs}\nevent: welcome\ndata: ${JSON.stringify(welcome)}\n\n`)
   const stop = await relay.subscribe(target, stream)
   stream.stop = stop
   const end = () => stream.end()

@@ -7,6 +7,7 @@ import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
 import type { Target } from './target.js'
+import { iceServersFor } from './turn.js'
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
@@ -163,7 +164,8 @@ class Client {
 
 /**
  * Server → client frames are JSON objects with a `type`:
- * `welcome`, `message` (`{ id, message }`), `reset`, `error` (`{ code, message }`),
+ * `welcome` (`{ peer }`, and `iceServers` and `ttl` when the server offers TURN), `message` (`{ id, message }`),
+ * `reset`, `error` (`{ code, message }`),
  * `restart` (`{ retry }`: the server drains; reconnect within `retry` ms, then close 1012),
  * `ack` (`{ n, published? }`: the first `n` frames of this connection are done with; `published`
  * messages of frame `n` went out before the hub failed, and the connection closes with 1013 so the
@@ -336,7 +338,8 @@ export class WebSocketRoute {
     ws.on('close', onClose)
     this.#served.set(ws, client)
     this.#heartbeat ??= setInterval(() => this.#beat(), this.#options.heartbeatMs)
-    client.write(JSON.stringify({ type: 'welcome', peer: target.peer }))
+    const { turn } = this.#options
+    client.write(JSON.stringify({ type: 'welcome', peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }))
     if (this.#draining) client.restart(this.#options.retryMs)
     const stop = await this.relay.subscribe(target, client)
     if (ws.readyState !== ws.OPEN) return stop()
