@@ -1,4 +1,5 @@
 import type { Channel, ChannelSpec } from './channels.js'
+import { PolitelyError } from './errors.js'
 import type { PeerEvents, ReconnectReason } from './events.js'
 import type { Media } from './media.js'
 import { Negotiator } from './negotiation.js'
@@ -11,7 +12,8 @@ const ROLLBACK_GATHER_MS = 700
 export interface ConnectionSetup {
   session: number
   RTCPeerConnection: typeof RTCPeerConnection
-  rtcConfig?: RTCConfiguration
+  /** Its configuration, or the promise of it while its ICE servers are on their way. */
+  config: RTCConfiguration | Promise<RTCConfiguration>
   channels: readonly ChannelSpec[]
   queues: ReadonlyMap<string, Channel>
   /** What the app sends: put on the connection as it was last set. */
@@ -47,7 +49,8 @@ export interface ConnectionHooks {
  * a dead connection can leak into the next one.
  */
 export class Connection {
-  readonly pc: RTCPeerConnection
+  /** Undefined while its ICE servers are on their way. */
+  pc?: RTCPeerConnection
   readonly session: number
   /** The remote session this connection negotiates with. */
   paired?: number
@@ -55,7 +58,10 @@ export class Connection {
   isOpen = false
   /** Our first offer, made in advance for our hellos (undefined: none; see Negotiator.prepare). */
   readonly offer: Promise<string | undefined>
-  readonly #negotiator: Negotiator
+  #negotiator!: Negotiator
+  /** Made once its ICE servers were here: what waits for the RTCPeerConnection chains on it. */
+  #ready?: Promise<unknown>
+  #closed = false
   /** Channels that opened (a negotiated channel opens once). */
   #opened = 0
   #watchdog?: ReturnType<typeof setTimeout>
@@ -73,13 +79,35 @@ export class Connection {
     this.#setup = setup
     this.#hooks = hooks
     this.session = setup.session
-    const pc = new setup.RTCPeerConnection(setup.rtcConfig)
+    const { config } = setup
+    let offer: Promise<string | undefined> | undefined
+    // The ICE servers of an async function (or the signaler's) may be on their way: the connection
+    // pairs and is watched meanwhile; what its negotiator is told waits for it. One that cannot be
+    // had is a failed build, recovered (and so asked again) like any other.
+    this.offer =
+      config instanceof Promise
+        ? (this.#ready = config
+            .then((config) => {
+              offer = this.#build(config)
+            })
+            .catch((cause) => {
+              if (this.#closed) return
+              hooks.emit('error', new PolitelyError('ice-servers-failed', 'No ICE servers', { cause }))
+              this.#fire('failed')
+            })).then(() => offer)
+        : this.#build(config)!
+  }
+
+  #build(config: RTCConfiguration): Promise<string | undefined> | undefined {
+    if (this.#closed) return
+    const setup = this.#setup
+    const pc = new setup.RTCPeerConnection(config)
     this.pc = pc
     this.#negotiator = new Negotiator(pc, {
       sendDescription: (description) => this.#hooks.signal({ kind: 'description', description }),
       error: (error) => this.#hooks.emit('error', error),
       stalled: () => this.#fire('stalled'),
-      sample: hooks.sample,
+      sample: this.#hooks.sample,
       // A negotiation ended: a transceiver that no longer receives is a track the remote removed.
       negotiated: () => {
         for (const [transceiver, track] of this.#receiving)
@@ -140,25 +168,35 @@ export class Connection {
     for (const spec of setup.channels) this.#openChannel(spec)
     // Not with tracks: werift gives transceivers their mids in createOffer, and an offer of the
     // remote that uses them differently then fails (as after its rollbacks).
-    this.offer = setup.media.sending || !setup.advance ? Promise.resolve(undefined) : this.#negotiator.prepare()
+    return setup.media.sending || !setup.advance ? Promise.resolve(undefined) : this.#negotiator.prepare()
   }
 
   /** Pairs with a remote session and starts negotiating (answering `offer`, from its hello, if we are polite). */
   pair(remoteSession: number, polite: boolean, politeWaitsForFirstOffer: boolean, offer?: string): void {
     this.paired = remoteSession
-    this.#negotiator.start(polite, politeWaitsForFirstOffer, offer)
+    this.#later(() => this.#negotiator.start(polite, politeWaitsForFirstOffer, offer))
     this.progress()
   }
 
   /** Our offer made in advance went with a hello addressed to the remote (see Negotiator.delivered). */
   offerDelivered(): void {
+    // Only ever after the offer was made: the RTCPeerConnection is there.
     this.#negotiator.delivered()
   }
 
   /** Hands a description or candidate meant for this connection to the negotiator. */
   deliver(message: DescriptionMessage | CandidateMessage): void {
-    if (message.kind === 'description') void this.#negotiator.handleDescription(message.description)
-    else if (message.candidate) void this.#negotiator.handleCandidate(message.candidate)
+    this.#later(() =>
+      message.kind === 'description'
+        ? this.#negotiator.handleDescription(message.description)
+        : message.candidate && this.#negotiator.handleCandidate(message.candidate),
+    )
+  }
+
+  /** Runs `action` now, or, while the RTCPeerConnection is on its way, in order once it is there (never if it is not). */
+  #later(action: () => unknown): void {
+    if (this.#ready) this.#ready = this.#ready.then(() => this.pc && void action())
+    else void action()
   }
 
   /**
@@ -168,20 +206,18 @@ export class Connection {
   close(): void {
     clearTimeout(this.#watchdog)
     if (!this.#closed) for (const track of this.#receiving.values()) this.#hooks.emit('track-ended', { track })
-    this.pc.close()
-  }
-
-  get #closed(): boolean {
-    return this.pc.signalingState === 'closed'
+    this.#closed = true
+    this.pc?.close()
   }
 
   /** ICE works. werift may report `checking` for good on a working connection (after a renegotiation during its first checks): its connectionState tells. */
   get #iceUp(): boolean {
-    return /^con|^com/.test(this.pc.iceConnectionState) || this.pc.connectionState === 'connected'
+    const pc = this.pc!
+    return /^con|^com/.test(pc.iceConnectionState) || pc.connectionState === 'connected'
   }
 
   #openChannel(spec: ChannelSpec): void {
-    this.#setup.queues.get(spec.name)!.open(this.pc, spec, {
+    this.#setup.queues.get(spec.name)!.open(this.pc!, spec, {
       opened: () => {
         if (++this.#opened === this.#setup.channels.length) {
           this.isOpen = true
@@ -214,7 +250,7 @@ export class Connection {
     if (
       this.#closed ||
       this.paired === undefined ||
-      (this.isOpen && ((this.pc.signalingState === 'stable' && this.#iceUp) || this.#setup.offline()))
+      (this.isOpen && ((this.pc!.signalingState === 'stable' && this.#iceUp) || this.#setup.offline()))
     )
       return
     // Never shorter than a few signaling round trips: a slow path is not a stalled one.

@@ -23,6 +23,11 @@ export type ErrorCode =
   | 'invalid-message'
   /** A WebRTC operation failed in a way that is not an expected race. */
   | 'negotiation-failed'
+  /**
+   * `rtcConfig.iceServers` (a function) threw, rejected, or the signaler could not get the server's:
+   * the connection is built again, as the `reconnectDelay` policy says (`reconnecting`, `failed`).
+   */
+  | 'ice-servers-failed'
   /** The signaler failed to connect or to deliver (a refusal without a code of its own below: see `status`). */
   | 'signaling-failed'
   /** The server's `authorize` hook refused this peer (HTTP 403). Final: the signaler stops. */

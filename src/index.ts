@@ -17,7 +17,7 @@ export type {
   RebuildReason,
   ReconnectReason,
 } from './events.js'
-export type { ChannelOptions, PeerOptions } from './peer.js'
+export type { ChannelOptions, PeerOptions, RtcConfig } from './peer.js'
 export { DEFAULTS, PerfectNegotiationPeer } from './peer.js'
 export type { ByeMessage, CandidateInit, CandidateMessage, DescriptionMessage, HelloMessage, SignalMessage } from './protocol.js'
 export { isValidPeerId, parseSignal } from './protocol.js'

@@ -3,8 +3,10 @@ import { Connection } from './connection.js'
 import type { CloseReason, PeerEvents, PeerState, RebuildReason, ReconnectReason } from './events.js'
 import type { Media } from './media.js'
 import { type Instance, type RemoteRecord, routeSignal } from './pairing.js'
+import type { RtcConfig } from './peer.js'
 import type { CandidateMessage, DescriptionMessage, SignalMessage } from './protocol.js'
 import { type ReconnectPolicy, Streak } from './reconnect.js'
+import type { Signaler } from './signalers/signaler.js'
 
 /** How long a `bye` may trail the closing of the remote's channels and still be what ended them (ms). */
 const BYE_GRACE_MS = 500
@@ -13,7 +15,9 @@ const MAX_RETIRED = 32
 /** The options a link reads (the peer's and the room's, resolved). */
 export interface LinkOptions extends QueueLimits {
   RTCPeerConnection: typeof RTCPeerConnection
-  rtcConfig?: RTCConfiguration
+  rtcConfig?: RtcConfig
+  /** Asked for ICE servers when `rtcConfig` has none. */
+  signaler: Signaler
   polite?: boolean
   firstOffer: 'impolite' | 'either'
   stallTimeout: number
@@ -189,10 +193,21 @@ export class Link {
     const host = this.#host
     const { options } = host
     const session = host.session()
+    // The app's ICE servers (a list, or a function asked for every connection: credentials
+    // expire), else the signaler's (the reference server's TURN credentials).
+    const { iceServers, ...base } = options.rtcConfig ?? {}
+    // The app's function is always awaited: what it throws becomes a rejection, like what it rejects.
+    const servers =
+      typeof iceServers === 'function'
+        ? new Promise<RTCIceServer[]>((resolve) => resolve(iceServers()))
+        : (iceServers ?? options.signaler.iceServers?.())
+    const config = (list?: RTCIceServer[]): RTCConfiguration => (list ? { ...base, iceServers: list } : base)
     const connection: Connection = new Connection(
       {
         ...options,
         session,
+        // A list is used at once (the connection is made now); only a promise makes it wait.
+        config: servers instanceof Promise ? servers.then(config) : config(servers),
         // Each attempt in a row doubles the wait (up to 16×): signaling slower than the timeout must still get through.
         stallTimeout: options.stallTimeout * 2 ** Math.min(this.#streak.attempt, 4),
         // Nothing measured yet: the path may be slow (a fast one gives a sample within the first hellos).
@@ -252,7 +267,7 @@ export class Link {
       if (this.#current !== connection) return
       // ICE trouble on open channels: an ICE restart keeps them (and what is in flight). A stalled
       // renegotiation is not ICE's doing: rebuild.
-      if (attempt < 2 && connection.isOpen && reason !== 'stalled') return connection.pc.restartIce()
+      if (attempt < 2 && connection.isOpen && reason !== 'stalled') return connection.pc!.restartIce()
       this.#rebuild(reason)
       // A 1:1 peer broadcasts: if the remote is gone for good (a crash, a reload that said no
       // bye), a newer instance waiting for the seat answers too, and takes it.

@@ -20,6 +20,23 @@ import type { Signaler } from './signalers/signaler.js'
 export type ChannelOptions = Pick<RTCDataChannelInit, 'ordered' | 'maxRetransmits' | 'maxPacketLifeTime' | 'protocol'>
 
 /**
+ * The `rtcConfig` of a peer or a room: an `RTCConfiguration` whose `iceServers` may also be a
+ * function, called before each RTCPeerConnection is built (the first, every rebuild, every room
+ * member), so credentials that expire are fresh on every connection. One that throws or rejects is
+ * an `ice-servers-failed` error, and the connection is built again as after any failure.
+ *
+ * @example
+ * const rtcConfig: RtcConfig = {
+ *   iceServers: async () => (await fetch('/turn-credentials')).json(), // [{ urls, username, credential }]
+ *   iceTransportPolicy: 'relay',
+ * }
+ */
+export interface RtcConfig extends Omit<RTCConfiguration, 'iceServers'> {
+  /** A list, or a function giving one (or a promise of one), asked for every connection. Default: the signaler's, else none. */
+  iceServers?: RTCIceServer[] | (() => RTCIceServer[] | Promise<RTCIceServer[]>)
+}
+
+/**
  * Options of {@link PerfectNegotiationPeer}. Only `signaler` is required.
  *
  * @example
@@ -35,8 +52,11 @@ export interface PeerOptions {
   id?: string
   /** Force the role; by default the peer with the lower id is polite (both sides agree without a round trip). */
   polite?: boolean
-  /** Passed to `RTCPeerConnection`. Default: no ICE servers (host candidates only). */
-  rtcConfig?: RTCConfiguration
+  /**
+   * Passed to `RTCPeerConnection`; `iceServers` may be a function, asked for every connection
+   * ({@link RtcConfig}). Default: the signaler's ICE servers (a server with TURN), else none (host candidates only).
+   */
+  rtcConfig?: RtcConfig
   /** Named data channels besides `'default'`, negotiated (not announced), recreated on every rebuild. */
   channels?: Record<string, ChannelOptions>
   /** The RTCPeerConnection constructor; defaults to the global one. Pass one from a Node WebRTC stack to run in Node. */

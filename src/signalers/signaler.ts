@@ -58,4 +58,10 @@ export interface Signaler {
   subscribe(handler: (message: unknown) => void): () => void
   /** Stops for good. Messages already handed to `send()` are still delivered if the transport allows. */
   close(): void
+  /**
+   * ICE servers for the next connection (optional): asked before each RTCPeerConnection is built
+   * when the app's `rtcConfig` has no `iceServers`. A list (or undefined: none) builds it at once;
+   * a promise makes it wait. The server adapters give the TURN credentials the server minted.
+   */
+  iceServers?(): RTCIceServer[] | undefined | Promise<RTCIceServer[] | undefined>
 }
