@@ -33,6 +33,21 @@ export interface ServerSignalerOptions {
   reconnectDelay?: ReconnectPolicy<SignalerTrouble>
   /** Most messages held while the server cannot be reached. */
   maxQueued?: number
+  /** The fetch function, for fresh TURN credentials (and, in `SseSignaler`, everything); the global one by default. */
+  fetch?: typeof fetch
+}
+
+/** The TURN credentials the server gave, when, and for how long (ms). */
+interface HeldIceServers {
+  servers: RTCIceServer[]
+  at: number
+  ttl: number
+}
+
+/** What a server's `welcome` (and its `ice-servers` route) says of TURN; null: it offers none. */
+function iceServersOf(body: { iceServers?: unknown; ttl?: unknown } | undefined): HeldIceServers | null {
+  const servers = body?.iceServers
+  return Array.isArray(servers) ? { servers, at: Date.now(), ttl: Number(body?.ttl) * 1000 } : null
 }
 
 /** Server codes an app can act on, reported under their own {@link ErrorCode}; the others are `signaling-failed`. */
@@ -106,6 +121,12 @@ export abstract class ServerSignaler implements Signaler {
   #reported = false
   /** When this signaler was last replaced by another connection holding its secret. */
   #replacedAt: number[] = []
+  /** Welcomed, and the transport has not dropped since. */
+  #online = false
+  /** The server's TURN credentials (null: it offers none; undefined: no welcome yet). */
+  #ice?: HeldIceServers | null
+  /** Builds waiting for a welcome: it brings fresh credentials. */
+  #iceWaiting: Array<() => void> = []
 
   constructor(options: ServerSignalerOptions, name: string) {
     if (!options?.url || !options.room) throw new PolitelyError('invalid-options', `${name} needs a url and a room`)
@@ -152,12 +173,54 @@ export abstract class ServerSignaler implements Signaler {
 
   close(): void {
     this.closed = true
+    this.#online = false
     clearTimeout(this.#retry)
     this.#handlers.clear()
+    for (const resolve of this.#iceWaiting.splice(0)) resolve()
     this.shutdown()
     // Closed before the server welcomed us: connect() settles (its caller checks whether it was closed).
     this.#connecting?.resolve()
     this.#connecting = undefined
+  }
+
+  /**
+   * The ICE servers the server offers (TURN credentials it minted for this peer), for each new
+   * connection: none (undefined, at once) from a server without TURN. Credentials past half of
+   * their lifetime are replaced first: by the next welcome while the server cannot be reached, else
+   * from `GET <url>/<room>/ice-servers` (if that fails, ones not yet expired still serve). Before
+   * the first welcome it waits for it.
+   */
+  iceServers(): Promise<RTCIceServer[] | undefined> | undefined {
+    return this.#ice === null ? undefined : this.#freshIceServers()
+  }
+
+  async #freshIceServers(): Promise<RTCIceServer[] | undefined> {
+    const age = () => Date.now() - (this.#ice?.at ?? 0)
+    const before = this.#ice
+    if (before === undefined || (before && !this.#online && age() > before.ttl / 2))
+      await new Promise<void>((resolve) => this.#iceWaiting.push(resolve))
+    const held = this.#ice
+    if (!held || age() <= held.ttl / 2) return held?.servers
+    try {
+      const url = this.endpoint({ peer: this.peer })
+      url.pathname += '/ice-servers'
+      const response = await this.fetcher(url.href, { headers: { authorization: `Bearer ${this.token}` }, cache: 'no-store' })
+      const body = await response.json().catch(() => undefined)
+      if (!response.ok) throw refusalError(response.status, body?.error, 'fresh TURN credentials')
+      return (this.#ice = iceServersOf(body))?.servers
+    } catch (error) {
+      if (age() < held.ttl) return held.servers
+      throw error
+    }
+  }
+
+  /**
+   * The fetch function, to be called as a plain function: a browser's fetch throws "Illegal
+   * invocation" when called as a method of anything but the window.
+   */
+  protected get fetcher(): typeof fetch {
+    const chosen = this.options.fetch ?? globalThis.fetch
+    return (input, init) => chosen(input, init)
   }
 
   /** Opens the transport (again). */
@@ -167,8 +230,14 @@ export abstract class ServerSignaler implements Signaler {
   /** Ends the transport for good (queued messages may still leave). */
   protected abstract shutdown(): void
 
-  /** The server accepted us: `connect()` resolves, the backoff resets, the queue goes out. */
-  protected welcome(): void {
+  /**
+   * The server accepted us (`body`: what its welcome said, TURN credentials if it offers them):
+   * `connect()` resolves, the backoff resets, the queue goes out.
+   */
+  protected welcome(body?: { iceServers?: unknown; ttl?: unknown }): void {
+    this.#online = true
+    this.#ice = iceServersOf(body)
+    for (const resolve of this.#iceWaiting.splice(0)) resolve()
     this.#streak.attempt = 0
     this.#everWelcomed = true
     this.#reported = false
@@ -191,6 +260,7 @@ export abstract class ServerSignaler implements Signaler {
    * `after`: the server's `Retry-After`, in ms.
    */
   protected dropped(refusal?: PolitelyError, after = 0): void {
+    this.#online = false
     if (this.closed) return
     this.events?.online?.(false)
     if (refusal && !retryable(refusal)) {
@@ -221,6 +291,7 @@ export abstract class ServerSignaler implements Signaler {
    * the third time within a minute we stop with `replaced`.
    */
   protected replaced(): void {
+    this.#online = false
     if (this.closed) return
     this.events?.online?.(false)
     const now = Date.now()

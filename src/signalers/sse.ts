@@ -18,7 +18,7 @@ export type { ServerSignalerOptions, SignalerTrouble } from './server-signaler.j
  * const signaler = new SseSignaler({ url: 'https://example.com/signal', room: 'abc', fetch: counted })
  */
 export interface SseSignalerOptions extends ServerSignalerOptions {
-  /** The fetch function; the global one by default (Node ≥ 18, every browser). */
+  /** The fetch function, for the stream and the POSTs; the global one by default (Node ≥ 18, every browser). */
   fetch?: typeof fetch
 }
 
@@ -114,15 +114,6 @@ export class SseSignaler extends ServerSignaler {
     super(options, 'SseSignaler')
   }
 
-  /**
-   * The fetch function, to be called as a plain function: a browser's fetch
-   * throws "Illegal invocation" when called as a method of anything but the window.
-   */
-  get #fetch(): typeof fetch {
-    const chosen = (this.options as SseSignalerOptions).fetch ?? globalThis.fetch
-    return (input, init) => chosen(input, init)
-  }
-
   protected open(): void {
     if (this.closed) return
     this.#stream?.abort()
@@ -136,7 +127,7 @@ export class SseSignaler extends ServerSignaler {
 
   /** Reads one stream to its end; resolves with what the server said if it refused, or that it said we were replaced. */
   async #read(stream: AbortController): Promise<Refused | 'replaced' | number | undefined> {
-    const response = await this.#fetch(this.endpoint(this.subscription()).href, {
+    const response = await this.fetcher(this.endpoint(this.subscription()).href, {
       headers: { accept: 'text/event-stream' },
       cache: 'no-store',
       signal: stream.signal,
@@ -150,7 +141,11 @@ export class SseSignaler extends ServerSignaler {
       if (this.#stream !== stream) return
       if (event === 'welcome') {
         this.#subscribed = this.#welcomed = true
-        this.welcome()
+        let body: Parameters<ServerSignaler['welcome']>[0]
+        try {
+          body = JSON.parse(data)
+        } catch {}
+        this.welcome(body)
       } else if (event === 'reset') this.events?.reset()
       else if (event === 'replaced') replaced = true
       else if (event === 'restart') restart = Number(/\d+/.exec(data)?.[0]) || 0
@@ -209,7 +204,7 @@ export class SseSignaler extends ServerSignaler {
   }
 
   #post(body: string): Promise<Response> {
-    return this.#fetch(this.endpoint().href, {
+    return this.fetcher(this.endpoint().href, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body,

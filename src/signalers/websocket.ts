@@ -68,6 +68,8 @@ export class WebSocketSignaler extends ServerSignaler {
         n?: number
         published?: number
         retry?: number
+        iceServers?: unknown
+        ttl?: unknown
       }
       try {
         frame = JSON.parse(String(event.data))
@@ -78,7 +80,7 @@ export class WebSocketSignaler extends ServerSignaler {
         this.deliver(frame.message, frame.id)
       } else if (frame.type === 'welcome') {
         this.#welcomed = true
-        this.welcome()
+        this.welcome(frame)
       } else if (frame.type === 'ack') {
         const n = Number(frame.n)
         // A garbled count must not drop what is still unacknowledged.
