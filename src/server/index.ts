@@ -29,7 +29,7 @@ export { type MetricsOptions, type MetricsRoute, metricsRoute } from './metrics.
 export type { RefusalReport, ServerObserver, ServerRoute } from './observer.js'
 export { SERVER_DEFAULTS, type ServerOptions } from './options.js'
 export { type Mounts, type RunningStaticServer, type StaticOptions, serveStatic, startStaticServer } from './static.js'
-export { mintTurnCredentials, TURN_DEFAULT_TTL, type TurnOptions } from './turn.js'
+export { mintTurnCredentials, TURN_DEFAULT_TTL, type TurnCredentials, type TurnOptions } from './turn.js'
 export { WS_CLOSE } from './websocket.js'
 
 /**

@@ -45,6 +45,20 @@ export interface IceServersOffer {
 }
 
 /**
+ * A TURN username and its password, as an `RTCIceServer` takes them.
+ *
+ * @example
+ * const { username, credential }: TurnCredentials = mintTurnCredentials({ secret, user: peerId })
+ * const server: RTCIceServer = { urls: 'turn:turn.example.org:3478', username, credential }
+ */
+export interface TurnCredentials {
+  /** `<expiry in Unix seconds>:<user>`. */
+  username: string
+  /** The base64 HMAC-SHA1 of `username`, keyed with the shared secret. */
+  credential: string
+}
+
+/**
  * Credentials of coturn's shared-secret scheme (the "TURN REST API"): `username` is
  * `<expiry in Unix seconds>:<user>`, `credential` the base64 HMAC-SHA1 of `username` keyed with
  * the secret. Nothing is stored: the TURN server recomputes the HMAC.
@@ -62,7 +76,7 @@ export function mintTurnCredentials(options: {
   ttl?: number
   /** Now, in ms since the epoch (default `Date.now()`). */
   now?: number
-}): { username: string; credential: string } {
+}): TurnCredentials {
   const { secret, user, ttl = TURN_DEFAULT_TTL, now = Date.now() } = options
   const username = `${Math.floor(now / 1000) + ttl}:${user}`
   return { username, credential: createHmac('sha1', secret).update(username).digest('base64') }

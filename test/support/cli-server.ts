@@ -21,11 +21,15 @@ export interface CliServer {
   stop(): Promise<void>
 }
 
-/** Starts `dist/cli.mjs --port 0 --host 127.0.0.1 ...args`; resolves once it prints where it listens. */
-export function startCli(args: string[] = []): Promise<CliServer> {
+/**
+ * Starts `dist/cli.mjs --port 0 --host 127.0.0.1 ...args` (with `env` added to the environment);
+ * resolves once it prints where it listens, rejects with its output if it exits first.
+ */
+export function startCli(args: string[] = [], env: Record<string, string> = {}): Promise<CliServer> {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`)
   const child = spawn(process.execPath, [cli, '--port', '0', '--host', '127.0.0.1', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   let out = ''
