@@ -110,7 +110,7 @@ export class MemoryHub implements Hub {
     binding.releaseTimer.unref?.()
   }
 
-  publish(roomId: string, { from, to, data }: Omit<RoomEvent, 'id'>): RoomEvent {
+  publish(roomId: string, { from, to, data }: Omit<RoomEvent, 'id'>): RoomEvent | Promise<RoomEvent> {
     const room = this.#rooms.get(roomId)
     if (!room) throw new Error(`No room ${roomId}`)
     const seq = ++room.seq
