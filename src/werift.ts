@@ -19,13 +19,16 @@
  *   set, ours or the remote's, werift starts every transport (connect()): that one has no remote
  *   parameters ("remoteParams missing"), and once the bundle is up werift reports connectionState
  *   `failed`; politely restarts ICE and renegotiates, and no RTP ever arrives.
+ * - Its ICE pairs the candidates it has when an answer is set and fails at once without a pair:
+ *   with trickle ICE the remote's candidates follow its answer (and a TURN allocation takes a
+ *   round trip), so a relay-only connection often failed before it began.
  *
  * So before a remote offer is applied (where werift rolls back implicitly) and after an explicit
  * rollback, every mid the current local description does not hold is given up (werift never hands
  * out a mid twice), every new transceiver gets an m-line of its own, as in browsers, an answer
  * that leaves a transceiver unnegotiated is followed by `negotiationneeded`, and once the remote
  * bundles, every transceiver is on the bundle's transport (as in browsers, where an unnegotiated
- * transceiver has none).
+ * transceiver has none); and ICE checks wait for a first candidate pair.
  *
  * @example
  * import { RTCPeerConnection } from 'werift'
@@ -51,6 +54,23 @@ export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTC
           : []
         setLocalRole(options)
         for (const [connection, controlling] of kept) if (connection.remoteUsername) connection.iceControlling = controlling
+      }
+      // werift's ICE (a port of aioice, which gathers everything before it connects) pairs the
+      // candidates it has when the answer is set and fails at once if there is no pair yet. With
+      // trickle ICE there may be none: the remote's candidates follow its answer, ours may wait
+      // for a TURN allocation. Relay-only through coturn, under load, 1 connection in 3 failed
+      // so and was rebuilt (7 times in a row once). Its checks start once there is a pair (a
+      // connection that never gets one is the stall watchdog's).
+      const self = this as unknown as { connect(): Promise<void> }
+      const connect = self.connect.bind(this)
+      self.connect = async () => {
+        const unpaired = () =>
+          manager.dtlsTransports.some(
+            ({ iceTransport }) =>
+              !/^(connected|completed|closed)$/.test(iceTransport.state) && !iceTransport.connection.checkList.length,
+          )
+        while (unpaired() && this.connectionState !== 'closed') await new Promise((resolve) => setTimeout(resolve, PAIR_POLL_MS))
+        return connect()
       }
     }
 
@@ -122,9 +142,17 @@ export function weriftPeerConnection(Base: typeof RTCPeerConnection): typeof RTC
 
 /** werift's SecureTransportManager, which gives the ICE transports their roles. */
 interface RoleSetter {
-  dtlsTransports: Array<{ iceTransport: { connection: { iceControlling: boolean; remoteUsername?: string } } }>
+  dtlsTransports: Array<{
+    iceTransport: {
+      state: string
+      connection: { iceControlling: boolean; remoteUsername?: string; checkList: unknown[] }
+    }
+  }>
   setLocalRole(options: object): void
 }
+
+/** How often (ms) a connect waits to see whether its ICE has a candidate pair (werift polls its checks as often). */
+const PAIR_POLL_MS = 20
 
 /** What werift's transceivers and SCTP transport expose besides the standard. */
 interface Claim {
