@@ -146,7 +146,9 @@ export class Link {
   hello(to?: string): void {
     const connection = this.#current
     void connection?.offer.then((offer) => {
-      if (this.#current !== connection) return
+      // Without an RTCPeerConnection (its ICE servers could not be had) it is about to be rebuilt:
+      // announcing it would only pair the remote with a session that never negotiates.
+      if (this.#current !== connection || !connection.pc) return
       const { paired } = connection
       this.#helloAt = Date.now()
       const withOffer = paired ? undefined : offer

@@ -199,7 +199,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     } else if (request.method === 'GET') {
       if (draining) throw restarting()
       await serveEvents(request, response, subscriptionTarget(request, url, room), relay, address, headers, streams)
-    } else if (request.method === 'POST') {
+    } else if (request.method === 'POST' && !ice) {
       await servePublish(request, response, room, relay, resolved, headers)
     } else if (request.method === 'OPTIONS') {
       response.writeHead(204, { ...headers, ...PREFLIGHT_HEADERS, allow: 'GET, POST, OPTIONS' }).end()

@@ -127,6 +127,8 @@ export abstract class ServerSignaler implements Signaler {
   #ice?: HeldIceServers | null
   /** Builds waiting for a welcome: it brings fresh credentials. */
   #iceWaiting: Array<() => void> = []
+  /** The request for fresh credentials under way. */
+  #refreshing?: Promise<RTCIceServer[] | undefined>
 
   constructor(options: ServerSignalerOptions, name: string) {
     if (!options?.url || !options.room) throw new PolitelyError('invalid-options', `${name} needs a url and a room`)
@@ -195,23 +197,31 @@ export abstract class ServerSignaler implements Signaler {
   }
 
   async #freshIceServers(): Promise<RTCIceServer[] | undefined> {
-    const age = () => Date.now() - (this.#ice?.at ?? 0)
+    const age = (held: HeldIceServers) => Date.now() - held.at
     const before = this.#ice
-    if (before === undefined || (before && !this.#online && age() > before.ttl / 2))
+    if (before === undefined || (before && !this.#online && age(before) > before.ttl / 2))
       await new Promise<void>((resolve) => this.#iceWaiting.push(resolve))
     const held = this.#ice
-    if (!held || age() <= held.ttl / 2) return held?.servers
+    if (!held || age(held) <= held.ttl / 2) return held?.servers
+    // One request for the builds that ask at once (a room's links after a network change).
+    this.#refreshing ??= this.#refreshIceServers().finally(() => {
+      this.#refreshing = undefined
+    })
     try {
-      const url = this.endpoint({ peer: this.peer })
-      url.pathname += '/ice-servers'
-      const response = await this.fetcher(url.href, { headers: { authorization: `Bearer ${this.token}` }, cache: 'no-store' })
-      const body = await response.json().catch(() => undefined)
-      if (!response.ok) throw refusalError(response.status, body?.error, 'fresh TURN credentials')
-      return (this.#ice = iceServersOf(body))?.servers
+      return await this.#refreshing
     } catch (error) {
-      if (age() < held.ttl) return held.servers
+      if (age(held) < held.ttl) return held.servers
       throw error
     }
+  }
+
+  async #refreshIceServers(): Promise<RTCIceServer[] | undefined> {
+    const url = this.endpoint({ peer: this.peer })
+    url.pathname += '/ice-servers'
+    const response = await this.fetcher(url.href, { headers: { authorization: `Bearer ${this.token}` }, cache: 'no-store' })
+    const body = await response.json().catch(() => undefined)
+    if (!response.ok) throw refusalError(response.status, body?.error, 'fresh TURN credentials')
+    return (this.#ice = iceServersOf(body))?.servers
   }
 
   /**
