@@ -12,7 +12,8 @@
 //                         and must answer, and the scale-out recipe runs as written
 // A block with any other tag fails. What the runner changes is what cannot run here: fixed ports
 // become free ones, unpkg URLs the local dist/ (after checking the pinned versions), and the
-// example STUN/TURN hosts 127.0.0.1, so nothing leaves the machine.
+// example STUN/TURN hosts 127.0.0.1, so nothing leaves the machine; Node snippets get a
+// TURN_SECRET in their environment.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -134,7 +135,8 @@ describe('Node snippets', () => {
     }
   }
 
-  test.each(of('js node'))('%s', async (where, { code }) => runServerSnippet(where, code))
+  // The secret a server snippet reads from its environment (TURN), as a deployment would give it.
+  test.each(of('js node'))('%s', async (where, { code }) => runServerSnippet(where, code, { TURN_SECRET: 'docs-only-secret' }))
 
   describeRequiring(redisServer, 'with Redis', () => {
     test.each(of('js node redis'))('%s', async (where, { code }) => {
