@@ -81,6 +81,13 @@ export interface Hub {
   rooms(): number
   /** Whether the hub can serve now (Redis reachable); a hub without it always can. */
   ready?(): Promise<boolean>
+  /**
+   * Takes `count` tokens from the bucket named `key` (`ratePerSecond`, at most `burst` held);
+   * whether it could. A hub shared by several processes (Redis) keeps the bucket there, so a
+   * peer's rate limit holds across the processes its requests reach; without it, each server
+   * process keeps its own.
+   */
+  take?(key: string, count: number, ratePerSecond: number, burst: number): Promise<boolean>
   /** Stops its timers and connections; the server calls it from its own `close()`. */
   close(): Promise<void>
 }

@@ -62,6 +62,25 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', KEYS[2], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3]}))
 return id`
 
+// A token bucket shared by every process, on Redis's clock (the processes' clocks may differ).
+// KEYS: bucket. ARGV: count, ratePerSecond, burst. Returns 1 when the tokens were taken.
+const TAKE = `
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local rate, burst, count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[1])
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(held[1]) or burst
+local at = tonumber(held[2]) or ms
+tokens = math.min(burst, tokens + math.max(0, ms - at) * rate / 1000)
+local taken = 0
+if tokens >= count then
+  tokens = tokens - count
+  taken = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', ms)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return taken`
+
 /** Compares two stream ids (`ms-seq`). */
 function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number)
@@ -120,6 +139,7 @@ export class RedisHub implements Hub {
     }
     this.#client.defineCommand('politelyClaim', { numberOfKeys: 2, lua: CLAIM })
     this.#client.defineCommand('politelyPublish', { numberOfKeys: 2, lua: PUBLISH })
+    this.#client.defineCommand('politelyTake', { numberOfKeys: 1, lua: TAKE })
     this.#subscriber.on('message', (channel: string, text: string) => {
       const room = channel.slice(this.#prefix.length + 1, -3) // <prefix>:<room>:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
@@ -166,6 +186,17 @@ export class RedisHub implements Hub {
     if (binding) binding.connections++
     else this.#local.set(local, { room, peer, tokenHash, connections: 1 })
     return result
+  }
+
+  /** A token bucket in Redis: a peer's rate limit holds across every process its requests reach. */
+  async take(key: string, count: number, ratePerSecond: number, burst: number): Promise<boolean> {
+    const taken = await (this.#client as unknown as { politelyTake(...args: unknown[]): Promise<number> }).politelyTake(
+      `${this.#prefix}:rate:${key}`,
+      count,
+      ratePerSecond,
+      burst,
+    )
+    return taken === 1
   }
 
   async verify(room: string, peer: string, token: string): Promise<boolean> {

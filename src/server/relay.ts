@@ -145,9 +145,29 @@ export class Relay {
    * does not (Redis). Throws (or rejects with) a {@link Refusal}.
    */
   publish(room: string, peer: string, messages: unknown[], key = `${room}\u0000${peer}`): string[] | Promise<string[]> {
-    if (!this.#limiter.take(key, messages.length)) {
-      throw new Refusal('rate-limited', `More than ${this.#options.ratePerSecond} messages a second`)
+    const { ratePerSecond, rateBurst } = this.#options
+    // A shared hub keeps the bucket, so the limit holds across processes (one round trip more).
+    if (this.#hub.take) {
+      return this.#hub.take(key, messages.length, ratePerSecond, rateBurst).then(
+        (taken) => {
+          if (!taken) throw this.#rateLimited()
+          return this.#validated(room, peer, messages)
+        },
+        (error) => {
+          throw this.#hubFailed(error, 0)
+        },
+      )
     }
+    if (!this.#limiter.take(key, messages.length)) throw this.#rateLimited()
+    return this.#validated(room, peer, messages)
+  }
+
+  #rateLimited(): Refusal {
+    return new Refusal('rate-limited', `More than ${this.#options.ratePerSecond} messages a second`)
+  }
+
+  /** Validates `messages`, then publishes them. */
+  #validated(room: string, peer: string, messages: unknown[]): string[] | Promise<string[]> {
     const parsed: SignalMessage[] = []
     for (const raw of messages) {
       let message: SignalMessage

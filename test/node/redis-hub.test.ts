@@ -79,6 +79,31 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
     a.close()
   })
 
+  test("a peer's rate limit holds across processes: its POSTs to two processes share one bucket", async () => {
+    const rate = { ratePerSecond: 5, rateBurst: 5 }
+    const start = async () => {
+      const hub = new RedisHub({ ...limits, redis: redis.url })
+      await hub.connect()
+      const server = await startSignalingServer({ port: 0, hub, ...limits, ...rate })
+      servers.push(server)
+      return server
+    }
+    const [one, two] = [await start(), await start()]
+    const room = uniqueRoom()
+    const a = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+    await until(() => a.events.length === 1, 'welcome')
+    const started = Date.now()
+    const statuses: number[] = []
+    for (let n = 1; n <= 20; n++) statuses.push((await publish(n % 2 ? one.url : two.url, room, 'a', n)).status)
+    const elapsed = Date.now() - started
+    const accepted = statuses.filter((status) => status === 202).length
+    // One bucket: the burst plus what refilled meanwhile. Two buckets (one per process) would take 10 at once.
+    expect(accepted).toBeGreaterThanOrEqual(rate.rateBurst)
+    expect(accepted).toBeLessThanOrEqual(rate.rateBurst + Math.ceil((elapsed / 1000) * rate.ratePerSecond))
+    expect(statuses.filter((status) => status !== 202).every((status) => status === 429)).toBe(true)
+    a.close()
+  })
+
   test.each(ADAPTERS)('$name: peers on different processes connect over real WebRTC and exchange data', async (adapter) => {
     const [one, two] = [await startOne(), await startOne()]
     const stack = await wrtcStack()
