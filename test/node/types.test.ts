@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 const repo = resolve(import.meta.dirname, '../..')
 const fixtures = join(repo, 'test/fixtures/consumer')
 /** What the package's declarations import, besides its own files. */
-const DEPENDENCIES = ['mitt', 'ws', '@types/ws', '@types/node', 'undici-types', 'ioredis', '@ioredis']
+const DEPENDENCIES = ['mitt', 'ws', '@types/ws', '@types/node', 'undici-types', 'ioredis', '@ioredis', 'prom-client']
 
 let dir = ''
 
