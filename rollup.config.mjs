@@ -48,23 +48,26 @@ const umd = (input, file, core) => ({
   },
 })
 
+/** ESM and CommonJS builds of a set of entries, their shared chunks in dist/shared. */
+const libraryOutputs = [
+  { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs', sourcemap: maps },
+  {
+    dir: 'dist',
+    format: 'cjs',
+    entryFileNames: '[name].cjs',
+    chunkFileNames: 'shared/[name]-[hash].cjs',
+    sourcemap: maps,
+    exports: 'named',
+  },
+]
+
 export default [
   {
     // Library builds: mitt stays a dependency so apps share one copy.
     input: browser,
     external: ['mitt'],
     plugins: [ts()],
-    output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs', sourcemap: maps },
-      {
-        dir: 'dist',
-        format: 'cjs',
-        entryFileNames: '[name].cjs',
-        chunkFileNames: 'shared/[name]-[hash].cjs',
-        sourcemap: maps,
-        exports: 'named',
-      },
-    ],
+    output: libraryOutputs,
   },
   umd('src/index.ts', 'dist/politely.umd.min.js'),
   umd('src/signalers/sse.ts', 'dist/politely-sse.umd.min.js', [errors]),
@@ -79,17 +82,7 @@ export default [
     input: { server: 'src/server/index.ts', redis: 'src/server/redis-hub.ts' },
     external: [/^node:/, 'ws', 'ioredis', 'prom-client'],
     plugins: [ts()],
-    output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].mjs', chunkFileNames: 'shared/[name]-[hash].mjs', sourcemap: maps },
-      {
-        dir: 'dist',
-        format: 'cjs',
-        entryFileNames: '[name].cjs',
-        chunkFileNames: 'shared/[name]-[hash].cjs',
-        sourcemap: maps,
-        exports: 'named',
-      },
-    ],
+    output: libraryOutputs,
   },
   {
     // The CLI (top-level await: ESM only); it shares the server's code through ./server.mjs.
