@@ -15,9 +15,31 @@ export type Member = Room & {
   recoveries: string[]
 }
 
-/** A room member over Node's real BroadcastChannel (unless a signaler is given), on `stack`. */
+/**
+ * ICE over UDP only: a member's TCP candidates are not sent. libwebrtc (wrtc) also pairs TCP
+ * candidates, and here every member of a mesh lives in one process: an 8-member mesh is 56
+ * connections with five local addresses each, its TCP checks ran into the thousands, the kernel
+ * answered them with SYN cookies ("Possible SYN flooding" on the candidates' ports), the process
+ * reached its 20,000-fd hard limit and libevent inside wrtc aborted the test worker (seen on a
+ * quiet machine, on this session's first commit too). A browser holds one end of each link.
+ */
+function udpOnly(signaler: Signaler): Signaler {
+  return {
+    connect: (id, events) => signaler.connect(id, events),
+    send: (message) => {
+      if (message.kind === 'candidate' && / tcp /i.test(message.candidate?.candidate ?? '')) return
+      signaler.send(message)
+    },
+    subscribe: (handler) => signaler.subscribe(handler),
+    close: () => signaler.close(),
+    ...(signaler.iceServers && { iceServers: () => signaler.iceServers?.() }),
+  }
+}
+
+/** A room member over Node's real BroadcastChannel (unless a signaler is given), on `stack`, ICE over UDP. */
 export function makeMember(stack: Stack, room: string, extra: Partial<RoomOptions> & { signaler?: Signaler } = {}): Member {
-  const member = new Room({ signaler: new BroadcastChannelSignaler({ room }), ...stack.options(), ...extra }) as Member
+  const signaler = udpOnly(extra.signaler ?? new BroadcastChannelSignaler({ room }))
+  const member = new Room({ ...stack.options(), ...extra, signaler }) as Member
   Object.assign(member, { errors: [], received: [], leaves: [], rebuilds: [], recoveries: [] })
   member.on('error', (error) => member.errors.push(error))
   member.on('message', ({ from, data }) => member.received.push(`${from}:${String(data)}`))
