@@ -42,7 +42,10 @@ export class Streak<Reason extends string> {
 
   /** The wait (ms) before the next attempt, or `undefined`: the policy gave up. */
   next(reason: Reason): number | undefined {
-    if (!this.attempt) this.#since = Date.now()
-    return this.#policy(++this.attempt, reason, Date.now() - this.#since)
+    // One reading of the clock: two could straddle a millisecond, and the first attempt of a
+    // streak must see 0 elapsed.
+    const now = Date.now()
+    if (!this.attempt) this.#since = now
+    return this.#policy(++this.attempt, reason, now - this.#since)
   }
 }
