@@ -33,8 +33,20 @@ function brackets(text: string): number {
   return count
 }
 
+/** A POST body or WebSocket frame, parsed. */
+export interface Batch {
+  /** Its messages, as parsed (not yet validated). */
+  messages: unknown[]
+  /**
+   * The JSON text of its message when it has only one (the frame itself, or what its brackets
+   * hold): the relay passes it on as it came when it validates to exactly what it says, instead
+   * of serializing the message again.
+   */
+  sole?: string
+}
+
 /** Parses a POST body or WebSocket frame: one message or an array of 1 to `maxBatch`. Throws a {@link Refusal}. */
-export function parseBatch(text: string, maxBatch: number): unknown[] {
+export function parseBatch(text: string, maxBatch: number): Batch {
   // The full walk only for texts with enough brackets to be too deep (a message has about five).
   if (brackets(text) > MAX_DEPTH && depthOf(text) > MAX_DEPTH)
     throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
@@ -44,7 +56,8 @@ export function parseBatch(text: string, maxBatch: number): unknown[] {
   } catch {
     throw new Refusal('invalid-signal', 'Not JSON')
   }
-  const messages = Array.isArray(parsed) ? parsed : [parsed]
-  if (!messages.length || messages.length > maxBatch) throw new Refusal('bad-request', `Send 1 to ${maxBatch} messages`)
-  return messages
+  if (!Array.isArray(parsed)) return { messages: [parsed], sole: text }
+  if (!parsed.length || parsed.length > maxBatch) throw new Refusal('bad-request', `Send 1 to ${maxBatch} messages`)
+  // JSON text that parsed to an array starts with its `[` and ends with its `]` (whitespace aside).
+  return { messages: parsed, sole: parsed.length === 1 ? text.slice(text.indexOf('[') + 1, text.lastIndexOf(']')) : undefined }
 }

@@ -45,13 +45,13 @@ export async function servePublish(
   const token = bearer(request)
   if (!token) throw new Refusal('unauthorized', 'Send `Authorization: Bearer <token>`, the token your subscription used')
   const body = await readBody(request, options.maxBodyBytes)
-  const messages = parseBatch(body, options.maxBatch)
-  const from = (messages[0] as { from?: unknown } | null)?.from
+  const batch = parseBatch(body, options.maxBatch)
+  const from = (batch.messages[0] as { from?: unknown } | null)?.from
   if (typeof from !== 'string') throw new Refusal('invalid-signal', 'Each message needs `from`, your peer id')
   if (!(await relay.verify(room, from, token))) {
     throw new Refusal('spoofed-sender', 'The token does not hold the `from` peer id in this room (subscribe first)')
   }
-  const ids = await relay.publish(room, from, messages)
+  const ids = await relay.publish(room, from, batch)
   response
     .writeHead(202, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
     .end(JSON.stringify({ ids }))

@@ -152,6 +152,86 @@ describe('reference server under hostile input', () => {
     a.close()
   })
 
+  test('a message travels as it came only when it says exactly what was validated; else its validated copy', async () => {
+    const listener = await subscribe(server.url, 'verbatim', 'listener', token('l'))
+    const a = await subscribe(server.url, 'verbatim', 'a', token('a'))
+    /** The `data:` of each event the listener got, in order. */
+    const received = () =>
+      listener
+        .text()
+        .split('\n\n')
+        .filter((frame) => frame.startsWith('id:'))
+        .map((frame) => frame.split('\n').find((line) => line.startsWith('data: '))?.slice(6) ?? '')
+    const sent: string[] = []
+    const send = async (body: string, expected = 1) => {
+      expect((await post(server.url, 'verbatim', token('a'), body)).status, body.slice(0, 80)).toBe(202)
+      const before = sent.length
+      await until(() => received().length >= before + expected, `the relayed message of ${body.slice(0, 70)}`)
+      sent.push(...received().slice(before))
+      return received().slice(before)
+    }
+    // Keys in an order of our own (the validator's copy would put `kind` first): relayed byte for byte.
+    const own = '{"session":1,"kind":"hello","from":"a","since":5}'
+    expect(await send(own)).toEqual([own])
+    // A batch of one: what its brackets hold, spaces and all.
+    const spaced = '{ "kind" : "description", "from":"a", "to":"listener", "session":1, "toSession":2, "description":{"sdp":"v=0\\r\\n","type":"offer"} }'
+    expect(await send(` [ ${spaced} ]  `)).toEqual([` ${spaced} `])
+    // Anything the validated copy lacks or changes: the copy travels instead (no key but the known ones).
+    const canonical = { kind: 'hello', from: 'a', session: 1 }
+    const copies = [
+      '{"kind":"hello","from":"a","session":1,"x":"extra"}',
+      '{"kind":"hello","from":"a","session":1,"__proto__":{"polluted":true}}',
+      // A key twice: JSON.parse keeps the last; a client whose parser keeps the first must not read "victim".
+      '{"kind":"hello","from":"victim","from":"a","session":1}',
+      '{"kind":"hello","from":"victim","fr\\u006fm":"a","session":1}',
+      // JSON allows CR and LF between tokens: in an SSE stream they would end the data: line.
+      '{"kind":"hello",\n"from":"a",\r"session":1}',
+      // Within the body limit, over the message limit (4096) by padding.
+      `{"kind":"hello","from":"a","session":1${' '.repeat(5000)}}`,
+    ]
+    for (const body of copies) expect(JSON.parse((await send(body))[0] as string), body.slice(0, 60)).toEqual(canonical)
+    const nested = '{"kind":"description","from":"a","to":"listener","session":1,"toSession":2,"description":{"type":"offer","sdp":"v=0","x":1}}'
+    expect(JSON.parse((await send(nested))[0] as string).description).toEqual({ type: 'offer', sdp: 'v=0' })
+    // Several in one batch: each its validated copy.
+    const two = await send(`[${copies[0]},${own}]`, 2)
+    expect(two.map((data) => JSON.parse(data))).toEqual([canonical, { ...canonical, since: 5 }])
+    for (const data of sent) {
+      expect(data).not.toMatch(/victim|extra|polluted|\r|\n/)
+      expect(data.length).toBeLessThanOrEqual(4096)
+    }
+    listener.close()
+    a.close()
+  })
+
+  test('over WebSocket too: a frame of one exact message is relayed as it came, anything else as its validated copy', async () => {
+    const open = (peer: string) => {
+      const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/verbatim-ws?peer=${peer}&token=${token(peer)}`)
+      const frames: Array<{ type: string; message?: unknown }> = []
+      const texts: string[] = []
+      ws.on('message', (data) => {
+        texts.push(String(data))
+        frames.push(JSON.parse(String(data)))
+      })
+      return { ws, frames, texts, welcomed: () => until(() => frames.some((frame) => frame.type === 'welcome'), 'welcome') }
+    }
+    const listener = open('l')
+    const a = open('a')
+    await Promise.all([listener.welcomed(), a.welcomed()])
+    const own = '{"session":1,"from":"a","kind":"hello"}'
+    a.ws.send(`[${own}]`)
+    a.ws.send('[{"kind":"hello","from":"victim","from":"a","session":1,"x":2}]')
+    await until(() => listener.frames.filter((frame) => frame.type === 'message').length === 2, 'both messages')
+    const messages = listener.texts.filter((text) => text.includes('"type":"message"'))
+    expect(messages[0]).toContain(`"message":${own}}`)
+    expect(messages[1]).not.toMatch(/victim|"x"/)
+    expect(listener.frames.filter((frame) => frame.type === 'message').map((frame) => frame.message)).toEqual([
+      { kind: 'hello', from: 'a', session: 1 },
+      { kind: 'hello', from: 'a', session: 1 },
+    ])
+    listener.ws.close()
+    a.ws.close()
+  })
+
   test('a spoofed sender is refused: no token, a wrong token, another peer`s id, another room', async () => {
     const a = await subscribe(server.url, 'spoof', 'a', token('a'))
     const b = await subscribe(server.url, 'spoof', 'b', token('b'))
