@@ -215,7 +215,8 @@ export class Relay {
       if (message.from !== peer) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
       parsed.push(message)
     }
-    const asItCame = sole !== undefined && relayable(sole, this.#options.maxMessageBytes) && identical(messages[0], parsed[0]) ? sole : undefined
+    const asItCame =
+      sole !== undefined && relayable(sole, this.#options.maxMessageBytes) && identical(messages[0], parsed[0]) ? sole : undefined
     return this.#publishFrom(room, peer, parsed, [], asItCame)
   }
 

@@ -161,7 +161,13 @@ describe('reference server under hostile input', () => {
         .text()
         .split('\n\n')
         .filter((frame) => frame.startsWith('id:'))
-        .map((frame) => frame.split('\n').find((line) => line.startsWith('data: '))?.slice(6) ?? '')
+        .map(
+          (frame) =>
+            frame
+              .split('\n')
+              .find((line) => line.startsWith('data: '))
+              ?.slice(6) ?? '',
+        )
     const sent: string[] = []
     const send = async (body: string, expected = 1) => {
       expect((await post(server.url, 'verbatim', token('a'), body)).status, body.slice(0, 80)).toBe(202)
@@ -174,7 +180,8 @@ describe('reference server under hostile input', () => {
     const own = '{"session":1,"kind":"hello","from":"a","since":5}'
     expect(await send(own)).toEqual([own])
     // A batch of one: what its brackets hold, spaces and all.
-    const spaced = '{ "kind" : "description", "from":"a", "to":"listener", "session":1, "toSession":2, "description":{"sdp":"v=0\\r\\n","type":"offer"} }'
+    const spaced =
+      '{ "kind" : "description", "from":"a", "to":"listener", "session":1, "toSession":2, "description":{"sdp":"v=0\\r\\n","type":"offer"} }'
     expect(await send(` [ ${spaced} ]  `)).toEqual([` ${spaced} `])
     // Anything the validated copy lacks or changes: the copy travels instead (no key but the known ones).
     const canonical = { kind: 'hello', from: 'a', session: 1 }
@@ -190,7 +197,8 @@ describe('reference server under hostile input', () => {
       `{"kind":"hello","from":"a","session":1${' '.repeat(5000)}}`,
     ]
     for (const body of copies) expect(JSON.parse((await send(body))[0] as string), body.slice(0, 60)).toEqual(canonical)
-    const nested = '{"kind":"description","from":"a","to":"listener","session":1,"toSession":2,"description":{"type":"offer","sdp":"v=0","x":1}}'
+    const nested =
+      '{"kind":"description","from":"a","to":"listener","session":1,"toSession":2,"description":{"type":"offer","sdp":"v=0","x":1}}'
     expect(JSON.parse((await send(nested))[0] as string).description).toEqual({ type: 'offer', sdp: 'v=0' })
     // Several in one batch: each its validated copy.
     const two = await send(`[${copies[0]},${own}]`, 2)
