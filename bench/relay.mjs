@@ -218,29 +218,47 @@ export function wsPeer(protocol, port, room, id, deliver, fail) {
   })
 }
 
-/** politely over Server-Sent Events down and POST up, with node:http as any Node client would. */
-export function ssePeer(port, room, id, deliver, fail, window = WINDOW) {
+/**
+ * politely over Server-Sent Events down and POST up, with node:http, posting as politely's own
+ * SseSignaler does (src/signalers/sse.ts): one request at a time per peer on a keep-alive
+ * socket, each carrying every message queued meanwhile (an array of up to 64), the first of a
+ * burst a microtask late so that messages sent in one tick share it. With `window` messages in
+ * flight per pair that is up to `window` messages per POST.
+ */
+export function ssePeer(port, room, id, deliver, fail, _window = WINDOW) {
   const token = tokenOf(id)
-  // HTTP/1.1 answers one request at a time per socket: one keep-alive socket per message in flight.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: window })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   const post = { host: HOST, port, path: `/signal/${room}`, method: 'POST', agent }
+  const queue = []
+  let posting = false
+  const postQueued = () => {
+    if (!queue.length) {
+      posting = false
+      return
+    }
+    const body = JSON.stringify(queue.splice(0, 64))
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      authorization: `Bearer ${token}`,
+    }
+    http
+      .request({ ...post, headers }, (response) => {
+        if (response.statusCode !== 202) fail()
+        response.resume()
+        response.on('end', postQueued)
+      })
+      .on('error', () => fail())
+      .end(body)
+  }
   return new Promise((resolve, reject) => {
     const peer = {
       id,
       send(to, sdp) {
-        const body = JSON.stringify(description(id, room, to, sdp))
-        const headers = {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          authorization: `Bearer ${token}`,
-        }
-        http
-          .request({ ...post, headers }, (response) => {
-            if (response.statusCode !== 202) fail()
-            response.resume()
-          })
-          .on('error', () => fail())
-          .end(body)
+        queue.push(description(id, room, to, sdp))
+        if (posting) return
+        posting = true
+        queueMicrotask(postQueued)
       },
       close() {
         stream.destroy()

@@ -289,7 +289,8 @@ function printRatios(results) {
 }
 
 async function compare() {
-  console.log(`2. Relay: A sends a ${SDP_CHARS}-character SDP (offer) to B of its room/topic; ${PAIRS} pairs, one ws or node:http client per peer, all in this process.
+  console.log(`2. Relay: A sends a ${SDP_CHARS}-character SDP (offer) to B of its room/topic; ${PAIRS} pairs, one ws or node:http client per peer, all in this process
+   (SSE peers post as SseSignaler does: one POST at a time, each with everything queued meanwhile).
    saturated: ${WINDOWS.join(' and ')} in flight per pair (B's delivery lets A send the next), ${WARMUP} s warm-up, ${SECONDS} s measured;
    light (with the first window only): ${LIGHT_RATE} msg/s over all pairs, ${LIGHT_SECONDS} s. Latency = B's receive time - A's send time.
    politely runs with ratePerSecond, rateBurst, maxConnectionsPerAddress and newRoomsPerMinute at ${UNLIMITED.ratePerSecond} (the defaults, 50/s
@@ -424,8 +425,9 @@ function hotSpots(label, top = 12) {
 
 // Part 1 takes well under a minute per server; each relay run its seconds plus start, connects and stop.
 limitTime((HELD.length * 120 + ROUNDS * CONTENDERS.length * WINDOWS.length * (WARMUP + SECONDS + LIGHT_SECONDS + 15)) * 1000)
-// This process holds part 2's clients only (part 1's are in client processes): a keep-alive socket per message in flight.
-const needed = CONTENDERS.length ? PAIRS * 2 * (Math.max(...WINDOWS) + 1) + 200 : 0
+// This process holds part 2's clients only (part 1's are in client processes): per peer a socket,
+// or for SSE a stream and one keep-alive socket for its POSTs.
+const needed = CONTENDERS.length ? PAIRS * 2 * 2 + 200 : 0
 if (needed > fileLimits().soft) {
   console.error(`bench: needs ~${needed} file descriptors, the limit is ${fileLimits().soft}: lower PAIRS or WINDOWS`)
   process.exit(2)

@@ -8,6 +8,8 @@ import { iceServersFor } from './turn.js'
 /** One open event stream of an admitted peer: the relay's sink for it. */
 class Stream {
   closed = false
+  /** Its socket is corked until the end of this turn of the event loop (see {@link EventStreams.cork}). */
+  corked = false
   /** Ends the subscription; set once subscribed. */
   stop?: () => void
 
@@ -20,6 +22,7 @@ class Stream {
     const { response } = this
     // Ended (replaced) but not yet closed: a client that stopped reading never sends the close.
     if (this.closed || response.writableEnded) return
+    if (!this.corked) this.streams.cork(this)
     response.write(chunk)
     // A client that stops reading must not make this process hold its events forever.
     if (response.writableLength > this.streams.options.maxBufferedBytes) response.destroy()
@@ -58,6 +61,8 @@ export class EventStreams {
   readonly #open = new Set<Stream>()
   #heartbeat?: ReturnType<typeof setInterval>
   #draining = false
+  /** Streams whose socket is corked until the end of this turn. */
+  #corked: Stream[] = []
   readonly options: ResolvedServerOptions
   readonly #relay: Relay
 
@@ -89,6 +94,27 @@ export class EventStreams {
     }
   }
 
+  /**
+   * Corks `stream`'s socket until this turn of the event loop is over: every event written to it
+   * meanwhile (a batch's messages, say) leaves in one write, not one system call each. (`end()`
+   * uncorks a response itself; uncorking it again later does nothing.)
+   */
+  cork(stream: Stream): void {
+    stream.corked = true
+    stream.response.cork()
+    this.#corked.push(stream)
+    if (this.#corked.length === 1) setImmediate(this.#uncork)
+  }
+
+  readonly #uncork = () => {
+    const corked = this.#corked
+    this.#corked = []
+    for (const stream of corked) {
+      stream.corked = false
+      stream.response.uncork()
+    }
+  }
+
   /** Restarts every stream, now and from now on; resolves when those open now have ended. */
   async drain(): Promise<void> {
     this.#draining = true
@@ -108,9 +134,10 @@ export class EventStreams {
  * Server-Sent Events: one stream per peer (a new one of the same peer ends
  * the older with a `replaced` event). Event ids are resume positions
  * (EventSource sends the last one back as `Last-Event-ID` when it
- * reconnects); `data` is always JSON the server serialized itself, so no
- * client can put a line break, and with it a forged event, into another
- * client's stream.
+ * reconnects); `data` is always JSON without a line break (the validated copy
+ * the server serialized, or a sender's own text checked to hold exactly that
+ * and no CR or LF), so no client can put a line break, and with it a forged
+ * event, into another client's stream.
  */
 export async function serveEvents(
   request: IncomingMessage,
