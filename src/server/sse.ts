@@ -5,6 +5,16 @@ import type { Relay } from './relay.js'
 import type { Target } from './target.js'
 import { iceServersFor } from './turn.js'
 
+/**
+ * Node keeps a response's header block for as long as the response lives, as it built it: a
+ * string concatenated header by header, twenty-odd pieces. A held stream keeps one flat copy
+ * (the same text, latin1 as Node writes it): ~0.7 KB less per stream.
+ */
+function flattenHeader(response: ServerResponse): void {
+  const held = response as { _header?: unknown }
+  if (typeof held._header === 'string') held._header = Buffer.from(held._header, 'latin1').toString('latin1')
+}
+
 /** One open event stream of an admitted peer: the relay's sink for it. */
 class Stream {
   closed = false
@@ -162,6 +172,7 @@ export async function serveEvents(
   const { retryMs, turn } = streams.options
   const welcome = { peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }
   stream.write(`retry: ${retryMs}\nevent: welcome\ndata: ${JSON.stringify(welcome)}\n\n`)
+  flattenHeader(response)
   const stop = await relay.subscribe(target, stream)
   stream.stop = stop
   const end = () => stream.end()
