@@ -88,6 +88,16 @@ export interface Hub {
    * process keeps its own.
    */
   take?(key: string, count: number, ratePerSecond: number, burst: number): Promise<boolean>
+  /**
+   * Counts one more connection of `key` (a client address) if fewer than `limit` are counted
+   * now; resolves with the function that counts it out again (once, however often it is
+   * called), or `undefined` when `limit` are counted. A hub shared by several processes
+   * (Redis) counts there, so a client address's cap holds across the processes its
+   * connections reach, and the counts of a process that died without counting out lapse
+   * within its release grace. Without it, each server process counts only its own (as it
+   * does anyway, first, with or without this).
+   */
+  hold?(key: string, limit: number): Promise<(() => void) | undefined>
   /** Stops its timers and connections; the server calls it from its own `close()`. */
   close(): Promise<void>
 }

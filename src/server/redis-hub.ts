@@ -3,6 +3,7 @@
  *
  * @module politely/redis
  */
+import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 import { Digests, sameDigest } from './secret.js'
@@ -26,7 +27,8 @@ export interface RedisHubOptions {
   replayAgeMs: number
   /**
    * How long a peer id stays bound after its last connection ended (ms), so it can resume; also
-   * how long the ids of a process that crashed stay taken.
+   * how long the ids of a process that crashed stay taken, and at most how long its connections
+   * still count against their client addresses' caps.
    */
   releaseMs: number
   /** Key prefix, so several deployments can share one Redis. */
@@ -81,6 +83,57 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', ms)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return taken`
 
+// Counts one connection of a client address across processes: a hash per address, a field per
+// process holding some of them. A process is alive while its score in the processes set (Redis's
+// clock + ttl, refreshed by its timer) is ahead; a dead one's fields are dropped, not counted.
+// KEYS: counts, processes. ARGV: process, limit, ttl. Returns 1 when counted.
+const HOLD = `
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], ms + ttl, ARGV[1])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+local fields = redis.call('HGETALL', KEYS[1])
+local held = 0
+for i = 1, #fields, 2 do
+  local alive = redis.call('ZSCORE', KEYS[2], fields[i])
+  if alive and tonumber(alive) > ms then held = held + tonumber(fields[i + 1])
+  else redis.call('HDEL', KEYS[1], fields[i]) end
+end
+if held >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1`
+
+// Counts one connection of this process out. KEYS: counts. ARGV: process.
+const UNHOLD = `
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end`
+
+// Keeps this process alive, and its counts with it: each count is set to what the process knows
+// it holds — between `low` (answered) and `high` (also those still asked for), so a count that a
+// lost reply left doubled, or that a Redis restart lost, is put right — and kept from expiring.
+// Dead processes leave the set. KEYS: processes, counts…. ARGV: process, ttl, then low, high per count.
+const REFRESH = `
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+redis.call('ZADD', KEYS[1], ms + ttl, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+for i = 2, #KEYS do
+  local held = tonumber(redis.call('HGET', KEYS[i], ARGV[1])) or 0
+  held = math.max(tonumber(ARGV[2 * i - 1]), math.min(tonumber(ARGV[2 * i]), held))
+  if held > 0 then
+    redis.call('HSET', KEYS[i], ARGV[1], held)
+    if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+  else
+    redis.call('HDEL', KEYS[i], ARGV[1])
+  end
+end`
+
+/** Counts refreshed per script call: a few hundred keys keep one call short for Redis. */
+const REFRESH_BATCH = 200
+
 /** Compares two stream ids (`ms-seq`). */
 function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number)
@@ -92,7 +145,8 @@ function compareIds(a: string, b: string): number {
  * Rooms in Redis, so any number of server processes act as one: a stream per
  * room is the replay buffer (its ids are resume positions valid on every
  * process), pub/sub fans out, bindings and presence are shared keys with
- * TTLs, so idle rooms cost nothing.
+ * TTLs, so idle rooms cost nothing. Each peer's rate limit and each client
+ * address's connection cap are kept here too, so they hold across the processes.
  *
  * @example
  * import { createSignalingServer, SERVER_DEFAULTS } from 'politely/server'
@@ -115,6 +169,13 @@ export class RedisHub implements Hub {
   readonly #digests = new Digests()
   /** Newest event id handed to local listeners, per room: no event twice, none skipped after a reconnect. */
   readonly #delivered = new Map<string, string>()
+  /** This process, as the counts of {@link hold} name it. */
+  readonly #process = randomUUID()
+  /**
+   * Connections this process counts in Redis per key: `held` (answered), `pending` (asked for).
+   * A key stays until a refresh has set its count in Redis with nothing pending.
+   */
+  readonly #holds = new Map<string, { held: number; pending: number }>()
 
   constructor(options: RedisHubOptions) {
     this.#options = options
@@ -140,6 +201,9 @@ export class RedisHub implements Hub {
     this.#client.defineCommand('politelyClaim', { numberOfKeys: 2, lua: CLAIM })
     this.#client.defineCommand('politelyPublish', { numberOfKeys: 2, lua: PUBLISH })
     this.#client.defineCommand('politelyTake', { numberOfKeys: 1, lua: TAKE })
+    this.#client.defineCommand('politelyHold', { numberOfKeys: 2, lua: HOLD })
+    this.#client.defineCommand('politelyUnhold', { numberOfKeys: 1, lua: UNHOLD })
+    this.#client.defineCommand('politelyRefreshHolds', { lua: REFRESH })
     this.#subscriber.on('message', (channel: string, text: string) => {
       const room = channel.slice(this.#prefix.length + 1, -3) // <prefix>:<room>:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
@@ -151,8 +215,15 @@ export class RedisHub implements Hub {
       if (!first) void this.#catchUp()
       first = false
     })
-    // Bindings and presence of our live connections expire unless refreshed: a crashed process frees its peers.
-    this.#refresher = setInterval(() => void this.#refresh(), Math.max(200, options.releaseMs / 3))
+    // Bindings, presence and connection counts of our live connections expire unless refreshed:
+    // a crashed process frees its peers and its clients' addresses.
+    this.#refresher = setInterval(
+      () => {
+        void this.#refresh()
+        void this.#refreshHolds()
+      },
+      Math.max(200, options.releaseMs / 3),
+    )
     this.#refresher.unref?.()
   }
 
@@ -197,6 +268,52 @@ export class RedisHub implements Hub {
       burst,
     )
     return taken === 1
+  }
+
+  /**
+   * Counts a connection of `key` in Redis, across every process: one round trip, and one (not
+   * awaited) to count it out. Both go on one connection, in order, so the count out never
+   * overtakes its count. A process that dies holding counts loses them within `releaseMs`.
+   */
+  async hold(key: string, limit: number): Promise<(() => void) | undefined> {
+    let entry = this.#holds.get(key)
+    if (!entry) {
+      entry = { held: 0, pending: 0 }
+      this.#holds.set(key, entry)
+    }
+    entry.pending++
+    let counted: number
+    try {
+      counted = await (this.#client as unknown as { politelyHold(...args: unknown[]): Promise<number> }).politelyHold(
+        this.#holdKey(key),
+        this.#processesKey(),
+        this.#process,
+        limit,
+        this.#options.releaseMs,
+      )
+    } finally {
+      entry.pending--
+    }
+    if (counted !== 1) return undefined
+    entry.held++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const held = this.#holds.get(key)
+      if (held) held.held--
+      ;(this.#client as unknown as { politelyUnhold(...args: unknown[]): Promise<unknown> })
+        .politelyUnhold(this.#holdKey(key), this.#process)
+        .catch(() => {})
+    }
+  }
+
+  // Outside every room's keys: a room name has no '/', and each room key has a part after the room.
+  #holdKey(key: string): string {
+    return `${this.#prefix}:conn/${key}`
+  }
+  #processesKey(): string {
+    return `${this.#prefix}:processes`
   }
 
   async verify(room: string, peer: string, token: string): Promise<boolean> {
@@ -345,5 +462,28 @@ export class RedisHub implements Hub {
       pipeline.pexpire(this.#key(room, 'live'), releaseMs)
     }
     await pipeline.exec().catch(() => {})
+  }
+
+  async #refreshHolds(): Promise<void> {
+    if (!this.#holds.size) return
+    // Read and sent in one turn, after every hold and count-out sent before it: Redis applies them
+    // first, so `held` is exact for a key with nothing pending (and bounds it otherwise).
+    const batches: Array<{ keys: string[]; bounds: number[] }> = []
+    for (const [key, { held, pending }] of this.#holds) {
+      let batch = batches.at(-1)
+      if (!batch || batch.keys.length === REFRESH_BATCH) batches.push((batch = { keys: [], bounds: [] }))
+      batch.keys.push(this.#holdKey(key))
+      batch.bounds.push(held, held + pending)
+      if (!held && !pending) this.#holds.delete(key)
+    }
+    const refresh = (this.#client as unknown as { politelyRefreshHolds(...args: unknown[]): Promise<unknown> })
+      .politelyRefreshHolds
+    await Promise.all(
+      batches.map(({ keys, bounds }) =>
+        refresh
+          .call(this.#client, keys.length + 1, this.#processesKey(), ...keys, this.#process, this.#options.releaseMs, ...bounds)
+          .catch(() => {}),
+      ),
+    )
   }
 }
