@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { Refusal } from './http-errors.js'
+import type { Hub } from './hub.js'
 import { RateLimiter } from './rate-limit.js'
 
 /**
@@ -18,6 +19,20 @@ export interface AdmissionLimits {
   newRoomsPerMinute: number
   allowedOrigins: AllowedOrigins
   trustProxy: boolean
+  /** With {@link Hub.hold} (Redis), an address's subscriptions also count across every process. */
+  hub?: Pick<Hub, 'hold'>
+}
+
+/** One request or connection let in by {@link Admission.enter}: counted until it leaves. */
+export interface Entry {
+  /** Counts it out (once, however often it is called), across processes too if it was {@link hold}ing. */
+  leave: () => void
+  /**
+   * For a subscription (SSE stream, WebSocket): counts it against its address's cap across every
+   * process of the hub as well, when the hub can. Rejects with a {@link Refusal}. If it left while
+   * the hub was asked, its count there is given back as soon as the hub answers.
+   */
+  hold: () => Promise<void>
 }
 
 /**
@@ -92,9 +107,12 @@ export class Admission {
   /** Room credit per address: `newRoomsPerMinute` tokens, refilled over a minute. */
   readonly #rooms: RateLimiter
   #total = 0
+  readonly #hubFailed: (error: unknown) => void
 
-  constructor(limits: AdmissionLimits) {
+  /** `hubFailed` hears of a hub that could not count a connection (the client is asked to retry). */
+  constructor(limits: AdmissionLimits, hubFailed: (error: unknown) => void = () => {}) {
     this.#limits = limits
+    this.#hubFailed = hubFailed
     this.#rooms = new RateLimiter(limits.newRoomsPerMinute / 60, limits.newRoomsPerMinute)
   }
 
@@ -102,27 +120,51 @@ export class Admission {
     this.#rooms.close()
   }
 
-  /** Checks the origin and counts a connection of `address`; returns the function that uncounts it. Throws a {@link Refusal}. */
-  enter(request: IncomingMessage, address: string): () => void {
-    const { maxConnections, maxConnectionsPerAddress, allowedOrigins } = this.#limits
+  /**
+   * Checks the origin and counts a connection of `address` in this process (its subscriptions
+   * across processes too, with {@link Entry.hold}). Throws a {@link Refusal}.
+   */
+  enter(request: IncomingMessage, address: string): Entry {
+    const { maxConnections, maxConnectionsPerAddress, allowedOrigins, hub } = this.#limits
     if (!originAllowed(request, allowedOrigins, this.#limits.trustProxy))
       throw new Refusal('origin-not-allowed', 'This origin may not use the server')
     const held = this.#held.get(address) ?? 0
-    if (held >= maxConnectionsPerAddress) {
-      throw new Refusal('too-many-connections', `At most ${maxConnectionsPerAddress} connections per client address`)
-    }
+    if (held >= maxConnectionsPerAddress) throw this.#tooMany()
     if (this.#total >= maxConnections) throw new Refusal('unavailable', 'The server holds all the connections it may; try again')
     this.#held.set(address, held + 1)
     this.#total++
     let left = false
-    return () => {
+    /** Counts it out across processes; set once the hub counted it in. */
+    let release: (() => void) | undefined
+    const leave = () => {
       if (left) return
       left = true
       this.#total--
       const now = (this.#held.get(address) ?? 1) - 1
       if (now) this.#held.set(address, now)
       else this.#held.delete(address)
+      release?.()
     }
+    const hold = async () => {
+      if (!hub?.hold || left) return
+      let counted: (() => void) | undefined
+      try {
+        counted = await hub.hold(address, maxConnectionsPerAddress)
+      } catch (error) {
+        // As when the hub fails a publish (or the claim that would follow): 503, the client retries.
+        this.#hubFailed(error)
+        throw new Refusal('unavailable', 'Could not count the connection; try again')
+      }
+      if (!counted) throw this.#tooMany()
+      if (left) counted()
+      else release = counted
+    }
+    return { leave, hold }
+  }
+
+  #tooMany(): Refusal {
+    const { maxConnectionsPerAddress } = this.#limits
+    return new Refusal('too-many-connections', `At most ${maxConnectionsPerAddress} connections per client address`)
   }
 
   /** Whether `address` may create a room now (checked before a claim; {@link roomCreated} spends it). */

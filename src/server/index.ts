@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { Admission, clientAddress, corsHeaders, PREFLIGHT_HEADERS } from './admission.js'
+import { Admission, clientAddress, corsHeaders, type Entry, PREFLIGHT_HEADERS } from './admission.js'
 import { Refusal, sendRefusal } from './http-errors.js'
 import { listen } from './listen.js'
 import { MemoryHub } from './memory-hub.js'
@@ -156,7 +156,7 @@ export function protectServer(server: Server, maxConnections: number = SERVER_DE
 export function createSignalingServer(options: ServerOptions = {}): SignalingServer {
   const resolved = resolve(options)
   const limiter = new RateLimiter(resolved.ratePerSecond, resolved.rateBurst)
-  const admission = new Admission(resolved)
+  const admission = new Admission(resolved, (error) => relay.observers.emit('hubError', 'admit', error))
   const relay = new Relay(resolved, limiter, admission)
   const websockets = new WebSocketRoute(relay, resolved)
   const streams = new EventStreams(relay, resolved)
@@ -191,6 +191,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     room: string,
     address: string,
     headers: Record<string, string>,
+    entry: Entry,
   ): Promise<void> {
     const ice = room.endsWith(ICE_SERVERS_ROUTE)
     if (ice) room = room.slice(0, -ICE_SERVERS_ROUTE.length)
@@ -198,7 +199,11 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       await serveIceServers(request, response, room, url, relay, resolved.turn, headers)
     } else if (request.method === 'GET') {
       if (draining) throw restarting()
-      await serveEvents(request, response, subscriptionTarget(request, url, room), relay, address, headers, streams)
+      const target = subscriptionTarget(request, url, room)
+      await entry.hold()
+      // Gone while the hub counted it: nothing to claim (leaving gave the count back).
+      if (response.destroyed || request.socket.destroyed) return
+      await serveEvents(request, response, target, relay, address, headers, streams)
     } else if (request.method === 'POST' && !ice) {
       await servePublish(request, response, room, relay, resolved, headers)
     } else if (request.method === 'OPTIONS') {
@@ -220,12 +225,13 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       // (its request had no effect), and a refusal holds nothing to protect.
       const headers = corsHeaders(request)
       const address = clientAddress(request, resolved.trustProxy)
+      let entry: Entry
       try {
-        const leave = admission.enter(request, address)
+        entry = admission.enter(request, address)
         // Counted until the response closes — or its socket does: Node never closes the response
         // of a pipelined request whose client left before its turn.
         const done = () => {
-          leave()
+          entry.leave()
           request.socket.off('close', done)
         }
         response.once('close', done)
@@ -236,7 +242,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
         sendRefusal(response, refusal, headers)
         return true
       }
-      route(request, response, found.url, found.room, address, headers).catch((error) => {
+      route(request, response, found.url, found.room, address, headers, entry).catch((error) => {
         const refusal = asRefusal(error)
         refused(refusal, routeOf(request), address)
         sendRefusal(response, refusal, headers)
@@ -250,18 +256,21 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       // URL) alive as long as the socket.
       socket.on('error', destroySelf)
       const address = clientAddress(request, resolved.trustProxy)
-      let leave: (() => void) | undefined
+      let entry: Entry | undefined
       Promise.resolve()
-        .then(() => {
-          leave = admission.enter(request, address)
+        .then(async () => {
+          entry = admission.enter(request, address)
           if (draining) throw restarting()
           const target = subscriptionTarget(request, found.url, found.room)
-          return websockets.upgrade(request, socket, head, target, address, leave)
+          await entry.hold()
+          // Gone while the hub counted it: nothing to claim or upgrade; its count goes with it.
+          if (socket.destroyed) return entry.leave()
+          return websockets.upgrade(request, socket, head, target, address, entry.leave)
         })
         .catch((error) => {
           const refusal = asRefusal(error)
           refused(refusal, 'websocket', address)
-          websockets.refuse(request, socket, head, refusal, leave)
+          websockets.refuse(request, socket, head, refusal, entry?.leave)
         })
       return true
     },

@@ -22,7 +22,9 @@ export const redisServer = {
  * output if it exits first (a port taken). Not daemonized: a daemon that failed to start left no pid
  * to stop, and `process.kill(0)` then signalled the whole test run's process group.
  */
-export async function startRedis(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+export async function startRedis(
+  port?: number,
+): Promise<{ url: string; port: number; stop(): Promise<void>; freeze(): void; thaw(): void }> {
   port ??= await freePort()
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -41,6 +43,9 @@ export async function startRedis(port?: number): Promise<{ url: string; port: nu
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    // SIGSTOP: connections stay open and commands wait unanswered (a Redis that hangs), until thaw().
+    freeze: () => void child.kill('SIGSTOP'),
+    thaw: () => void child.kill('SIGCONT'),
     // Resolves once it has exited (its port free again): idempotent.
     stop: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
