@@ -42,7 +42,7 @@ export type RefusalCode =
   | 'too-large'
   /** Messages over `ratePerSecond`, or new rooms over `newRoomsPerMinute` from one address. */
   | 'rate-limited'
-  /** The client's address holds `maxConnectionsPerAddress` connections. */
+  /** The client's address holds `maxConnectionsPerAddress` connections (with Redis: on every process together). */
   | 'too-many-connections'
   /** The server holds `maxRooms` rooms. */
   | 'too-many-rooms'

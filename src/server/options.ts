@@ -38,9 +38,18 @@ export interface ServerOptions {
   maxRooms?: number
   /** Rooms one client address may create per minute (a token bucket of that size). Over it: 429 `rate-limited`. Default 60. */
   newRoomsPerMinute?: number
-  /** Open streams, WebSockets and requests in flight, all clients together. Over it: 503 `unavailable`. Default 10 000. */
+  /**
+   * Open streams, WebSockets and requests in flight, all clients together, in this process: a
+   * bound on each process's file descriptors and memory, so with several processes (Redis) the
+   * cluster holds up to this many times their number. Over it: 503 `unavailable`. Default 10 000.
+   */
   maxConnections?: number
-  /** Open streams, WebSockets and requests in flight of one client address. Over it: 429 `too-many-connections`. Default 100. */
+  /**
+   * Open streams, WebSockets and requests in flight of one client address. With a hub shared by
+   * several processes that counts connections ({@link Hub.hold}: the `RedisHub`), its streams and
+   * WebSockets count on every process together; requests in flight (POSTs) count in the process
+   * serving them. Over it: 429 `too-many-connections` (WebSocket: close 4429). Default 100.
+   */
   maxConnectionsPerAddress?: number
   /** Replay buffer per room: most events kept. Default 64. */
   replayMessages?: number
