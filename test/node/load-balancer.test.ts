@@ -24,9 +24,9 @@ const nginx = {
   looked: 'nginx on the PATH',
 }
 
-/** `politely-server --redis URL` (on a free port by default); resolves with the process and its port once it listens. */
+/** `politely-server --redis URL --trust-proxy` (on a free port by default); resolves with the process and its port once it listens. */
 function startProcess(redisUrl: string, port = 0): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [cli, '--port', String(port), '--redis', redisUrl], {
+  const child = spawn(process.execPath, [cli, '--port', String(port), '--redis', redisUrl, '--trust-proxy'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   return new Promise((resolve, reject) => {
