@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { TurnCorks } from './cork.js'
 import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
@@ -18,8 +19,6 @@ function flattenHeader(response: ServerResponse): void {
 /** One open event stream of an admitted peer: the relay's sink for it. */
 class Stream {
   closed = false
-  /** Its socket is corked until the end of this turn of the event loop (see {@link EventStreams.cork}). */
-  corked = false
   /** Ends the subscription; set once subscribed. */
   stop?: () => void
 
@@ -32,7 +31,8 @@ class Stream {
     const { response } = this
     // Ended (replaced) but not yet closed: a client that stopped reading never sends the close.
     if (this.closed || response.writableEnded) return
-    if (!this.corked) this.streams.cork(this)
+    // (`end()` uncorks a response itself; uncorking it again at the end of the turn does nothing.)
+    this.streams.corks.hold(response)
     response.write(chunk)
     // A client that stops reading must not make this process hold its events forever.
     if (response.writableLength > this.streams.options.maxBufferedBytes) response.destroy()
@@ -71,8 +71,8 @@ export class EventStreams {
   readonly #open = new Set<Stream>()
   #heartbeat?: ReturnType<typeof setInterval>
   #draining = false
-  /** Streams whose socket is corked until the end of this turn. */
-  #corked: Stream[] = []
+  /** Every event written to a stream in one turn of the event loop leaves in one write. */
+  readonly corks = new TurnCorks()
   readonly options: ResolvedServerOptions
   readonly #relay: Relay
 
@@ -101,27 +101,6 @@ export class EventStreams {
     if (!this.#open.size) {
       clearInterval(this.#heartbeat)
       this.#heartbeat = undefined
-    }
-  }
-
-  /**
-   * Corks `stream`'s socket until this turn of the event loop is over: every event written to it
-   * meanwhile (a batch's messages, say) leaves in one write, not one system call each. (`end()`
-   * uncorks a response itself; uncorking it again later does nothing.)
-   */
-  cork(stream: Stream): void {
-    stream.corked = true
-    stream.response.cork()
-    this.#corked.push(stream)
-    if (this.#corked.length === 1) setImmediate(this.#uncork)
-  }
-
-  readonly #uncork = () => {
-    const corked = this.#corked
-    this.#corked = []
-    for (const stream of corked) {
-      stream.corked = false
-      stream.response.uncork()
     }
   }
 

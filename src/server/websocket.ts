@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws'
 import { parseBatch } from './body.js'
+import { TurnCorks } from './cork.js'
 import { closeCodeOf, Refusal } from './http-errors.js'
 import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
@@ -67,8 +68,6 @@ class Client {
    * the next is read, with no promise.
    */
   inFlight?: Promise<void>
-  /** The socket is corked until the end of this turn of the event loop (see {@link WebSocketRoute.cork}). */
-  corked = false
   /** Key of this peer's rate-limit bucket. */
   readonly key: string
   /** The hub failed part-way: nothing after that frame is published; the socket is closing with 1013. */
@@ -97,7 +96,7 @@ class Client {
   write(frame: string): void {
     const { ws } = this
     if (ws.readyState !== ws.OPEN) return
-    if (!this.corked) this.route.cork(this)
+    this.route.corks.hold(this.socket)
     ws.send(frame)
     // A client that stops reading must not make this process hold its events forever (a close
     // frame would queue behind what it does not read: the socket goes at once).
@@ -180,8 +179,8 @@ export class WebSocketRoute {
   readonly #options: ResolvedServerOptions
   /** Served sockets. */
   readonly #served = new Map<WebSocket, Client>()
-  /** Clients whose socket is corked until the end of this turn. */
-  #corked: Client[] = []
+  /** Every frame written to a socket in one turn of the event loop leaves in one write. */
+  readonly corks = new TurnCorks()
   /** Clients with frames done since their last `ack`. */
   readonly #acking = new Set<Client>()
   #ackTimer?: ReturnType<typeof setTimeout>
@@ -282,26 +281,6 @@ export class WebSocketRoute {
       for (const waiting of this.#acking) waiting.ack()
       this.#acking.clear()
     }, ACK_DELAY_MS)
-  }
-
-  /**
-   * Corks `client`'s socket until this turn of the event loop is over: every frame written to
-   * it meanwhile (messages, acknowledgements) leaves in one write, not one system call each.
-   */
-  cork(client: Client): void {
-    client.corked = true
-    client.socket.cork()
-    this.#corked.push(client)
-    if (this.#corked.length === 1) setImmediate(this.#uncork)
-  }
-
-  readonly #uncork = () => {
-    const corked = this.#corked
-    this.#corked = []
-    for (const client of corked) {
-      client.corked = false
-      client.socket.uncork()
-    }
   }
 
   /** `client`'s socket ended. */
