@@ -213,6 +213,9 @@ export class Relay {
         throw new Refusal(code, (error as Error).message)
       }
       if (message.from !== peer) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
+      // The validator lets optional fields be null (an end-of-candidates `candidate` is); a null
+      // `to` would be published to nobody, and the sender told it went out.
+      if (message.to === null) throw new Refusal('invalid-signal', '`to` must be a peer id, or absent to reach everyone')
       parsed.push(message)
     }
     const asItCame =

@@ -98,6 +98,8 @@ describe('reference server under hostile input', () => {
       '[]',
       JSON.stringify({ kind: 'hello', from: 'a', session: '1' }),
       JSON.stringify({ kind: 'hello', from: 'a', session: 1, since: -5 }),
+      // Addressed to nobody: refused, not published to no one with a 202.
+      JSON.stringify({ kind: 'hello', from: 'a', session: 1, to: null }),
       JSON.stringify({ kind: 'description', from: 'a', session: 1 }),
       JSON.stringify({ kind: 'candidate', from: 'a', to: 'b', session: 1, toSession: 1, candidate: 'x' }),
       JSON.stringify({ kind: 'offer', from: 'a', session: 1 }),
