@@ -41,7 +41,7 @@ function relayable(text: string, maxBytes: number): boolean {
  * `JSON.stringify` per message (a fifth of the server's time under load). Keys are counted with
  * `for…in`, which allocates nothing; parsed JSON has no inherited enumerable keys.
  */
-export function identical(raw: unknown, copy: unknown): boolean {
+function identical(raw: unknown, copy: unknown): boolean {
   if (typeof copy !== 'object' || copy === null) return raw === copy
   if (typeof raw !== 'object' || raw === null) return false
   let keys = 0
