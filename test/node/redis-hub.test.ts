@@ -195,16 +195,18 @@ describeRequiring(redisServer, 'a publish that failed during a Redis outage', ()
       const slow = { stallTimeout: 60_000 }
       a = makePeer(stack, room, { ...slow, signaler: adapter.make((servers[0] as { url: string }).url, room) })
       b = makePeer(stack, room, { ...slow, signaler: adapter.make((servers[1] as { url: string }).url, room) })
+      // The renegotiation's offers: those with the audio section. (A copy of the first offer may
+      // still land after both opened — the offerer repeats an offer not answered within 0.5 s, and
+      // under load the answer can cross that repeat — and is answered again, harmlessly.)
       const offers: string[] = []
       b.on('signal', ({ direction, message }) => {
         if (direction === 'in' && message.kind === 'description' && message.description.type === 'offer')
-          offers.push(message.description.sdp)
+          if (message.description.sdp.includes('m=audio')) offers.push(message.description.sdp)
       })
       await Promise.all([a.start(), b.start()])
       await Promise.all([opened(a), opened(b)])
       const [pa, pb] = [a, b]
       const connections = [pa.connection, pb.connection]
-      offers.length = 0
       await redis.stop()
       await until(() => outages === 2, 'both hubs noticed the outage')
       // The renegotiation's offer is published while Redis is down: the hub refuses it.
