@@ -134,6 +134,16 @@ end`
 /** Counts refreshed per script call: a few hundred keys keep one call short for Redis. */
 const REFRESH_BATCH = 200
 
+/** The Lua scripts defined on the command client (`defineCommand`), as ioredis adds them. */
+interface Scripts {
+  politelyClaim(...args: unknown[]): Promise<string>
+  politelyTake(...args: unknown[]): Promise<number>
+  politelyHold(...args: unknown[]): Promise<number>
+  politelyUnhold(...args: unknown[]): Promise<unknown>
+  politelyPublish(...args: unknown[]): Promise<string>
+  politelyRefreshHolds(...args: unknown[]): Promise<unknown>
+}
+
 /** Compares two stream ids (`ms-seq`). */
 function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number)
@@ -242,7 +252,7 @@ export class RedisHub implements Hub {
     if (!rooms.has(room) && rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
     const tokenHash = this.#digests.of(token)
     const now = Date.now()
-    const result = (await (this.#client as unknown as { politelyClaim(...args: unknown[]): Promise<string> }).politelyClaim(
+    const result = (await this.#scripts.politelyClaim(
       this.#key(room, 'peer', peer),
       this.#key(room, 'live'),
       tokenHash,
@@ -259,14 +269,14 @@ export class RedisHub implements Hub {
     return result
   }
 
+  /** The command client's Lua scripts (ioredis adds a method per `defineCommand`; its types cannot know them). */
+  get #scripts(): Scripts {
+    return this.#client as unknown as Scripts
+  }
+
   /** A token bucket in Redis: a peer's rate limit holds across every process its requests reach. */
   async take(key: string, count: number, ratePerSecond: number, burst: number): Promise<boolean> {
-    const taken = await (this.#client as unknown as { politelyTake(...args: unknown[]): Promise<number> }).politelyTake(
-      `${this.#prefix}:rate:${key}`,
-      count,
-      ratePerSecond,
-      burst,
-    )
+    const taken = await this.#scripts.politelyTake(`${this.#prefix}:rate:${key}`, count, ratePerSecond, burst)
     return taken === 1
   }
 
@@ -284,7 +294,7 @@ export class RedisHub implements Hub {
     entry.pending++
     let counted: number
     try {
-      counted = await (this.#client as unknown as { politelyHold(...args: unknown[]): Promise<number> }).politelyHold(
+      counted = await this.#scripts.politelyHold(
         this.#holdKey(key),
         this.#processesKey(),
         this.#process,
@@ -302,9 +312,7 @@ export class RedisHub implements Hub {
       released = true
       const held = this.#holds.get(key)
       if (held) held.held--
-      ;(this.#client as unknown as { politelyUnhold(...args: unknown[]): Promise<unknown> })
-        .politelyUnhold(this.#holdKey(key), this.#process)
-        .catch(() => {})
+      this.#scripts.politelyUnhold(this.#holdKey(key), this.#process).catch(() => {})
     }
   }
 
@@ -336,7 +344,7 @@ export class RedisHub implements Hub {
 
   async publish(room: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
     const { replayMessages, replayAgeMs } = this.#options
-    const id = await (this.#client as unknown as { politelyPublish(...args: unknown[]): Promise<string> }).politelyPublish(
+    const id = await this.#scripts.politelyPublish(
       this.#key(room, 'log'),
       this.#key(room, 'ev'),
       event.from,
@@ -476,12 +484,10 @@ export class RedisHub implements Hub {
       batch.bounds.push(held, held + pending)
       if (!held && !pending) this.#holds.delete(key)
     }
-    const refresh = (this.#client as unknown as { politelyRefreshHolds(...args: unknown[]): Promise<unknown> })
-      .politelyRefreshHolds
     await Promise.all(
       batches.map(({ keys, bounds }) =>
-        refresh
-          .call(this.#client, keys.length + 1, this.#processesKey(), ...keys, this.#process, this.#options.releaseMs, ...bounds)
+        this.#scripts
+          .politelyRefreshHolds(keys.length + 1, this.#processesKey(), ...keys, this.#process, this.#options.releaseMs, ...bounds)
           .catch(() => {}),
       ),
     )
