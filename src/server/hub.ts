@@ -12,7 +12,10 @@ export interface RoomEvent {
   from: string
   /** Recipient peer id; absent for broadcasts. */
   to?: string
-  /** The validated message, re-serialized by the server (never the client's raw bytes). */
+  /**
+   * The validated message as JSON: the client's own text when it says exactly what validation kept
+   * (no unknown key, no key twice, no line break), else the validated copy serialized by the server.
+   */
   data: string
 }
 

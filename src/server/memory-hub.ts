@@ -1,4 +1,5 @@
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
+import { Journal } from './journal.js'
 import { Digests, sameDigest } from './secret.js'
 
 /**
@@ -13,11 +14,11 @@ export interface MemoryHubOptions {
   maxRooms: number
   /** Replay buffer per room: most events kept. */
   replayMessages: number
-  /** Replay buffer per room: most characters of JSON kept. */
+  /** Replay buffer per room: most bytes of JSON (UTF-8) kept. */
   replayBytes: number
   /** Replay buffer per room: how long an event is kept (ms). */
   replayAgeMs: number
-  /** Characters of JSON all replay buffers together may hold; past it, the largest buffers lose their oldest half. */
+  /** Bytes of JSON (UTF-8) all replay buffers together may hold; past it, the largest buffers are cut down first. */
   replayBytesTotal: number
   /** How long a peer id stays bound after its last connection ended (ms), so it can resume. */
   releaseMs: number
@@ -31,15 +32,11 @@ interface Binding {
 
 interface Room {
   bindings: Map<string, Binding>
-  events: Array<RoomEvent & { seq: number; at: number }>
-  /** Characters of `data` in `events`. */
-  bytes: number
+  /** The replay buffer (outside the JavaScript heap). */
+  events: Journal
   seq: number
   listeners: Set<(event: RoomEvent) => void>
 }
-
-/** Events a room may hold past `replayMessages` before a trim: trims come in batches. */
-const TRIM_SLACK = 32
 
 /**
  * The default hub: rooms in this process's memory, zero set-up. Event ids are
@@ -57,7 +54,7 @@ export class MemoryHub implements Hub {
   readonly #options: MemoryHubOptions
   readonly #sweeper: ReturnType<typeof setInterval>
   readonly #digests = new Digests()
-  /** Characters of `data` in every room's buffer. */
+  /** Bytes of data in every room's buffer. */
   #bytes = 0
 
   constructor(options: MemoryHubOptions) {
@@ -71,7 +68,7 @@ export class MemoryHub implements Hub {
     let room = this.#rooms.get(roomId)
     if (!room) {
       if (this.#rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
-      room = { bindings: new Map(), events: [], bytes: 0, seq: 0, listeners: new Set() }
+      room = { bindings: new Map(), events: new Journal(), seq: 0, listeners: new Set() }
       this.#rooms.set(roomId, room)
     }
     const tokenHash = this.#digests.of(token)
@@ -114,15 +111,13 @@ export class MemoryHub implements Hub {
     const room = this.#rooms.get(roomId)
     if (!room) throw new Error(`No room ${roomId}`)
     const seq = ++room.seq
-    // One object per message, kept for replay and handed to every subscriber: this runs once per relayed message.
-    const relayed = { id: `${this.#epoch}-${seq}`, from, to, data, seq, at: Date.now() }
-    room.events.push(relayed)
-    room.bytes += data.length
-    this.#bytes += data.length
-    // Trimmed in batches, not on every message: a splice moves the whole buffer.
+    const { events } = room
+    this.#bytes += events.append(seq, Date.now(), from, to, data)
     const { replayMessages, replayBytes, replayBytesTotal } = this.#options
-    if (room.events.length > replayMessages + TRIM_SLACK || room.bytes > replayBytes) this.#trim(room)
+    if (events.count > replayMessages || events.bytes > replayBytes) this.#trim(room)
     if (this.#bytes > replayBytesTotal) this.#shed()
+    // One object per message, handed to every subscriber (and dead once they wrote it out).
+    const relayed = { id: `${this.#epoch}-${seq}`, from, to, data }
     for (const listener of room.listeners) listener(relayed)
     return relayed
   }
@@ -143,13 +138,14 @@ export class MemoryHub implements Hub {
       const seq = Number(seqText)
       if (epoch !== this.#epoch || !Number.isSafeInteger(seq) || seq > room.seq) return 'gap'
       // The event right after the resume position must still be buffered, or something was lost.
-      const first = room.events[0]
-      if (seq < room.seq && (!first || first.seq > seq + 1)) return 'gap'
+      const first = room.events.firstSeq
+      if (seq < room.seq && (first === undefined || first > seq + 1)) return 'gap'
       after = seq
     }
-    return room.events
-      .filter((event) => event.seq > after)
-      .map(({ id, from, to, data }) => (to === undefined ? { id, from, data } : { id, from, to, data }))
+    return room.events.after(after).map(({ seq, from, to, data }) => {
+      const id = `${this.#epoch}-${seq}`
+      return to === undefined ? { id, from, data } : { id, from, to, data }
+    })
   }
 
   async present(roomId: string): Promise<string[]> {
@@ -162,7 +158,7 @@ export class MemoryHub implements Hub {
     return this.#rooms.size
   }
 
-  /** Characters of JSON held in replay buffers, all rooms together. */
+  /** Bytes of JSON (UTF-8) held in replay buffers, all rooms together. */
   replayBytes(): number {
     return this.#bytes
   }
@@ -174,28 +170,14 @@ export class MemoryHub implements Hub {
     this.#rooms.clear()
   }
 
+  /** Drops `room`'s oldest events past its limits: count, size and age. */
   #trim(room: Room): void {
     const { replayMessages, replayAgeMs, replayBytes } = this.#options
     const { events } = room
     const oldest = Date.now() - replayAgeMs
-    let drop = Math.max(0, events.length - replayMessages)
-    let left = room.bytes
-    for (let i = 0; i < drop; i++) left -= (events[i] as RoomEvent).data.length
-    for (let head = events[drop]; head && (head.at < oldest || left > replayBytes); head = events[++drop]) {
-      left -= head.data.length
+    while (events.count > replayMessages || events.bytes > replayBytes || (events.firstAt ?? oldest) < oldest) {
+      this.#bytes -= events.dropFirst()
     }
-    this.#drop(room, drop)
-  }
-
-  /** Drops the `count` oldest events of `room`'s buffer. */
-  #drop(room: Room, count: number): void {
-    if (!count) return
-    const { events } = room
-    let bytes = 0
-    for (let i = 0; i < count; i++) bytes += (events[i] as RoomEvent).data.length
-    events.splice(0, count)
-    room.bytes -= bytes
-    this.#bytes -= bytes
   }
 
   /**
@@ -206,25 +188,24 @@ export class MemoryHub implements Hub {
    */
   #shed(): void {
     const goal = this.#options.replayBytesTotal * 0.9
-    const rooms = [...this.#rooms.values()].sort((a, b) => b.bytes - a.bytes)
+    const rooms = [...this.#rooms.values()].sort((a, b) => b.events.bytes - a.events.bytes)
     let rest = this.#bytes
     let cap = 0
     for (let i = 0; i < rooms.length; i++) {
       // Rooms 0…i cut to `cap`, the smaller ones after them whole: together, the goal.
-      rest -= (rooms[i] as Room).bytes
+      rest -= (rooms[i] as Room).events.bytes
       cap = Math.max(0, (goal - rest) / (i + 1))
-      if (cap >= (rooms[i + 1]?.bytes ?? 0)) break
+      if (cap >= (rooms[i + 1]?.events.bytes ?? 0)) break
     }
-    for (const room of rooms) {
-      if (room.bytes <= cap) break
-      let drop = 0
-      for (let left = room.bytes; left > cap; drop++) left -= (room.events[drop] as RoomEvent).data.length
-      this.#drop(room, drop)
+    for (const { events } of rooms) {
+      if (events.bytes <= cap) break
+      while (events.bytes > cap) this.#bytes -= events.dropFirst()
     }
   }
 
   #forget(id: string, room: Room): void {
-    this.#drop(room, room.events.length)
+    this.#bytes -= room.events.bytes
+    room.events.clear()
     if (!room.listeners.size && this.#rooms.get(id) === room) this.#rooms.delete(id)
   }
 

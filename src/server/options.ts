@@ -53,10 +53,10 @@ export interface ServerOptions {
   maxConnectionsPerAddress?: number
   /** Replay buffer per room: most events kept. Default 64. */
   replayMessages?: number
-  /** Replay buffer per room: most characters of JSON kept (in-memory hub). Default 256 Ki. */
+  /** Replay buffer per room: most bytes of JSON (UTF-8) kept (in-memory hub). Default 256 Ki. */
   replayBytes?: number
   /**
-   * Replay buffers of all rooms together, in characters of JSON (in-memory hub; with Redis,
+   * Replay buffers of all rooms together, in bytes of JSON (UTF-8; in-memory hub; with Redis,
    * bound the streams with Redis's own `maxmemory`). Past it the largest buffers lose their oldest events.
    * Default 64 Mi.
    */
