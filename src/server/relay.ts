@@ -174,8 +174,8 @@ export class Relay {
 
   /**
    * Publishes messages from `peer` (already authenticated). Each is validated; one whose `from`
-   * is not `peer` is refused. What goes out is the validated copy serialized, or a sole message's
-   * own text when it is exactly that copy (and within `maxMessageBytes`). Answers at
+   * is not `peer` is refused. What goes out is each message's own text when it is exactly its
+   * validated copy (and within `maxMessageBytes`), else that copy serialized. Answers at
    * once when the hub does (in memory: no promise per message), later when it
    * does not (Redis). Throws (or rejects with) a {@link Refusal}.
    */
@@ -202,12 +202,14 @@ export class Relay {
   }
 
   /** Validates the batch's messages, then publishes them. */
-  #validated(room: string, peer: string, { messages, sole }: Batch): string[] | Promise<string[]> {
+  #validated(room: string, peer: string, { messages, texts }: Batch): string[] | Promise<string[]> {
     const parsed: SignalMessage[] = []
-    for (const raw of messages) {
+    const maxBytes = this.#options.maxMessageBytes
+    for (let i = 0; i < messages.length; i++) {
+      const raw = messages[i]
       let message: SignalMessage
       try {
-        message = parseSignal(raw, this.#options.maxMessageBytes)
+        message = parseSignal(raw, maxBytes)
       } catch (error) {
         const code = (error as PolitelyError).code === 'signal-too-large' ? 'too-large' : 'invalid-signal'
         throw new Refusal(code, (error as Error).message)
@@ -217,17 +219,26 @@ export class Relay {
       // `to` would be published to nobody, and the sender told it went out.
       if (message.to === null) throw new Refusal('invalid-signal', '`to` must be a peer id, or absent to reach everyone')
       parsed.push(message)
+      // Kept as it came, or made the text of the validated copy below.
+      if (!relayable(texts[i] as string, maxBytes) || !identical(raw, message)) texts[i] = ''
     }
-    const asItCame =
-      sole !== undefined && relayable(sole, this.#options.maxMessageBytes) && identical(messages[0], parsed[0]) ? sole : undefined
-    return this.#publishFrom(room, peer, parsed, [], asItCame)
+    return this.#publishFrom(room, peer, parsed, texts, [])
   }
 
-  /** Publishes `parsed` from `ids.length` on, one after the other, in order (the first as `first`, if given). */
-  #publishFrom(room: string, peer: string, parsed: SignalMessage[], ids: string[], first?: string): string[] | Promise<string[]> {
+  /**
+   * Publishes `parsed` from `ids.length` on, one after the other, in order: each as its `texts`
+   * entry, or serialized where that is empty.
+   */
+  #publishFrom(
+    room: string,
+    peer: string,
+    parsed: SignalMessage[],
+    texts: string[],
+    ids: string[],
+  ): string[] | Promise<string[]> {
     while (ids.length < parsed.length) {
       const message = parsed[ids.length] as SignalMessage
-      const data = (!ids.length && first) || JSON.stringify(message)
+      const data = texts[ids.length] || JSON.stringify(message)
       const start = this.observers.size ? performance.now() : 0
       let event: RoomEvent | Promise<RoomEvent>
       try {
@@ -239,7 +250,7 @@ export class Relay {
         return event.then(
           (done) => {
             this.#published(ids, done, start)
-            return this.#publishFrom(room, peer, parsed, ids)
+            return this.#publishFrom(room, peer, parsed, texts, ids)
           },
           (error) => {
             throw this.#hubFailed(error, ids.length)

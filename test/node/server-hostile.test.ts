@@ -181,10 +181,10 @@ describe('reference server under hostile input', () => {
     // Keys in an order of our own (the validator's copy would put `kind` first): relayed byte for byte.
     const own = '{"session":1,"kind":"hello","from":"a","since":5}'
     expect(await send(own)).toEqual([own])
-    // A batch of one: what its brackets hold, spaces and all.
+    // A batch of one: what its brackets hold, spaces inside and all (the spaces around it trimmed).
     const spaced =
       '{ "kind" : "description", "from":"a", "to":"listener", "session":1, "toSession":2, "description":{"sdp":"v=0\\r\\n","type":"offer"} }'
-    expect(await send(` [ ${spaced} ]  `)).toEqual([` ${spaced} `])
+    expect(await send(` [ ${spaced} ]  `)).toEqual([spaced])
     // Anything the validated copy lacks or changes: the copy travels instead (no key but the known ones).
     const canonical = { kind: 'hello', from: 'a', session: 1 }
     const copies = [
@@ -202,9 +202,15 @@ describe('reference server under hostile input', () => {
     const nested =
       '{"kind":"description","from":"a","to":"listener","session":1,"toSession":2,"description":{"type":"offer","sdp":"v=0","x":1}}'
     expect(JSON.parse((await send(nested))[0] as string).description).toEqual({ type: 'offer', sdp: 'v=0' })
-    // Several in one batch: each its validated copy.
+    // Several in one batch: each as it came if it is exact, else its validated copy.
     const two = await send(`[${copies[0]},${own}]`, 2)
     expect(two.map((data) => JSON.parse(data))).toEqual([canonical, { ...canonical, since: 5 }])
+    expect(two[1]).toBe(own)
+    // Commas, brackets, braces and escaped quotes inside strings do not split a batch.
+    const tricky =
+      '{"kind":"description","from":"a","to":"listener","session":1,"toSession":2,"description":{"type":"offer","sdp":"a=x:[1,2],{\\"]}\\\\"}}'
+    expect(JSON.parse(tricky).description.sdp).toBe('a=x:[1,2],{"]}\\')
+    expect(await send(`[${tricky} , ${own},${spaced}]`, 3)).toEqual([tricky, own, spaced])
     for (const data of sent) {
       expect(data).not.toMatch(/victim|extra|polluted|\r|\n/)
       expect(data.length).toBeLessThanOrEqual(4096)
