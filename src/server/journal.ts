@@ -4,8 +4,13 @@ import type { RoomEvent } from './hub.js'
 const HEADER = 22
 /** `to` length meaning "no `to`: a broadcast". Peer ids are at most 64 characters (validated). */
 const BROADCAST = 255
-/** A room's first buffer: a few announcements and an offer. It doubles as needed. */
-const FIRST_CAPACITY = 2048
+/** The smallest buffer: a few announcements and an offer. */
+const MIN_CAPACITY = 2048
+/** Buffer sizes are multiples of this. */
+const GRAIN = 1024
+
+/** Room for `bytes` and half as much again, in whole grains. */
+const roomy = (bytes: number) => Math.max(MIN_CAPACITY, Math.ceil((bytes * 1.5) / GRAIN) * GRAIN)
 
 /** One record as read back. */
 export interface JournalEntry extends Omit<RoomEvent, 'id'> {
@@ -14,8 +19,9 @@ export interface JournalEntry extends Omit<RoomEvent, 'id'> {
 
 /**
  * A room's replay buffer, kept as bytes outside the JavaScript heap: records are appended at the
- * end and dropped from the start of one Buffer per room, which is compacted or resized when full
- * (each byte is copied a bounded number of times on average) and freed when empty.
+ * end and dropped from the start of one Buffer per room, which is compacted or resized when full,
+ * shrunk when less than half used, and freed when empty. So it holds at most about twice the
+ * bytes of its records, and each byte is copied a bounded number of times on average.
  *
  * Why not an array of event objects: under relay load every buffered event outlived a
  * young-generation collection and was promoted, and collecting them again in the old generation
@@ -81,7 +87,19 @@ export class Journal {
     this.#start = start + HEADER + (buffer[start + 16] as number) + (toBytes === BROADCAST ? 0 : toBytes) + dataBytes
     this.bytes -= dataBytes
     if (!--this.count) this.clear()
+    else if ((this.#buffer as Buffer).length > MIN_CAPACITY && 2 * (this.#end - this.#start) < (this.#buffer as Buffer).length)
+      this.#resize(roomy(this.#end - this.#start))
     return dataBytes
+  }
+
+  /** Bytes of memory the buffer takes. */
+  get footprint(): number {
+    return this.#buffer?.length ?? 0
+  }
+
+  /** Lets go of the free space: the buffer becomes the size of its records (after a cut to a budget). */
+  fit(): void {
+    if (this.#buffer) this.#resize(Math.max(MIN_CAPACITY, Math.ceil((this.#end - this.#start) / GRAIN) * GRAIN))
   }
 
   /** Forgets every record and frees the buffer. */
@@ -117,21 +135,28 @@ export class Journal {
     return entries
   }
 
-  /** Makes `need` bytes free after the last record: moves the records to the front, in a buffer sized for them. */
+  /**
+   * Makes `need` bytes free after the last record: the records move to the front of the buffer,
+   * or of a new one sized for them with room to spare when this one is too small or too large.
+   */
   #makeRoom(need: number): void {
     const live = this.#end - this.#start
-    // Twice what is needed, so that the next compaction is as far away as this one's copy is long.
-    let capacity = FIRST_CAPACITY
-    while (capacity < 2 * (live + need)) capacity *= 2
-    const old = this.#buffer
-    // The same size: records move to the front. Another size: a buffer of its own (a shrunk one frees memory).
-    if (old && old.length === capacity) old.copyWithin(0, this.#start, this.#end)
-    else {
-      const buffer = Buffer.allocUnsafeSlow(capacity)
-      if (old) old.copy(buffer, 0, this.#start, this.#end)
-      this.#buffer = buffer
-    }
+    const length = this.#buffer?.length ?? 0
+    // A quarter to spare after the move at least, so that the next move is as far away as this one's copy is long.
+    if (length >= 1.25 * (live + need) && length <= 3 * (live + need)) {
+      const buffer = this.#buffer as Buffer
+      buffer.copyWithin(0, this.#start, this.#end)
+      this.#start = 0
+      this.#end = live
+    } else this.#resize(roomy(live + need))
+  }
+
+  /** Moves the records to the front of a new buffer of `capacity` bytes. */
+  #resize(capacity: number): void {
+    const buffer = Buffer.allocUnsafeSlow(capacity)
+    this.#buffer?.copy(buffer, 0, this.#start, this.#end)
+    this.#end -= this.#start
     this.#start = 0
-    this.#end = live
+    this.#buffer = buffer
   }
 }

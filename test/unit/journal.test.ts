@@ -62,10 +62,21 @@ describe('Journal (a room replay buffer outside the heap)', () => {
       }
       expect(journal.count).toBe(model.length)
       expect(journal.firstSeq).toBe(model[0]?.seq)
+      // Its memory: at most about twice its records (each ≤ 40 bytes of header and ids here), or the smallest buffer.
+      const records = journal.bytes + 40 * journal.count
+      expect(journal.footprint).toBeLessThanOrEqual(Math.max(2048, 2 * records + 1024))
       if (round % 250 === 0) expect(journal.after(model[0] ? model[0].seq - 1 : 0)).toEqual(model)
     }
     expect(journal.after(0)).toEqual(model)
     expect(journal.bytes).toBe(model.reduce((sum, { data }) => sum + Buffer.byteLength(data), 0))
+    // Cut to a budget, it lets go of its free space.
+    while (journal.bytes > 3000) {
+      journal.dropFirst()
+      model.shift()
+    }
+    journal.fit()
+    expect(journal.footprint).toBeLessThanOrEqual(Math.max(2048, journal.bytes + 40 * journal.count + 1024))
+    expect(journal.after(0)).toEqual(model)
   })
 
   test('a steady stream through a window of a few records: the buffer is compacted in place, nothing is garbled', () => {
