@@ -23,16 +23,42 @@ export interface AdmissionLimits {
   hub?: Pick<Hub, 'hold'>
 }
 
-/** One request or connection let in by {@link Admission.enter}: counted until it leaves. */
-export interface Entry {
+/**
+ * One request or connection let in by {@link Admission.enter}: counted until it leaves. An object
+ * with methods, not closures: a held connection keeps it for its whole life, and two closures over
+ * a shared scope cost twice what this does.
+ */
+export class Entry {
+  /** Counted out already. */
+  #left = false
+  /** Counts it out across processes; set once the hub counted it in. */
+  #release?: () => void
+
+  constructor(
+    readonly address: string,
+    readonly admission: Admission,
+  ) {}
+
   /** Counts it out (once, however often it is called), across processes too if it was {@link hold}ing. */
-  leave: () => void
+  leave(): void {
+    if (this.#left) return
+    this.#left = true
+    this.admission.counted(this.address)
+    this.#release?.()
+  }
+
   /**
    * For a subscription (SSE stream, WebSocket): counts it against its address's cap across every
    * process of the hub as well, when the hub can. Rejects with a {@link Refusal}. If it left while
    * the hub was asked, its count there is given back as soon as the hub answers.
    */
-  hold: () => Promise<void>
+  async hold(): Promise<void> {
+    if (this.#left) return
+    const counted = await this.admission.holdAcross(this.address)
+    if (!counted) return
+    if (this.#left) counted()
+    else this.#release = counted
+  }
 }
 
 /**
@@ -125,7 +151,7 @@ export class Admission {
    * across processes too, with {@link Entry.hold}). Throws a {@link Refusal}.
    */
   enter(request: IncomingMessage, address: string): Entry {
-    const { maxConnections, maxConnectionsPerAddress, allowedOrigins, hub } = this.#limits
+    const { maxConnections, maxConnectionsPerAddress, allowedOrigins } = this.#limits
     if (!originAllowed(request, allowedOrigins, this.#limits.trustProxy))
       throw new Refusal('origin-not-allowed', 'This origin may not use the server')
     const held = this.#held.get(address) ?? 0
@@ -133,33 +159,34 @@ export class Admission {
     if (this.#total >= maxConnections) throw new Refusal('unavailable', 'The server holds all the connections it may; try again')
     this.#held.set(address, held + 1)
     this.#total++
-    let left = false
-    /** Counts it out across processes; set once the hub counted it in. */
-    let release: (() => void) | undefined
-    const leave = () => {
-      if (left) return
-      left = true
-      this.#total--
-      const now = (this.#held.get(address) ?? 1) - 1
-      if (now) this.#held.set(address, now)
-      else this.#held.delete(address)
-      release?.()
+    return new Entry(address, this)
+  }
+
+  /** An {@link Entry} of `address` left: counted out of this process. */
+  counted(address: string): void {
+    this.#total--
+    const now = (this.#held.get(address) ?? 1) - 1
+    if (now) this.#held.set(address, now)
+    else this.#held.delete(address)
+  }
+
+  /**
+   * Counts a subscription of `address` across processes, when the hub can; resolves to the
+   * function that counts it out again (none without such a hub). Rejects with a {@link Refusal}.
+   */
+  async holdAcross(address: string): Promise<(() => void) | undefined> {
+    const { maxConnectionsPerAddress, hub } = this.#limits
+    if (!hub?.hold) return undefined
+    let counted: (() => void) | undefined
+    try {
+      counted = await hub.hold(address, maxConnectionsPerAddress)
+    } catch (error) {
+      // As when the hub fails a publish (or the claim that would follow): 503, the client retries.
+      this.#hubFailed(error)
+      throw new Refusal('unavailable', 'Could not count the connection; try again')
     }
-    const hold = async () => {
-      if (!hub?.hold || left) return
-      let counted: (() => void) | undefined
-      try {
-        counted = await hub.hold(address, maxConnectionsPerAddress)
-      } catch (error) {
-        // As when the hub fails a publish (or the claim that would follow): 503, the client retries.
-        this.#hubFailed(error)
-        throw new Refusal('unavailable', 'Could not count the connection; try again')
-      }
-      if (!counted) throw this.#tooMany()
-      if (left) counted()
-      else release = counted
-    }
-    return { leave, hold }
+    if (!counted) throw this.#tooMany()
+    return counted
   }
 
   #tooMany(): Refusal {

@@ -265,12 +265,12 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
           await entry.hold()
           // Gone while the hub counted it: nothing to claim or upgrade; its count goes with it.
           if (socket.destroyed) return entry.leave()
-          return websockets.upgrade(request, socket, head, target, address, entry.leave)
+          return websockets.upgrade(request, socket, head, target, entry)
         })
         .catch((error) => {
           const refusal = asRefusal(error)
           refused(refusal, 'websocket', address)
-          websockets.refuse(request, socket, head, refusal, entry?.leave)
+          websockets.refuse(request, socket, head, refusal, entry)
         })
       return true
     },

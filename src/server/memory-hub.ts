@@ -35,7 +35,11 @@ interface Room {
   /** The replay buffer (outside the JavaScript heap). */
   events: Journal
   seq: number
-  listeners: Set<(event: RoomEvent) => void>
+  /**
+   * Replaced, never changed in place: a publish goes on over the list it began with. An array the
+   * size of its members (two in a 1:1 room), where a Set kept a hash table of its own.
+   */
+  listeners: ReadonlyArray<(event: RoomEvent) => void>
 }
 
 /**
@@ -68,7 +72,7 @@ export class MemoryHub implements Hub {
     let room = this.#rooms.get(roomId)
     if (!room) {
       if (this.#rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
-      room = { bindings: new Map(), events: new Journal(), seq: 0, listeners: new Set() }
+      room = { bindings: new Map(), events: new Journal(), seq: 0, listeners: [] }
       this.#rooms.set(roomId, room)
     }
     const tokenHash = this.#digests.of(token)
@@ -123,9 +127,15 @@ export class MemoryHub implements Hub {
   }
 
   subscribe(roomId: string, listener: (event: RoomEvent) => void): () => void {
-    const listeners = this.#rooms.get(roomId)?.listeners
-    listeners?.add(listener)
-    return () => listeners?.delete(listener)
+    const room = this.#rooms.get(roomId)
+    if (!room) return () => {}
+    // concat and slice make arrays of the exact size (a spread or filter leaves room for 17).
+    room.listeners = room.listeners.concat([listener])
+    return () => {
+      const list = room.listeners
+      const at = list.indexOf(listener)
+      if (at >= 0) room.listeners = list.slice(0, at).concat(list.slice(at + 1))
+    }
   }
 
   async since(roomId: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'> {
@@ -200,13 +210,15 @@ export class MemoryHub implements Hub {
     for (const { events } of rooms) {
       if (events.bytes <= cap) break
       while (events.bytes > cap) this.#bytes -= events.dropFirst()
+      // The budget bounds memory, not only what is kept in it.
+      events.fit()
     }
   }
 
   #forget(id: string, room: Room): void {
     this.#bytes -= room.events.bytes
     room.events.clear()
-    if (!room.listeners.size && this.#rooms.get(id) === room) this.#rooms.delete(id)
+    if (!room.listeners.length && this.#rooms.get(id) === room) this.#rooms.delete(id)
   }
 
   #sweep(): void {

@@ -51,7 +51,7 @@ export async function servePublish(
   if (!(await relay.verify(room, from, token))) {
     throw new Refusal('spoofed-sender', 'The token does not hold the `from` peer id in this room (subscribe first)')
   }
-  const ids = await relay.publish(room, from, batch)
+  const ids = await relay.publish(room, from, batch, `${room}\u0000${from}`)
   response
     .writeHead(202, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
     .end(JSON.stringify({ ids }))

@@ -54,6 +54,40 @@ function identical(raw: unknown, copy: unknown): boolean {
 }
 
 /**
+ * One peer's subscription to its room: it hands the peer's events to its sink. An object with
+ * methods, not closures: every held connection keeps one for its whole life.
+ */
+export class Subscription {
+  /** Live events that came while the replay was being sent; undefined once it was sent. */
+  pending?: RoomEvent[] = []
+  /** Ends the hub's subscription. */
+  unsubscribe?: () => void
+  #stopped = false
+
+  constructor(
+    readonly target: Target,
+    readonly sink: Sink,
+    readonly relay: Relay,
+  ) {}
+
+  /** The hub's listener (bound). */
+  deliver(event: RoomEvent): void {
+    // A publish under way hands its event to the listeners it began with, this one maybe just stopped.
+    if (this.#stopped || !isFor(event, this.target.peer)) return
+    if (this.pending) this.pending.push(event)
+    else this.sink.send(event)
+  }
+
+  /** Ends it (once). */
+  stop(): void {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.unsubscribe?.()
+    this.relay.ended(this)
+  }
+}
+
+/**
  * The relay shared by every transport: subscriptions with replay, and
  * authenticated publishing. One instance per server.
  */
@@ -110,34 +144,31 @@ export class Relay {
    * Streams a room to an admitted peer: what it missed since its resume
    * position (or, for a new subscriber, what was addressed to it and what
    * peers still present broadcast last), then live events, with nothing lost or
-   * doubled in between. Returns the function that ends the subscription.
+   * doubled in between. Resolves to the subscription; its `stop()` ends it.
    */
-  async subscribe(target: Target, sink: Sink): Promise<() => void> {
-    const { room, peer, token } = target
-    const key = `${room}\u0000${peer}`
+  async subscribe(target: Target, sink: Sink): Promise<Subscription> {
+    const { room, key } = target
     this.#live.get(key)?.close()
     this.#live.set(key, sink)
-    let pending: RoomEvent[] | undefined = []
-    const unsubscribe = this.#hub.subscribe(room, (event) => {
-      if (!isFor(event, peer)) return
-      if (pending) pending.push(event)
-      else sink.send(event)
-    })
-    const stop = () => {
-      unsubscribe()
-      if (this.#live.get(key) === sink) this.#live.delete(key)
-      this.#hub.release(room, peer, token)
-    }
+    const subscription = new Subscription(target, sink, this)
+    subscription.unsubscribe = this.#hub.subscribe(room, subscription.deliver.bind(subscription))
     try {
-      await this.#replay(target, sink, pending)
+      await this.#replay(target, sink, subscription.pending as RoomEvent[])
     } catch (error) {
       // The hub failed (Redis): the claim goes with the subscription, or the id stays taken.
       this.observers.emit('hubError', 'subscribe', error)
-      stop()
+      subscription.stop()
       throw error
     }
-    pending = undefined
-    return stop
+    subscription.pending = undefined
+    return subscription
+  }
+
+  /** `subscription` ended: its peer's live connection is gone, and so is its claim (after the hub's grace). */
+  ended({ target, sink }: Subscription): void {
+    const { room, peer, token, key } = target
+    if (this.#live.get(key) === sink) this.#live.delete(key)
+    this.#hub.release(room, peer, token)
   }
 
   /** Sends what a subscriber missed, then what arrived live meanwhile (`pending`), nothing twice. */
@@ -179,7 +210,7 @@ export class Relay {
    * once when the hub does (in memory: no promise per message), later when it
    * does not (Redis). Throws (or rejects with) a {@link Refusal}.
    */
-  publish(room: string, peer: string, batch: Batch, key = `${room}\u0000${peer}`): string[] | Promise<string[]> {
+  publish(room: string, peer: string, batch: Batch, key: string): string[] | Promise<string[]> {
     const { ratePerSecond, rateBurst } = this.#options
     // A shared hub keeps the bucket, so the limit holds across processes (one round trip more).
     if (this.#hub.take) {

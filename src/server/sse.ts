@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { TurnCorks } from './cork.js'
 import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
-import type { Relay } from './relay.js'
+import type { Relay, Subscription } from './relay.js'
 import type { Target } from './target.js'
 import { iceServersFor } from './turn.js'
 
@@ -19,8 +19,8 @@ function flattenHeader(response: ServerResponse): void {
 /** One open event stream of an admitted peer: the relay's sink for it. */
 class Stream {
   closed = false
-  /** Ends the subscription; set once subscribed. */
-  stop?: () => void
+  /** Set once subscribed. */
+  subscription?: Subscription
 
   constructor(
     readonly response: ServerResponse,
@@ -62,7 +62,7 @@ class Stream {
     if (this.closed) return
     this.closed = true
     this.streams.delete(this)
-    this.stop?.()
+    this.subscription?.stop()
   }
 }
 
@@ -152,8 +152,7 @@ export async function serveEvents(
   const welcome = { peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }
   stream.write(`retry: ${retryMs}\nevent: welcome\ndata: ${JSON.stringify(welcome)}\n\n`)
   flattenHeader(response)
-  const stop = await relay.subscribe(target, stream)
-  stream.stop = stop
+  stream.subscription = await relay.subscribe(target, stream)
   const end = () => stream.end()
   response.on('close', end)
   // A pipelined request's response never closes if the client leaves first: its socket does.

@@ -7,6 +7,8 @@ export interface Target {
   room: string
   peer: string
   token: string
+  /** `room` and `peer` as one string: the key of the peer's live connection and rate-limit bucket. */
+  key: string
   /** Resume position: the `Last-Event-ID` header, or `lastEventId` in the query (WebSocket, fresh EventSource). */
   lastEventId?: string
   /** Seats the client asks the room to have (`?maxPeers=2` for a 1:1 room); the server's cap when absent. */
@@ -41,7 +43,15 @@ export function subscriptionTarget(request: IncomingMessage, url: URL, room: str
   if (maxPeers !== undefined && !(Number.isSafeInteger(maxPeers) && maxPeers >= 1)) {
     throw new Refusal('bad-request', 'maxPeers must be a whole number, 1 or more')
   }
-  return { room, peer, token, lastEventId, maxPeers }
+  // The token is a slice of the URL: a copy of its own, so a held connection does not keep the whole URL.
+  return {
+    room,
+    peer,
+    token: Buffer.from(token, 'latin1').toString('latin1'),
+    key: `${room}\u0000${peer}`,
+    lastEventId,
+    maxPeers,
+  }
 }
 
 /** The token of `Authorization: Bearer <token>`, if present and well-formed. */

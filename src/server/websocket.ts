@@ -1,12 +1,14 @@
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws'
+import type { Entry } from './admission.js'
 import { parseBatch } from './body.js'
 import { TurnCorks } from './cork.js'
 import { closeCodeOf, Refusal } from './http-errors.js'
 import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
-import type { Relay } from './relay.js'
+import type { Relay, Subscription } from './relay.js'
 import type { Target } from './target.js'
 import { iceServersFor } from './turn.js'
 
@@ -41,10 +43,6 @@ type Served = WebSocket & { [CLIENT]?: Client }
 
 // Listeners shared by every socket (`this` is the socket): no closures per connection.
 function ignore(): void {}
-function onPong(this: Served): void {
-  const client = this[CLIENT]
-  if (client) client.alive = true
-}
 function onMessage(this: Served, data: Buffer, isBinary: boolean): void {
   this[CLIENT]?.receive(isBinary ? undefined : data.toString())
 }
@@ -58,8 +56,11 @@ function onClose(this: Served): void {
  * per connection, this object and `ws`'s are all the memory there is.
  */
 class Client {
-  /** A pong came since the last ping. */
-  alive = true
+  /**
+   * Bytes the socket had read at the last heartbeat: if none came since (not even the pong to
+   * that heartbeat's ping), the client is gone. Read off the socket, so no 'pong' listener.
+   */
+  read = -1
   /** Frames done with (published, or refused with an `error` frame): what the next `ack` says. */
   done = 0
   /**
@@ -68,26 +69,23 @@ class Client {
    * the next is read, with no promise.
    */
   inFlight?: Promise<void>
-  /** Key of this peer's rate-limit bucket. */
-  readonly key: string
   /** The hub failed part-way: nothing after that frame is published; the socket is closing with 1013. */
   broken = false
   /** A restart began (the server drains): frames that come now stay unacknowledged, to be sent elsewhere. */
   restarting = false
   /** Counted as an open connection (subscribed), so counted out once when it ends. */
   subscribed = false
-  /** Ends the subscription; set once subscribed. */
-  stop?: () => void
+  /** Set once subscribed. */
+  subscription?: Subscription
 
   constructor(
     readonly ws: Served,
     readonly socket: Duplex,
     readonly target: Target,
-    readonly address: string,
+    /** Its admission: counted out when the socket ends. */
+    readonly entry: Entry,
     readonly route: WebSocketRoute,
-  ) {
-    this.key = `${target.room}\u0000${target.peer}`
-  }
+  ) {}
 
   /**
    * Sent as the string it is: the socket encodes it outside the JavaScript heap (a Buffer made
@@ -156,7 +154,8 @@ class Client {
 
   closed(): void {
     this.route.forget(this)
-    this.stop?.()
+    this.subscription?.stop()
+    this.entry.leave()
     if (this.subscribed) this.route.relay.observers.emit('connection', 'websocket', false)
   }
 }
@@ -179,6 +178,8 @@ export class WebSocketRoute {
   readonly #options: ResolvedServerOptions
   /** Served sockets. */
   readonly #served = new Map<WebSocket, Client>()
+  /** Sockets accepted only to be closed with a refusal (ws's own list of clients is off: this and `#served` are it). */
+  readonly #refusing = new Set<WebSocket>()
   /** Every frame written to a socket in one turn of the event loop leaves in one write. */
   readonly corks = new TurnCorks()
   /** Clients with frames done since their last `ack`. */
@@ -196,8 +197,10 @@ export class WebSocketRoute {
     // closeTimeout: a client that never answers our close frame (a refused one, say) holds its
     // socket 2 s, not ws's default 30 s — uncounted sockets would let one address hold thousands.
     // (ws 8.23 has the option; its type definitions do not know it yet.)
+    // clientTracking: ws would keep a set of its own, and a closure per socket to leave it.
     const settings: ServerOptions & { closeTimeout: number } = {
       noServer: true,
+      clientTracking: false,
       maxPayload: options.maxBodyBytes,
       perMessageDeflate: false,
       closeTimeout: 2000,
@@ -205,28 +208,20 @@ export class WebSocketRoute {
     this.#server = new WebSocketServer(settings)
   }
 
-  /** Admits and upgrades; `leave` is called when the socket ends. Throws a {@link Refusal} (see {@link refuse}). */
-  async upgrade(
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    target: Target,
-    address: string,
-    leave: () => void,
-  ): Promise<void> {
-    await this.relay.admit(request, target, address)
+  /** Admits and upgrades; `entry` leaves when the socket ends. Throws a {@link Refusal} (see {@link refuse}). */
+  async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, target: Target, entry: Entry): Promise<void> {
+    await this.relay.admit(request, target, entry.address)
     // The claim is released when the socket ends; a handshake that never completes (the client
     // went away, or ws refused a bad key) must release it too, or the id and its seat stay taken.
     const abandon = () => {
       this.relay.release(target)
-      leave()
+      entry.leave()
     }
     if (socket.destroyed) return abandon()
     socket.once('close', abandon)
     this.#server.handleUpgrade(request, socket, head, (ws) => {
       socket.off('close', abandon)
-      ws.on('close', leave)
-      this.#serve(ws, socket, target, address).catch(() => ws.terminate())
+      this.#serve(ws, socket, target, entry).catch(() => ws.terminate())
     })
   }
 
@@ -236,14 +231,16 @@ export class WebSocketRoute {
    * the HTTP status of a refused upgrade, so an HTTP answer would reach the app
    * as a nameless error.
    */
-  refuse(request: IncomingMessage, socket: Duplex, head: Buffer, refusal: Refusal, leave = () => {}): void {
+  refuse(request: IncomingMessage, socket: Duplex, head: Buffer, refusal: Refusal, entry?: Entry): void {
     if (socket.destroyed) {
-      leave()
+      entry?.leave()
       return
     }
     // Counted until the socket is gone (a bad handshake that ws refuses ends it too).
-    socket.once('close', leave)
+    if (entry) socket.once('close', () => entry.leave())
     this.#server.handleUpgrade(request, socket, head, (ws) => {
+      this.#refusing.add(ws)
+      ws.on('close', () => this.#refusing.delete(ws))
       ws.on('error', ignore)
       ws.close(closeCodeOf(refusal.code), refusal.code)
     })
@@ -257,7 +254,7 @@ export class WebSocketRoute {
   close(): void {
     clearInterval(this.#heartbeat)
     clearTimeout(this.#ackTimer)
-    for (const client of this.#server.clients) client.terminate()
+    for (const ws of [...this.#served.keys(), ...this.#refusing]) ws.terminate()
     this.#server.close()
   }
 
@@ -267,9 +264,9 @@ export class WebSocketRoute {
    */
   async drain(): Promise<void> {
     this.#draining = true
-    const gone = [...this.#server.clients].map((ws) => new Promise((done) => ws.once('close', done)))
+    const gone = [...this.#served.keys(), ...this.#refusing].map((ws) => new Promise((done) => ws.once('close', done)))
     for (const client of this.#served.values()) client.restart(this.#options.retryMs)
-    for (const ws of this.#server.clients) if (!this.#served.has(ws)) ws.close(WS_CLOSE.restarting, 'server restarting')
+    for (const ws of this.#refusing) ws.close(WS_CLOSE.restarting, 'server restarting')
     await Promise.all(gone)
   }
 
@@ -296,22 +293,23 @@ export class WebSocketRoute {
   /** One ping for every socket per `heartbeatMs`; a socket that did not answer the last one is gone (a pulled cable). */
   #beat(): void {
     for (const client of this.#served.values()) {
-      if (!client.alive) client.ws.terminate()
+      // NaN (a stream that counts no bytes) never equals itself: such a socket is never cut.
+      const read = (client.socket as Partial<Socket>).bytesRead ?? Number.NaN
+      if (read === client.read) client.ws.terminate()
       else {
-        client.alive = false
+        client.read = read
         client.ws.ping()
       }
     }
   }
 
-  async #serve(ws: Served, socket: Duplex, target: Target, address: string): Promise<void> {
-    const client = new Client(ws, socket, target, address, this)
+  async #serve(ws: Served, socket: Duplex, target: Target, entry: Entry): Promise<void> {
+    const client = new Client(ws, socket, target, entry, this)
     ws[CLIENT] = client
     // A protocol violation (bad frame, invalid UTF-8, oversized payload…) makes `ws` close that
     // socket with the matching code (1002, 1007, 1009) and then emit 'error': unheard, it would
     // end the process and every other client with it.
     ws.on('error', ignore)
-    ws.on('pong', onPong)
     ws.on('message', onMessage)
     // Before the await: if the hub fails the subscription, the socket is terminated and its state must go.
     ws.on('close', onClose)
@@ -320,9 +318,9 @@ export class WebSocketRoute {
     const { turn } = this.#options
     client.write(JSON.stringify({ type: 'welcome', peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }))
     if (this.#draining) client.restart(this.#options.retryMs)
-    const stop = await this.relay.subscribe(target, client)
-    if (ws.readyState !== ws.OPEN) return stop()
-    client.stop = stop
+    const subscription = await this.relay.subscribe(target, client)
+    if (ws.readyState !== ws.OPEN) return subscription.stop()
+    client.subscription = subscription
     client.subscribed = true
     this.relay.observers.emit('connection', 'websocket', true)
   }
@@ -332,7 +330,8 @@ export class WebSocketRoute {
     let published: string[] | Promise<string[]>
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
-      published = this.relay.publish(client.target.room, client.target.peer, parseBatch(text, this.#options.maxBatch), client.key)
+      const { room, peer, key } = client.target
+      published = this.relay.publish(room, peer, parseBatch(text, this.#options.maxBatch), key)
     } catch (error) {
       this.#refused(client, error)
       return
@@ -355,7 +354,7 @@ export class WebSocketRoute {
       return
     }
     const { code, message } = refusal
-    this.relay.observers.emit('refused', { code, route: 'websocket', address: client.address, message })
+    this.relay.observers.emit('refused', { code, route: 'websocket', address: client.entry.address, message })
     client.write(JSON.stringify({ type: 'error', code, message }))
     client.settle()
   }

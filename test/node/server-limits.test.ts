@@ -424,3 +424,36 @@ describe('CORS', () => {
       for (const s of [friend, real, same]) s.close()
     }))
 })
+
+describe('the WebSocket heartbeat', () => {
+  test('a client that never answers a ping is cut within two heartbeats; one that only answers pings stays', async () => {
+    const server = await startServer({ heartbeatMs: 150 })
+    try {
+      const { port } = new URL(server.url)
+      // A raw socket reads (so pings arrive, and the end) but answers none: a pulled cable, as far as the server can tell.
+      const mute = connect(Number(port), '127.0.0.1')
+      mute.on('error', () => {})
+      mute.resume()
+      mute.write(
+        `GET /signal/beat?peer=mute&token=${token('m')} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      )
+      const muteClosed = new Promise<number>((resolve) => mute.once('close', () => resolve(Date.now())))
+      // ws answers every ping with a pong by itself, and this client sends nothing else.
+      const quiet = new WebSocket(`${server.url.replace(/^http/, 'ws')}/beat?peer=quiet&token=${token('q')}`)
+      let pings = 0
+      quiet.on('ping', () => pings++)
+      const quietClosed = new Promise((resolve) => quiet.once('close', resolve))
+      await new Promise((resolve) => quiet.once('message', resolve))
+      const since = Date.now()
+      const cutAfter = (await muteClosed) - since
+      expect(cutAfter).toBeLessThan(150 * 2 + 1000)
+      await until(() => pings >= 6, 'six heartbeats to the quiet client')
+      expect(quiet.readyState).toBe(WebSocket.OPEN)
+      quiet.close()
+      await quietClosed
+    } finally {
+      await server.close()
+    }
+  })
+})
