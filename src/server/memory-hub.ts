@@ -25,13 +25,18 @@ export interface MemoryHubOptions {
 }
 
 interface Binding {
+  peer: string
   tokenHash: string
   connections: number
   releaseTimer?: ReturnType<typeof setTimeout>
 }
 
 interface Room {
-  bindings: Map<string, Binding>
+  /**
+   * The peer ids bound in the room. Replaced, never changed in place, like `listeners`: an array the
+   * size of the room (a few peers; `maxPeersPerRoom` bounds it), where a Map kept a 300-byte table.
+   */
+  bindings: readonly Binding[]
   /** The replay buffer (outside the JavaScript heap). */
   events: Journal
   seq: number
@@ -40,6 +45,15 @@ interface Room {
    * size of its members (two in a 1:1 room), where a Set kept a hash table of its own.
    */
   listeners: ReadonlyArray<(event: RoomEvent) => void>
+}
+
+/** The binding of `peer` in `room`, if any: a look through a few peers. */
+const bindingOf = (room: Room, peer: string) => room.bindings.find((binding) => binding.peer === peer)
+
+/** `list` without `item`, as a new array of the exact size (concat and slice make those; a spread or filter leaves room for 17). */
+function without<T>(list: readonly T[], item: T): readonly T[] {
+  const at = list.indexOf(item)
+  return at < 0 ? list : list.slice(0, at).concat(list.slice(at + 1))
 }
 
 /**
@@ -72,11 +86,11 @@ export class MemoryHub implements Hub {
     let room = this.#rooms.get(roomId)
     if (!room) {
       if (this.#rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
-      room = { bindings: new Map(), events: new Journal(), seq: 0, listeners: [] }
+      room = { bindings: [], events: new Journal(), seq: 0, listeners: [] }
       this.#rooms.set(roomId, room)
     }
     const tokenHash = this.#digests.of(token)
-    const binding = room.bindings.get(peer)
+    const binding = bindingOf(room, peer)
     if (binding) {
       if (!sameDigest(binding.tokenHash, tokenHash)) return 'id-taken'
       clearTimeout(binding.releaseTimer)
@@ -84,29 +98,30 @@ export class MemoryHub implements Hub {
       return 'resumed'
     }
     let connected = 0
-    for (const other of room.bindings.values()) if (other.connections > 0) connected++
+    for (const other of room.bindings) if (other.connections > 0) connected++
     if (connected >= maxPeers) return 'room-full'
-    room.bindings.set(peer, { tokenHash, connections: 1 })
+    room.bindings = room.bindings.concat([{ peer, tokenHash, connections: 1, releaseTimer: undefined }])
     return connected ? 'claimed' : 'created'
   }
 
   async verify(roomId: string, peer: string, token: string): Promise<boolean> {
-    const binding = this.#rooms.get(roomId)?.bindings.get(peer)
+    const room = this.#rooms.get(roomId)
+    const binding = room && bindingOf(room, peer)
     return !!binding && sameDigest(binding.tokenHash, this.#digests.of(token))
   }
 
   release(roomId: string, peer: string, token: string): void {
     const room = this.#rooms.get(roomId)
-    const binding = room?.bindings.get(peer)
+    const binding = room && bindingOf(room, peer)
     if (!room || !binding || !sameDigest(binding.tokenHash, this.#digests.of(token))) return
     binding.connections--
     if (binding.connections > 0) return
     clearTimeout(binding.releaseTimer)
     binding.releaseTimer = setTimeout(() => {
-      if (binding.connections > 0 || room.bindings.get(peer) !== binding) return
-      room.bindings.delete(peer)
+      if (binding.connections > 0 || !room.bindings.includes(binding)) return
+      room.bindings = without(room.bindings, binding)
       // Nobody left to resume from it: the replay buffer goes now, not when its events expire.
-      if (!room.bindings.size) this.#forget(roomId, room)
+      if (!room.bindings.length) this.#forget(roomId, room)
     }, this.#options.releaseMs)
     binding.releaseTimer.unref?.()
   }
@@ -129,12 +144,9 @@ export class MemoryHub implements Hub {
   subscribe(roomId: string, listener: (event: RoomEvent) => void): () => void {
     const room = this.#rooms.get(roomId)
     if (!room) return () => {}
-    // concat and slice make arrays of the exact size (a spread or filter leaves room for 17).
     room.listeners = room.listeners.concat([listener])
     return () => {
-      const list = room.listeners
-      const at = list.indexOf(listener)
-      if (at >= 0) room.listeners = list.slice(0, at).concat(list.slice(at + 1))
+      room.listeners = without(room.listeners, listener)
     }
   }
 
@@ -160,8 +172,8 @@ export class MemoryHub implements Hub {
 
   async present(roomId: string): Promise<string[]> {
     // Connected now: a peer in its release grace has left (or is reconnecting and will announce itself).
-    const bindings = this.#rooms.get(roomId)?.bindings ?? new Map<string, Binding>()
-    return [...bindings].filter(([, binding]) => binding.connections > 0).map(([peer]) => peer)
+    const bindings = this.#rooms.get(roomId)?.bindings ?? []
+    return bindings.filter((binding) => binding.connections > 0).map(({ peer }) => peer)
   }
 
   rooms(): number {
@@ -176,7 +188,7 @@ export class MemoryHub implements Hub {
   /** Stops its timers and forgets every room. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper)
-    for (const room of this.#rooms.values()) for (const binding of room.bindings.values()) clearTimeout(binding.releaseTimer)
+    for (const room of this.#rooms.values()) for (const binding of room.bindings) clearTimeout(binding.releaseTimer)
     this.#rooms.clear()
   }
 
@@ -224,7 +236,7 @@ export class MemoryHub implements Hub {
   #sweep(): void {
     for (const [id, room] of this.#rooms) {
       this.#trim(room)
-      if (!room.bindings.size) this.#forget(id, room)
+      if (!room.bindings.length) this.#forget(id, room)
     }
   }
 }
