@@ -34,7 +34,7 @@ interface Binding {
 interface Room {
   /**
    * The peer ids bound in the room. Replaced, never changed in place, like `listeners`: an array the
-   * size of the room (a few peers; `maxPeersPerRoom` bounds it), where a Map kept a 300-byte table.
+   * size of the room (a few peers; `maxPeersPerRoom` bounds it), where a Map kept a hash table of ~150 bytes.
    */
   bindings: readonly Binding[]
   /** The replay buffer (outside the JavaScript heap). */
