@@ -33,6 +33,8 @@ export class Entry {
   #left = false
   /** Counts it out across processes; set once the hub counted it in. */
   #release?: () => void
+  /** What it let in (an event stream): ended when it leaves, with no listeners of its own. */
+  holder?: { end(): void }
 
   constructor(
     readonly address: string,
@@ -45,6 +47,7 @@ export class Entry {
     this.#left = true
     this.admission.counted(this.address)
     this.#release?.()
+    this.holder?.end()
   }
 
   /**

@@ -203,7 +203,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       await entry.hold()
       // Gone while the hub counted it: nothing to claim (leaving gave the count back).
       if (response.destroyed || request.socket.destroyed) return
-      await serveEvents(request, response, target, relay, address, headers, streams)
+      await serveEvents(request, response, target, relay, entry, headers, streams)
     } else if (request.method === 'POST' && !ice) {
       await servePublish(request, response, room, relay, resolved, headers)
     } else if (request.method === 'OPTIONS') {
@@ -228,14 +228,17 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
       let entry: Entry
       try {
         entry = admission.enter(request, address)
-        // Counted until the response closes — or its socket does: Node never closes the response
-        // of a pipelined request whose client left before its turn.
+        // Counted until the response closes — or, for a pipelined request still waiting for its
+        // turn (its response has no socket yet), until its socket does: Node never closes such a
+        // response if the client leaves first. Only then a listener on the socket, whose list of
+        // them would grow by ~150 bytes per held stream. (`on`, not `once`: `done` runs once anyway,
+        // and `once` wraps it in two objects more.)
         const done = () => {
           entry.leave()
           request.socket.off('close', done)
         }
-        response.once('close', done)
-        request.socket.once('close', done)
+        response.on('close', done)
+        if (!response.socket) request.socket.on('close', done)
       } catch (error) {
         const refusal = asRefusal(error)
         refused(refusal, routeOf(request), address)

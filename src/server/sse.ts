@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Entry } from './admission.js'
 import { TurnCorks } from './cork.js'
 import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
@@ -133,11 +134,11 @@ export async function serveEvents(
   response: ServerResponse,
   target: Target,
   relay: Relay,
-  address: string,
+  entry: Entry,
   headers: Record<string, string>,
   streams: EventStreams,
 ): Promise<void> {
-  await relay.admit(request, target, address)
+  await relay.admit(request, target, entry.address)
   response.writeHead(200, {
     ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
@@ -153,10 +154,9 @@ export async function serveEvents(
   stream.write(`retry: ${retryMs}\nevent: welcome\ndata: ${JSON.stringify(welcome)}\n\n`)
   flattenHeader(response)
   stream.subscription = await relay.subscribe(target, stream)
-  const end = () => stream.end()
-  response.on('close', end)
-  // A pipelined request's response never closes if the client leaves first: its socket does.
-  request.socket.once('close', end)
+  // Ended when its admission leaves: when the response closes, or its socket does (a pipelined
+  // request's response never closes if the client leaves first).
+  entry.holder = stream
   if (response.destroyed || request.socket.destroyed) stream.end()
   else streams.add(stream)
 }
