@@ -189,7 +189,6 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     response: ServerResponse,
     url: URL,
     room: string,
-    address: string,
     headers: Record<string, string>,
     entry: Entry,
   ): Promise<void> {
@@ -245,7 +244,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
         sendRefusal(response, refusal, headers)
         return true
       }
-      route(request, response, found.url, found.room, address, headers, entry).catch((error) => {
+      route(request, response, found.url, found.room, headers, entry).catch((error) => {
         const refusal = asRefusal(error)
         refused(refusal, routeOf(request), address)
         sendRefusal(response, refusal, headers)
