@@ -48,6 +48,42 @@ describe('depthOf (the nesting check before JSON.parse)', () => {
     }
   })
 
+  test("a batch's texts are its messages' own: 2000 random arrays of strings full of quotes, backslashes, commas and brackets", () => {
+    let random = 11
+    const next = () => {
+      random = (random * 1103515245 + 12345) % 2 ** 31
+      return random / 2 ** 31
+    }
+    const pick = <T>(list: readonly T[]) => list[Math.floor(next() * list.length)] as T
+    const piece = () => pick(['"', '\\', ',', '[', ']', '{', '}', ':', 'a', 'é', '😀', '\n', ' '])
+    const string = () => Array.from({ length: Math.floor(next() * 12) }, piece).join('')
+    const value = (depth: number): unknown => {
+      const kind = Math.floor(next() * (depth > 3 ? 3 : 5))
+      if (kind === 0) return string()
+      if (kind === 1) return Math.floor(next() * 1000) - 500
+      if (kind === 2) return pick([true, false, null])
+      if (kind === 3) return Array.from({ length: Math.floor(next() * 3) }, () => value(depth + 1))
+      return Object.fromEntries(Array.from({ length: Math.floor(next() * 3) }, () => [string(), value(depth + 1)]))
+    }
+    const spaced = (text: string) => text.replace(/([,:[\]{}])/g, (token) => (next() < 0.3 ? ` ${token}\t` : token))
+    for (let n = 0; n < 2000; n++) {
+      const messages = Array.from({ length: 1 + Math.floor(next() * 4) }, () => ({ kind: string(), x: value(0) }))
+      // Spaces and tabs between tokens (and, harmlessly, inside strings): JSON.parse must still agree.
+      let text = JSON.stringify(messages)
+      if (n % 2) {
+        const candidate = spaced(text)
+        try {
+          if (JSON.stringify(JSON.parse(candidate)) === JSON.stringify(messages)) text = candidate
+        } catch {}
+      }
+      const batch = parseBatch(text, 64)
+      expect(
+        batch.texts.map((each) => JSON.parse(each)),
+        text,
+      ).toEqual(batch.messages)
+    }
+  })
+
   test('a batch nested past 8 levels is refused; brackets inside its strings do not count', () => {
     const message = (extra: string) => `{"kind":"hello","from":"a","session":1,"x":${extra}}`
     expect(() => parseBatch(`[${message('[[[[[[[[1]]]]]]]]')}]`, 10)).toThrow('nested deeper than 8')
