@@ -3,39 +3,50 @@ import { Refusal } from './http-errors.js'
 /** Deepest nesting a signaling message has (message → description / candidate); anything deeper is not ours. */
 const MAX_DEPTH = 8
 
-/**
- * Nesting depth of a JSON text, outside strings, in one pass. Checked before
- * JSON.parse so a body of ten thousand `[` is refused for what it is, and cheaply
- * (parsing it would build ten thousand arrays first). Strings are skipped with
- * indexOf, natively: a batch's SDP is most of its characters, and a loop over
- * each of them was a fifth of the server's time under SSE load.
- */
-export function depthOf(text: string): number {
-  let depth = 0
-  let deepest = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 34) {
-      // A string: on to its closing quote, the first one not escaped.
-      let end = text.indexOf('"', i + 1)
-      while (end > 0 && escaped(text, end)) end = text.indexOf('"', end + 1)
-      if (end < 0) break // unterminated: not JSON, JSON.parse says so
-      i = end
-    } else if (c === 123 || c === 91) {
-      if (++depth > deepest) deepest = depth
-    } else if (c === 125 || c === 93) depth--
-  }
-  return deepest
+/** The shape of a JSON text outside its strings: how deep it nests, and where its top level is cut. */
+interface Outline {
+  deepest: number
+  /** The opening bracket, the commas and the closing bracket at depth 1: a top-level array's elements lie between them. */
+  cuts: number[]
 }
 
 /**
- * Whether the character at `at` is escaped: an odd run of backslashes before it. Each backslash
- * is counted for one quote at most (the run ends at the previous quote), so the scan stays linear.
+ * The {@link Outline} of a JSON text, in one pass. Its depth is checked before JSON.parse so a
+ * body of ten thousand `[` is refused for what it is, and cheaply (parsing it would build ten
+ * thousand arrays first). Strings are skipped with indexOf, natively: a batch's SDP is most of
+ * its characters, and a loop over each of them was a fifth of the server's time under SSE load.
  */
-function escaped(text: string, at: number): boolean {
-  let backslashes = 0
-  while (text.charCodeAt(at - 1 - backslashes) === 92) backslashes++
-  return backslashes % 2 === 1
+export function outline(text: string): Outline {
+  let depth = 0
+  let deepest = 0
+  const cuts: number[] = []
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34) {
+      i = stringEnd(text, i)
+      if (i < 0) break // unterminated: not JSON, JSON.parse says so
+    } else if (c === 123 || c === 91) {
+      if (++depth > deepest) deepest = depth
+      if (depth === 1) cuts.push(i)
+    } else if (c === 125 || c === 93) {
+      if (depth-- === 1) cuts.push(i)
+    } else if (c === 44 && depth === 1) cuts.push(i)
+  }
+  return { deepest, cuts }
+}
+
+/**
+ * Where the string opened by the quote at `open` closes: its first quote not escaped (after an
+ * odd run of backslashes); -1 if it never does. Each backslash is counted for one quote at most
+ * (a run ends at the quote before it), so the scan stays linear.
+ */
+function stringEnd(text: string, open: number): number {
+  for (let end = text.indexOf('"', open + 1); end >= 0; end = text.indexOf('"', end + 1)) {
+    let backslashes = 0
+    while (text.charCodeAt(end - 1 - backslashes) === 92) backslashes++
+    if (backslashes % 2 === 0) return end
+  }
+  return -1
 }
 
 /** Counts `{` and `[`, stopping past MAX_DEPTH: indexOf runs natively, far faster than a JS loop per character. */
@@ -45,34 +56,6 @@ function brackets(text: string): number {
     for (let i = text.indexOf(bracket); i >= 0 && count <= MAX_DEPTH; i = text.indexOf(bracket, i + 1)) count++
   }
   return count
-}
-
-/**
- * The text of each element of a JSON array text, in order (whitespace around them trimmed): the
- * commas at depth 1 split it. Only for a text JSON.parse took as an array, so every string in it
- * ends. Strings are skipped with indexOf, as in {@link depthOf}.
- */
-function elements(text: string): string[] {
-  const texts: string[] = []
-  let depth = 0
-  let start = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 34) {
-      let end = text.indexOf('"', i + 1)
-      while (end > 0 && escaped(text, end)) end = text.indexOf('"', end + 1)
-      if (end < 0) break // not reached: JSON.parse took the text
-      i = end
-    } else if (c === 123 || c === 91) {
-      if (++depth === 1) start = i + 1
-    } else if (c === 125 || c === 93) {
-      if (--depth === 0) texts.push(text.slice(start, i).trim())
-    } else if (c === 44 && depth === 1) {
-      texts.push(text.slice(start, i).trim())
-      start = i + 1
-    }
-  }
-  return texts
 }
 
 /** A POST body or WebSocket frame, parsed. */
@@ -88,9 +71,9 @@ export interface Batch {
 
 /** Parses a POST body or WebSocket frame: one message or an array of 1 to `maxBatch`. Throws a {@link Refusal}. */
 export function parseBatch(text: string, maxBatch: number): Batch {
-  // The full walk only for texts with enough brackets to be too deep (a message has about five).
-  if (brackets(text) > MAX_DEPTH && depthOf(text) > MAX_DEPTH)
-    throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
+  // The outline first only for texts with enough brackets to be too deep (a message has about five).
+  const shape = brackets(text) > MAX_DEPTH ? outline(text) : undefined
+  if (shape && shape.deepest > MAX_DEPTH) throw new Refusal('invalid-signal', `JSON nested deeper than ${MAX_DEPTH} levels`)
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -99,7 +82,9 @@ export function parseBatch(text: string, maxBatch: number): Batch {
   }
   if (!Array.isArray(parsed)) return { messages: [parsed], texts: [text] }
   if (!parsed.length || parsed.length > maxBatch) throw new Refusal('bad-request', `Send 1 to ${maxBatch} messages`)
-  const texts = elements(text)
+  // Each element's own text (spaces around it trimmed) lies between two cuts of the array.
+  const { cuts } = shape ?? outline(text)
+  const texts = cuts.slice(1).map((cut, k) => text.slice((cuts[k] as number) + 1, cut).trim())
   // A split that disagrees with the parser (it cannot, for JSON the parser took): nothing travels as it came.
   return { messages: parsed, texts: texts.length === parsed.length ? texts : parsed.map(() => '') }
 }

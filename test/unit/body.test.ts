@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { depthOf, parseBatch } from '../../src/server/body'
+import { outline, parseBatch } from '../../src/server/body'
 
 /** The reference: every character in turn, a backslash skipping the next one inside strings. */
 function depthByCharacter(text: string): number {
@@ -18,7 +18,7 @@ function depthByCharacter(text: string): number {
   return deepest
 }
 
-describe('depthOf (the nesting check before JSON.parse)', () => {
+describe('outline (the nesting check before JSON.parse, and where a batch is cut)', () => {
   test.each([
     ['{}', 1],
     ['[[1],[2,[3]]]', 3],
@@ -29,7 +29,7 @@ describe('depthOf (the nesting check before JSON.parse)', () => {
     ['"unterminated [[[', 0],
     [`[${'"\\\\"'.repeat(3)},[[]]]`, 3],
   ])('%s → %i', (text, depth) => {
-    expect(depthOf(text)).toBe(depth)
+    expect(outline(text).deepest).toBe(depth)
     expect(depthByCharacter(text)).toBe(depth)
   })
 
@@ -44,7 +44,7 @@ describe('depthOf (the nesting check before JSON.parse)', () => {
       let text = ''
       const length = Math.floor(next() * 60)
       for (let i = 0; i < length; i++) text += alphabet[Math.floor(next() * alphabet.length)]
-      expect(depthOf(text), text).toBe(depthByCharacter(text))
+      expect(outline(text).deepest, text).toBe(depthByCharacter(text))
     }
   })
 
