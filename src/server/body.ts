@@ -3,9 +3,11 @@ import { Refusal } from './http-errors.js'
 /** Deepest nesting a signaling message has (message → description / candidate); anything deeper is not ours. */
 const MAX_DEPTH = 8
 
-/** The shape of a JSON text outside its strings: how deep it nests, and where its top level is cut. */
+/** The shape of a JSON text outside its strings: how deep it nests, its keys, and where its top level is cut. */
 interface Outline {
   deepest: number
+  /** Keys written (a colon outside strings is one), duplicates included: JSON.parse keeps only the last of those. */
+  keys: number
   /** The opening bracket, the commas and the closing bracket at depth 1: a top-level array's elements lie between them. */
   cuts: number[]
 }
@@ -19,6 +21,7 @@ interface Outline {
 export function outline(text: string): Outline {
   let depth = 0
   let deepest = 0
+  let keys = 0
   const cuts: number[] = []
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -31,8 +34,9 @@ export function outline(text: string): Outline {
     } else if (c === 125 || c === 93) {
       if (depth-- === 1) cuts.push(i)
     } else if (c === 44 && depth === 1) cuts.push(i)
+    else if (c === 58) keys++
   }
-  return { deepest, cuts }
+  return { deepest, keys, cuts }
 }
 
 /**
@@ -80,7 +84,7 @@ export function parseBatch(text: string, maxBatch: number): Batch {
   } catch {
     throw new Refusal('invalid-signal', 'Not JSON')
   }
-  if (!Array.isArray(parsed)) return { messages: [parsed], texts: [text] }
+  if (!Array.isArray(parsed)) return { messages: [parsed], texts: [text.trim()] }
   if (!parsed.length || parsed.length > maxBatch) throw new Refusal('bad-request', `Send 1 to ${maxBatch} messages`)
   // Each element's own text (spaces around it trimmed) lies between two cuts of the array.
   const { cuts } = shape ?? outline(text)

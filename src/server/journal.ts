@@ -6,11 +6,13 @@ const HEADER = 22
 const BROADCAST = 255
 /** The smallest buffer: a few announcements and an offer. */
 const MIN_CAPACITY = 2048
-/** Buffer sizes are multiples of this. */
-const GRAIN = 1024
 
-/** Room for `bytes` and half as much again, in whole grains. */
-const roomy = (bytes: number) => Math.max(MIN_CAPACITY, Math.ceil((bytes * 1.5) / GRAIN) * GRAIN)
+/**
+ * A buffer size for `bytes`: a power of two. Sizes of a few kinds only, so the memory of a freed
+ * buffer serves the next one (sizes to the KiB left the allocator's heap fragmented: a room
+ * flood held 20–50 MB more RSS). The budget counts what buffers take, slack included.
+ */
+const sizeFor = (bytes: number) => Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(bytes)))
 
 /** One record as read back. */
 export interface JournalEntry extends Omit<RoomEvent, 'id'> {
@@ -20,8 +22,9 @@ export interface JournalEntry extends Omit<RoomEvent, 'id'> {
 /**
  * A room's replay buffer, kept as bytes outside the JavaScript heap: records are appended at the
  * end and dropped from the start of one Buffer per room, which is compacted or resized when full,
- * shrunk when less than half used, and freed when empty. So it holds at most about twice the
- * bytes of its records, and each byte is copied a bounded number of times on average.
+ * shrunk when a quarter used at most, and freed when empty. So it takes at most four times the
+ * bytes of its records ({@link footprint}: what a budget should count), and each byte is copied a
+ * bounded number of times on average.
  *
  * Why not an array of event objects: under relay load every buffered event outlived a
  * young-generation collection and was promoted, and collecting them again in the old generation
@@ -47,8 +50,12 @@ export class Journal {
   append(seq: number, at: number, from: string, to: string | undefined, data: string): number {
     // Room for the worst case (3 bytes per UTF-16 unit); the exact size is measured only when that does not fit.
     const units = from.length + (to?.length ?? 0) + data.length
-    if (!this.#buffer || this.#end + HEADER + units * 3 > this.#buffer.length) {
-      this.#makeRoom(HEADER + Buffer.byteLength(from) + (to === undefined ? 0 : Buffer.byteLength(to)) + Buffer.byteLength(data))
+    const length = this.#buffer?.length ?? 0
+    if (this.#end + HEADER + units * 3 > length) {
+      // Only if the exact size does not fit either: growing for the worst case, then shrinking
+      // after the trim that follows, would reallocate on every message near the room's limit.
+      const need = HEADER + Buffer.byteLength(from) + (to === undefined ? 0 : Buffer.byteLength(to)) + Buffer.byteLength(data)
+      if (this.#end + need > length) this.#makeRoom(need)
     }
     const buffer = this.#buffer as Buffer
     const head = this.#end
@@ -87,9 +94,15 @@ export class Journal {
     this.#start = start + HEADER + (buffer[start + 16] as number) + (toBytes === BROADCAST ? 0 : toBytes) + dataBytes
     this.bytes -= dataBytes
     if (!--this.count) this.clear()
-    else if ((this.#buffer as Buffer).length > MIN_CAPACITY && 2 * (this.#end - this.#start) < (this.#buffer as Buffer).length)
-      this.#resize(roomy(this.#end - this.#start))
+    // A quarter used at most: it shrinks (at a half used, it would regrow at the next large message).
+    else if ((this.#buffer as Buffer).length > MIN_CAPACITY && 4 * (this.#end - this.#start) < (this.#buffer as Buffer).length)
+      this.#resize(sizeFor(1.25 * (this.#end - this.#start)))
     return dataBytes
+  }
+
+  /** Bytes its records take: their data, headers and ids. */
+  get size(): number {
+    return this.#end - this.#start
   }
 
   /** Bytes of memory the buffer takes. */
@@ -97,9 +110,9 @@ export class Journal {
     return this.#buffer?.length ?? 0
   }
 
-  /** Lets go of the free space: the buffer becomes the size of its records (after a cut to a budget). */
+  /** Lets go of free space (after a cut to a budget): the smallest buffer size its records fit in. */
   fit(): void {
-    if (this.#buffer) this.#resize(Math.max(MIN_CAPACITY, Math.ceil((this.#end - this.#start) / GRAIN) * GRAIN))
+    if (this.#buffer && sizeFor(this.#end - this.#start) < this.#buffer.length) this.#resize(sizeFor(this.#end - this.#start))
   }
 
   /** Forgets every record and frees the buffer. */
@@ -143,12 +156,12 @@ export class Journal {
     const live = this.#end - this.#start
     const length = this.#buffer?.length ?? 0
     // A quarter to spare after the move at least, so that the next move is as far away as this one's copy is long.
-    if (length >= 1.25 * (live + need) && length <= 3 * (live + need)) {
+    if (length >= 1.25 * (live + need) && length <= 4 * (live + need)) {
       const buffer = this.#buffer as Buffer
       buffer.copyWithin(0, this.#start, this.#end)
       this.#start = 0
       this.#end = live
-    } else this.#resize(roomy(live + need))
+    } else this.#resize(sizeFor(1.25 * (live + need)))
   }
 
   /** Moves the records to the front of a new buffer of `capacity` bytes. */

@@ -18,7 +18,7 @@ export interface MemoryHubOptions {
   replayBytes: number
   /** Replay buffer per room: how long an event is kept (ms). */
   replayAgeMs: number
-  /** Bytes of JSON (UTF-8) all replay buffers together may hold; past it, the largest buffers are cut down first. */
+  /** Bytes of memory all replay buffers together may take; past it, the largest buffers are cut down first. */
   replayBytesTotal: number
   /** How long a peer id stays bound after its last connection ended (ms), so it can resume. */
   releaseMs: number
@@ -74,6 +74,8 @@ export class MemoryHub implements Hub {
   readonly #digests = new Digests()
   /** Bytes of data in every room's buffer. */
   #bytes = 0
+  /** Bytes of memory every room's buffer takes (what `replayBytesTotal` bounds). */
+  #held = 0
 
   constructor(options: MemoryHubOptions) {
     this.#options = options
@@ -131,10 +133,12 @@ export class MemoryHub implements Hub {
     if (!room) throw new Error(`No room ${roomId}`)
     const seq = ++room.seq
     const { events } = room
+    const before = events.footprint
     this.#bytes += events.append(seq, Date.now(), from, to, data)
+    this.#held += events.footprint - before
     const { replayMessages, replayBytes, replayBytesTotal } = this.#options
     if (events.count > replayMessages || events.bytes > replayBytes) this.#trim(room)
-    if (this.#bytes > replayBytesTotal) this.#shed()
+    if (this.#held > replayBytesTotal) this.#shed()
     // One object per message, handed to every subscriber (and dead once they wrote it out).
     const relayed = { id: `${this.#epoch}-${seq}`, from, to, data }
     for (const listener of room.listeners) listener(relayed)
@@ -197,38 +201,43 @@ export class MemoryHub implements Hub {
     const { replayMessages, replayAgeMs, replayBytes } = this.#options
     const { events } = room
     const oldest = Date.now() - replayAgeMs
+    const before = events.footprint
     while (events.count > replayMessages || events.bytes > replayBytes || (events.firstAt ?? oldest) < oldest) {
       this.#bytes -= events.dropFirst()
     }
+    this.#held += events.footprint - before
   }
 
   /**
    * Over the total budget: the largest buffers are cut down to one size, the
    * largest that brings the total to 90 % of the budget; the others stay whole.
    * Whoever fills buffers fastest (one client creating rooms) pays first; a
-   * quiet room's few events stay.
+   * quiet room's few events stay. Sizes are the memory each buffer takes.
    */
   #shed(): void {
     const goal = this.#options.replayBytesTotal * 0.9
-    const rooms = [...this.#rooms.values()].sort((a, b) => b.events.bytes - a.events.bytes)
-    let rest = this.#bytes
+    const rooms = [...this.#rooms.values()].sort((a, b) => b.events.footprint - a.events.footprint)
+    let rest = this.#held
     let cap = 0
     for (let i = 0; i < rooms.length; i++) {
       // Rooms 0…i cut to `cap`, the smaller ones after them whole: together, the goal.
-      rest -= (rooms[i] as Room).events.bytes
+      rest -= (rooms[i] as Room).events.footprint
       cap = Math.max(0, (goal - rest) / (i + 1))
-      if (cap >= (rooms[i + 1]?.events.bytes ?? 0)) break
+      if (cap >= (rooms[i + 1]?.events.footprint ?? 0)) break
     }
     for (const { events } of rooms) {
-      if (events.bytes <= cap) break
-      while (events.bytes > cap) this.#bytes -= events.dropFirst()
-      // The budget bounds memory, not only what is kept in it.
+      if (events.footprint <= cap) break
+      const before = events.footprint
+      // Down to records in half of `cap`, then a buffer they fit in: at most twice their size (the smallest is 2 KiB).
+      while (events.count && Math.max(1024, events.size) > cap / 2) this.#bytes -= events.dropFirst()
       events.fit()
+      this.#held += events.footprint - before
     }
   }
 
   #forget(id: string, room: Room): void {
     this.#bytes -= room.events.bytes
+    this.#held -= room.events.footprint
     room.events.clear()
     if (!room.listeners.length && this.#rooms.get(id) === room) this.#rooms.delete(id)
   }

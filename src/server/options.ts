@@ -56,7 +56,7 @@ export interface ServerOptions {
   /** Replay buffer per room: most bytes of JSON (UTF-8) kept (in-memory hub). Default 256 Ki. */
   replayBytes?: number
   /**
-   * Replay buffers of all rooms together, in bytes of JSON (UTF-8; in-memory hub; with Redis,
+   * Memory the replay buffers of all rooms take together, in bytes (in-memory hub; with Redis,
    * bound the streams with Redis's own `maxmemory`). Past it the largest buffers lose their oldest events.
    * Default 64 Mi.
    */

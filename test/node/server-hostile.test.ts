@@ -193,6 +193,9 @@ describe('reference server under hostile input', () => {
       // A key twice: JSON.parse keeps the last; a client whose parser keeps the first must not read "victim".
       '{"kind":"hello","from":"victim","from":"a","session":1}',
       '{"kind":"hello","from":"victim","fr\\u006fm":"a","session":1}',
+      // Any key twice, not only `from`: a first-wins parser would read another kind or session.
+      '{"kind":"bye","kind":"hello","from":"a","session":1}',
+      '{"kind":"hello","from":"a","session":7,"session":1}',
       // JSON allows CR and LF between tokens: in an SSE stream they would end the data: line.
       '{"kind":"hello",\n"from":"a",\r"session":1}',
       // Within the body limit, over the message limit (4096) by padding.
@@ -202,6 +205,12 @@ describe('reference server under hostile input', () => {
     const nested =
       '{"kind":"description","from":"a","to":"listener","session":1,"toSession":2,"description":{"type":"offer","sdp":"v=0","x":1}}'
     expect(JSON.parse((await send(nested))[0] as string).description).toEqual({ type: 'offer', sdp: 'v=0' })
+    // A nested key twice: the copy travels, with the SDP the server validated (the last one).
+    const twice =
+      '{"kind":"description","from":"a","to":"listener","session":1,"toSession":2,"description":{"type":"offer","sdp":"EVIL","sdp":"v=0"}}'
+    const [relayed] = await send(`[${twice},${own}]`, 2)
+    expect(relayed).not.toContain('EVIL')
+    expect(JSON.parse(relayed as string).description).toEqual({ type: 'offer', sdp: 'v=0' })
     // Several in one batch: each as it came if it is exact, else its validated copy.
     const two = await send(`[${copies[0]},${own}]`, 2)
     expect(two.map((data) => JSON.parse(data))).toEqual([canonical, { ...canonical, since: 5 }])
@@ -212,7 +221,7 @@ describe('reference server under hostile input', () => {
     expect(JSON.parse(tricky).description.sdp).toBe('a=x:[1,2],{"]}\\')
     expect(await send(`[${tricky} , ${own},${spaced}]`, 3)).toEqual([tricky, own, spaced])
     for (const data of sent) {
-      expect(data).not.toMatch(/victim|extra|polluted|\r|\n/)
+      expect(data).not.toMatch(/victim|extra|polluted|bye|EVIL|"session":7|\r|\n/)
       expect(data.length).toBeLessThanOrEqual(4096)
     }
     listener.close()
