@@ -3,7 +3,7 @@ import { parseBatch } from './body.js'
 import { Refusal } from './http-errors.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
-import { bearer } from './target.js'
+import { bearer, peerKey } from './target.js'
 
 /** Reads a request body up to `limit` bytes; a larger one is refused with 413 without reading it all. */
 function readBody(request: IncomingMessage, limit: number): Promise<string> {
@@ -51,7 +51,7 @@ export async function servePublish(
   if (!(await relay.verify(room, from, token))) {
     throw new Refusal('spoofed-sender', 'The token does not hold the `from` peer id in this room (subscribe first)')
   }
-  const ids = await relay.publish(room, from, batch, `${room}\u0000${from}`)
+  const ids = await relay.publish(room, from, batch, peerKey(room, from))
   response
     .writeHead(202, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
     .end(JSON.stringify({ ids }))

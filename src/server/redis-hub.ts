@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { ClaimResult, Hub, RoomEvent } from './hub.js'
 import { Digests, sameDigest } from './secret.js'
+import { peerKey } from './target.js'
 
 /**
  * Options of {@link RedisHub}.
@@ -247,7 +248,7 @@ export class RedisHub implements Hub {
   }
 
   async claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult> {
-    const local = `${room}\u0000${peer}`
+    const local = peerKey(room, peer)
     const rooms = new Set([...this.#local.values()].map((binding) => binding.room))
     if (!rooms.has(room) && rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
     const tokenHash = this.#digests.of(token)
@@ -327,14 +328,14 @@ export class RedisHub implements Hub {
   async verify(room: string, peer: string, token: string): Promise<boolean> {
     const digest = this.#digests.of(token)
     // A binding this process keeps alive is one nobody else can hold: no round trip to Redis.
-    const local = this.#local.get(`${room}\u0000${peer}`)
+    const local = this.#local.get(peerKey(room, peer))
     if (local) return sameDigest(local.tokenHash, digest)
     const held = await this.#client.get(this.#key(room, 'peer', peer))
     return held !== null && sameDigest(held, digest)
   }
 
   release(room: string, peer: string, token: string): void {
-    const local = `${room}\u0000${peer}`
+    const local = peerKey(room, peer)
     const binding = this.#local.get(local)
     if (!binding || !sameDigest(binding.tokenHash, this.#digests.of(token)) || --binding.connections > 0) return
     this.#local.delete(local)

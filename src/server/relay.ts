@@ -62,7 +62,7 @@ function sameKeys(raw: unknown, copy: unknown): number {
 function asItCame(text: string, raw: unknown, copy: unknown, maxBytes: number): boolean {
   if (!relayable(text, maxBytes)) return false
   const keys = sameKeys(raw, copy)
-  return keys >= 0 && outline(text).keys === keys
+  return keys >= 0 && outline(text, false).keys === keys
 }
 
 /**

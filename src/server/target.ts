@@ -17,6 +17,9 @@ export interface Target {
   fresh?: boolean
 }
 
+/** One string for a peer of a room: the key of its live connection, rate-limit bucket and process-local counts. */
+export const peerKey = (room: string, peer: string) => `${room}\u0000${peer}`
+
 const TOKEN = /^[\w-]{16,128}$/
 const EVENT_ID = /^[\w-]{1,64}$/
 
@@ -48,7 +51,7 @@ export function subscriptionTarget(request: IncomingMessage, url: URL, room: str
     room,
     peer,
     token: Buffer.from(token, 'latin1').toString('latin1'),
-    key: `${room}\u0000${peer}`,
+    key: peerKey(room, peer),
     lastEventId,
     maxPeers,
   }
