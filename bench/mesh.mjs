@@ -43,6 +43,13 @@ const SIZES = [2, 4, 6, 8]
 /** ONLY='separate.*late' runs the rows whose "setting scenario" matches (all by default). */
 const ONLY = new RegExp(process.env.ONLY ?? '')
 const ROOT = new URL('..', import.meta.url).pathname
+/**
+ * TRACE=1 prints, for every reload and late-joiner run, each page's timeline (signals, states, probes) from its start;
+ * TRACE=phases prints, per politely reload, only where the reloaded page's time went (medians at the end).
+ */
+const TRACE = process.env.TRACE
+/** CONTENDERS=room runs only politely's rows (comparing two builds of it); all by default. */
+const CONTENDERS = new RegExp(process.env.CONTENDERS ?? '')
 
 const SETTINGS = {
   shared: { label: 'one context', transport: 'broadcast', separate: false },
@@ -123,6 +130,7 @@ let rooms = 0
 async function openMembers(lib, setting, n) {
   const room = `mesh-${lib}-${process.pid}-${++rooms}`
   const query = new URLSearchParams({ lib, room, transport: setting.transport, ysignal: ySignalUrl, psignal: pSignalUrl })
+  if (TRACE) query.set('trace', '1')
   const contexts = []
   const pages = []
   for (let i = 0; i < n; i++) {
@@ -208,7 +216,10 @@ async function reloadOnce(lib, setting) {
     await Promise.all([pages[RELOADED].reload(), ...survivors.map((page) => page.evaluate(() => window.mesh.probeAll()))])
     // The reloaded page joins by itself (mesh.html); its new id once it has one.
     ids[RELOADED] = await (await pages[RELOADED].waitForFunction(() => window.mesh.id, null, { timeout: CAP })).jsonValue()
-    return await linksUp(fullMesh(pages, ids), since, label)
+    const ms = await linksUp(fullMesh(pages, ids), since, label)
+    if (TRACE === 'phases') await notePhases(lib, pages[RELOADED], since, ms)
+    else if (TRACE) await printTrace(`${label}: ${fmt(ms)}`, pages, ids, since)
+    return ms
   } catch (error) {
     failures.push(`${label}: ${error.message.split('\n')[0]}`)
     return undefined
@@ -227,10 +238,63 @@ async function lateJoinOnce(lib, setting) {
     const since = Date.now()
     const [joinerId] = await joinAll([pages[5]])
     // The joiner's expectation first: a failure then reads "joiner, member 1, …, member 5".
-    return await linksUp([[pages[5], ids], ...members.map((page) => [page, [joinerId]])], since, label)
+    const ms = await linksUp([[pages[5], ids], ...members.map((page) => [page, [joinerId]])], since, label)
+    if (TRACE) await printTrace(`${label}: ${fmt(ms)}`, pages, [...ids, joinerId], since)
+    return ms
   } finally {
     await close()
   }
+}
+
+/** Every page's trace since `since` (ms from it), merged, member ids shown as m0…m5. */
+async function printTrace(title, pages, ids, since) {
+  const names = (text) => ids.reduce((out, id, i) => out.replaceAll(id, `m${i}`), text)
+  const lines = []
+  for (const [i, page] of pages.entries()) {
+    const trace = await page.evaluate(() => window.mesh.trace).catch(() => [])
+    for (const [at, what] of trace) if (at >= since - 5) lines.push([at - since, `m${i} ${names(what)}`])
+  }
+  console.log(`\n${title}`)
+  for (const [ms, what] of lines.sort((a, b) => a[0] - b[0])) console.log(`${String(ms).padStart(6)}  ${what}`)
+}
+
+/** The reloaded page's milestones, ms from the reload: the first of each (the last, for `done`). */
+const PHASES = {
+  script: /^script$/,
+  loaded: /^loaded$/,
+  'signaling up': /^signaling up$/,
+  'offer in': /^in (hello\+offer|description)/,
+  'answer out': /^out description/,
+  joined: /^join /,
+}
+const phaseTimes = {}
+
+async function notePhases(lib, page, since, ms) {
+  const trace = await page.evaluate(() => window.mesh.trace).catch(() => [])
+  const row = {}
+  for (const [name, pattern] of Object.entries(PHASES)) {
+    const times = trace.filter(([at, what]) => at >= since && pattern.test(what)).map(([at]) => at - since)
+    if (times.length) row[name] = `${Math.min(...times)}-${Math.max(...times)}`
+    for (const [key, value] of [
+      [`${name} first`, Math.min(...times)],
+      [`${name} last`, Math.max(...times)],
+    ])
+      if (times.length) ((phaseTimes[lib] ??= {})[key] ??= []).push(value)
+  }
+  console.log(
+    `${LIBS[lib]} reload ${fmt(ms)}: ${Object.entries(row)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  )
+}
+
+function printPhases() {
+  for (const [lib, phases] of Object.entries(phaseTimes))
+    console.log(
+      `${LIBS[lib]} reload phases (median ms from reload()): ${Object.entries(phases)
+        .map(([k, v]) => `${k} ${median(v)}`)
+        .join(', ')}`,
+    )
 }
 
 // ---- running and printing -------------------------------------------------------------------
@@ -267,7 +331,7 @@ async function measure(list) {
   for (const row of list) {
     row.results = Object.fromEntries(Object.keys(row.runs).map((lib) => [lib, []]))
     for (let run = 0; run < RUNS; run++) {
-      const libs = Object.keys(row.runs)
+      const libs = Object.keys(row.runs).filter((lib) => CONTENDERS.test(lib))
       // Alternate the order, so neither contender always runs on a warmer browser.
       for (const lib of run % 2 ? libs.reverse() : libs) row.results[lib].push(await row.runs[lib]())
     }
@@ -350,6 +414,7 @@ try {
   const list = rows()
   await measure(list)
   print(list)
+  printPhases()
 } finally {
   await browser.close()
   await pageServer.close()

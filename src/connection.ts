@@ -25,6 +25,8 @@ export interface ConnectionSetup {
   offline(): boolean
   /** Make the first offer in advance (not when this side is known to be polite: it would never be used). */
   advance: boolean
+  /** An RTCPeerConnection made in advance with the same configuration, if one is waiting. */
+  spare?(): RTCPeerConnection | undefined
 }
 
 /** What a connection tells its peer. */
@@ -101,7 +103,7 @@ export class Connection {
   #build(config: RTCConfiguration): Promise<string | undefined> | undefined {
     if (this.#closed) return
     const setup = this.#setup
-    const pc = new setup.RTCPeerConnection(config)
+    const pc = setup.spare?.() ?? new setup.RTCPeerConnection(config)
     this.pc = pc
     this.#negotiator = new Negotiator(pc, {
       sendDescription: (description) => this.#hooks.signal({ kind: 'description', description }),

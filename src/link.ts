@@ -49,6 +49,8 @@ export interface LinkHost {
   state(link: Link, state: PeerState): void
   /** The remote said `bye`, or the policy gave up: the owner decides what is left of the link. */
   end(link: Link, reason: 'remote-left' | 'gave-up'): void
+  /** An RTCPeerConnection made in advance with the options' `rtcConfig`, if one is waiting (see Room). */
+  spare?(): RTCPeerConnection | undefined
 }
 
 /**
@@ -218,6 +220,7 @@ export class Link {
         channels: host.specs,
         queues: this.queues,
         media: host.media,
+        spare: host.spare,
         // A room's link knows its remote, hence its role: a polite side's offer would go unused.
         advance: !this.target || !this.#polite(this.target, since),
       },

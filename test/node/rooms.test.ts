@@ -259,6 +259,68 @@ describe('room edges (wrtc)', () => {
     },
   )
 
+  /** The stack's RTCPeerConnection, recording every connection made and every one closed. */
+  const counting = () => {
+    const Base = wrtc.options().RTCPeerConnection as typeof RTCPeerConnection
+    const made: RTCPeerConnection[] = []
+    const closed: RTCPeerConnection[] = []
+    // A constructor that hands back the stack's own connection (`new` returns what a constructor returns).
+    class Counting {
+      constructor(config?: RTCConfiguration) {
+        const pc = new Base(config)
+        made.push(pc)
+        const close = pc.close.bind(pc)
+        pc.close = () => {
+          closed.push(pc)
+          close()
+        }
+        // biome-ignore lint/correctness/noConstructorReturn: the point of this wrapper
+        return pc
+      }
+    }
+    return { Counting: Counting as unknown as typeof RTCPeerConnection, made, closed }
+  }
+
+  test('a newcomer over BroadcastChannel links on connections made while it waited for offers, one per seat; those left over are closed at its next announcement', async () => {
+    const room = uniqueRoom()
+    const [a, b] = [member(room), member(room)]
+    await Promise.all([a.start(), b.start()])
+    await fullMesh([a, b], 'two')
+    const { Counting, made, closed } = counting()
+    const c = member(room, { RTCPeerConnection: Counting, maxPeers: 4 })
+    await c.start()
+    await fullMesh([a, b, c], 'three')
+    const links = [a.id, b.id].map((id) => c.connection(id) as RTCPeerConnection)
+    // Three seats besides its own: two links and one spare. Links that ignored the spares would have made five.
+    await until(() => closed.length === 1, 'the spare left over closed', 5000)
+    expect(made).toHaveLength(3)
+    expect(links.every((pc) => made.includes(pc) && !closed.includes(pc))).toBe(true)
+    expect(c.rebuilds).toEqual([])
+    await fullMesh([a, b, c], 'three, after')
+  })
+
+  test.each(ADAPTERS)(
+    'over the server ($name: ICE servers of its own, the members known from its replay) no spare is made',
+    async (adapter) => {
+      const server = await startServer()
+      try {
+        const room = uniqueRoom()
+        const a = member(room, { signaler: adapter.make(server.url, room) })
+        const b = member(room, { signaler: adapter.make(server.url, room) })
+        await Promise.all([a.start(), b.start()])
+        const { Counting, made, closed } = counting()
+        const c = member(room, { RTCPeerConnection: Counting, maxPeers: 4, signaler: adapter.make(server.url, room) })
+        await c.start()
+        await fullMesh([a, b, c], 'three')
+        await new Promise((resolve) => setTimeout(resolve, 700))
+        expect([made.length, closed.length]).toEqual([2, 0])
+      } finally {
+        closeAll()
+        await server.close()
+      }
+    },
+  )
+
   test('bad input: unknown member, unknown channel, bad options, use after close: typed errors', async () => {
     const room = uniqueRoom()
     const a = member(room)
