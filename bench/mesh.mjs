@@ -48,6 +48,10 @@ const ROOT = new URL('..', import.meta.url).pathname
  * TRACE=phases prints, per politely reload, only where the reloaded page's time went (medians at the end).
  */
 const TRACE = process.env.TRACE
+/** How long a mesh is left up before a reload or a late join (ms). */
+const SETTLE = Number(process.env.SETTLE ?? 1000)
+/** With TRACE=1: only the runs slower than this (ms) are printed. */
+const TRACE_OVER = Number(process.env.TRACE_OVER ?? 0)
 /** CONTENDERS=room runs only politely's rows (comparing two builds of it); all by default. */
 const CONTENDERS = new RegExp(process.env.CONTENDERS ?? '')
 
@@ -186,8 +190,17 @@ const progress = (page, ids, since) =>
 /** Every page hears every other: each link carried a probe both ways. */
 const fullMesh = (pages, ids) => pages.map((page, i) => [page, ids.filter((_, j) => j !== i)])
 
-/** The mesh is up (any time since it started): the setup of the reload and late-joiner runs, not timed. */
-const meshUp = async (pages, ids, label) => (await linksUp(fullMesh(pages, ids), 0, `${label} (setup)`)) !== undefined
+/**
+ * The mesh is up (any time since it started), and has been for SETTLE ms: the setup of the reload
+ * and late-joiner runs, not timed. A reload or a join happens to a mesh in use, not one still
+ * forming: on 2 cores, the pages just made are still busy for a while (and the processes of the
+ * last run's closed contexts still going), and either contender's clock would start in that.
+ */
+async function meshUp(pages, ids, label) {
+  if ((await linksUp(fullMesh(pages, ids), 0, `${label} (setup)`)) === undefined) return false
+  await new Promise((resolve) => setTimeout(resolve, SETTLE))
+  return true
+}
 
 // ---- the scenarios: one run each, ms or undefined -------------------------------------------
 
@@ -218,7 +231,7 @@ async function reloadOnce(lib, setting) {
     ids[RELOADED] = await (await pages[RELOADED].waitForFunction(() => window.mesh.id, null, { timeout: CAP })).jsonValue()
     const ms = await linksUp(fullMesh(pages, ids), since, label)
     if (TRACE === 'phases') await notePhases(lib, pages[RELOADED], since, ms)
-    else if (TRACE) await printTrace(`${label}: ${fmt(ms)}`, pages, ids, since)
+    else if (TRACE && !(ms < TRACE_OVER)) await printTrace(`${label}: ${fmt(ms)}`, pages, ids, since)
     return ms
   } catch (error) {
     failures.push(`${label}: ${error.message.split('\n')[0]}`)
@@ -254,7 +267,7 @@ async function printTrace(title, pages, ids, since) {
     const trace = await page.evaluate(() => window.mesh.trace).catch(() => [])
     for (const [at, what] of trace) if (at >= since - 5) lines.push([at - since, `m${i} ${names(what)}`])
   }
-  console.log(`\n${title}`)
+  console.log(`\n${title} (since ${since})`)
   for (const [ms, what] of lines.sort((a, b) => a[0] - b[0])) console.log(`${String(ms).padStart(6)}  ${what}`)
 }
 

@@ -72,7 +72,7 @@ export function repeat(interval: number, announce: () => unknown): () => void {
 }
 
 /** Calls `close` when the page goes away (no-op outside a browser). Returns the function that stops it. */
-export function onPageHide(close: () => void): () => void {
+export function onPageHide(close: (event: PageTransitionEvent) => void): () => void {
   globalThis.addEventListener?.('pagehide', close)
   return () => globalThis.removeEventListener?.('pagehide', close)
 }

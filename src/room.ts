@@ -326,11 +326,15 @@ export class Room {
 
   /** Says `bye` to every member, closes every link and the signaler. Final. */
   close(): void {
+    this.#end(true)
+  }
+
+  /** Says `bye` (once signaling was started: before that, nobody heard of us) and ends; the links too if `links`. */
+  #end(links: boolean): void {
     if (this.#closed) return
-    // Said only once signaling was started (before that, nobody heard of us).
     if (this.#started) this.#signal({ kind: 'bye', from: this.id, session: this.#sessions || 1 })
     this.#closed = true
-    for (const link of this.#links.values()) link.close('local-close')
+    if (links) for (const link of this.#links.values()) link.close('local-close')
     this.#links.clear()
     this.#dropSpares()
     for (const undo of this.#cleanup) undo()
@@ -366,7 +370,10 @@ export class Room {
           if (!this.#offline && this.#states.get(link) !== 'connected' && now - (this.#heard.get(link) ?? now) > leaveAfter)
             this.#remove(link, 'gave-up')
       }),
-      onPageHide(() => this.close()),
+      // A page that goes for good says bye and leaves its connections to the browser, which closes
+      // them with the page: closing them one by one here held the next page up (bench:mesh, one
+      // member of 6 reloading: ~25 ms sooner to the full mesh). One kept for back/forward closes all.
+      onPageHide((event) => this.#end(event.persisted)),
     )
   }
 

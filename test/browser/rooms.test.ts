@@ -104,6 +104,18 @@ describeBrowser('rooms in Chromium (the demo in room mode)', () => {
           !(window as unknown as { demoRoom: { peers: Array<{ id: string }> } }).demoRoom.peers.some((p) => p.id === id),
         oldId,
       )
+    // It left saying bye (its page went away: the bye went, its connections were left to the
+    // browser), not by going silent.
+    for (const tab of others) {
+      const leaves = await tab.evaluate(
+        () =>
+          Array.from(document.querySelectorAll('#timeline li span'), (row) => row.textContent ?? '').filter((t) =>
+            / left: /.test(t),
+          ),
+        null,
+      )
+      expect(leaves).toEqual([`${oldId} left: left`])
+    }
   }
 
   test('6 pages of one context over BroadcastChannel: full mesh; one reloads; full mesh again', {
@@ -116,6 +128,39 @@ describeBrowser('rooms in Chromium (the demo in room mode)', () => {
     for (let i = 0; i < 6; i++) pages.push(await open(context, room, 'broadcast', `P${i}`))
     await fullMesh(pages)
     await reloadOne(pages, 2)
+  })
+
+  test('pagehide: a page that goes says bye and leaves its connections to the browser; one kept for back/forward (persisted) closes them', {
+    timeout: 60_000,
+  }, async () => {
+    const context = await browser.newContext()
+    contexts.push(context)
+    const room = uniqueRoom('rooms-pagehide')
+    const pages: DemoTab[] = []
+    for (let i = 0; i < 3; i++) pages.push(await open(context, room, 'broadcast', `P${i}`))
+    await fullMesh(pages)
+    const [first, second, third] = pages as [DemoTab, DemoTab, DemoTab]
+    /** A pagehide as the browser fires it (persisted or not) on `tab`; its connections' signaling states after it. */
+    const hide = (tab: DemoTab, persisted: boolean) =>
+      tab.evaluate((persisted: boolean) => {
+        const room = (
+          window as unknown as { demoRoom: { peers: Array<{ id: string }>; connection(id: string): RTCPeerConnection } }
+        ).demoRoom
+        const connections = room.peers.map(({ id }) => room.connection(id))
+        window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted }))
+        return connections.map((pc) => pc.signalingState)
+      }, persisted)
+    const leftSayingBye = (tab: DemoTab, id: string) =>
+      tab.waitFor(
+        (id: string) =>
+          Array.from(document.querySelectorAll('#timeline li span'), (row) => row.textContent).includes(`${id} left: left`),
+        id,
+      )
+    const [firstId, secondId] = await Promise.all([selfId(first), selfId(second)])
+    expect(await hide(first, false)).toEqual(['stable', 'stable'])
+    await Promise.all([leftSayingBye(second, firstId), leftSayingBye(third, firstId)])
+    expect(await hide(second, true)).toEqual(['closed'])
+    await leftSayingBye(third, secondId)
   })
 
   for (const transport of ['sse', 'websocket'] as const) {
