@@ -373,7 +373,8 @@ export class Room {
       // A page that goes for good says bye and leaves its connections to the browser, which closes
       // them with the page: closing them one by one here held the next page up (bench:mesh, one
       // member of 6 reloading: ~25 ms sooner to the full mesh). One kept for back/forward closes all.
-      onPageHide((event) => this.#end(event.persisted)),
+      // (close() is what a subclass extends: ReliableRoom ends its streams there.)
+      onPageHide((event) => (event.persisted ? this.close() : this.#end(false))),
     )
   }
 

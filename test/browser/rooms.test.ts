@@ -140,15 +140,26 @@ describeBrowser('rooms in Chromium (the demo in room mode)', () => {
     for (let i = 0; i < 3; i++) pages.push(await open(context, room, 'broadcast', `P${i}`))
     await fullMesh(pages)
     const [first, second, third] = pages as [DemoTab, DemoTab, DemoTab]
-    /** A pagehide as the browser fires it (persisted or not) on `tab`; its connections' signaling states after it. */
+    /**
+     * A pagehide as the browser fires it (persisted or not) on `tab`: its connections' signaling
+     * states after it, and whether it went through `close()` (what a subclass such as ReliableRoom extends).
+     */
     const hide = (tab: DemoTab, persisted: boolean) =>
       tab.evaluate((persisted: boolean) => {
         const room = (
-          window as unknown as { demoRoom: { peers: Array<{ id: string }>; connection(id: string): RTCPeerConnection } }
+          window as unknown as {
+            demoRoom: { peers: Array<{ id: string }>; connection(id: string): RTCPeerConnection; close(): void }
+          }
         ).demoRoom
         const connections = room.peers.map(({ id }) => room.connection(id))
+        let closed = false
+        const close = room.close
+        room.close = function () {
+          closed = true
+          close.call(this)
+        }
         window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted }))
-        return connections.map((pc) => pc.signalingState)
+        return { states: connections.map((pc) => pc.signalingState), closed }
       }, persisted)
     const leftSayingBye = (tab: DemoTab, id: string) =>
       tab.waitFor(
@@ -157,9 +168,9 @@ describeBrowser('rooms in Chromium (the demo in room mode)', () => {
         id,
       )
     const [firstId, secondId] = await Promise.all([selfId(first), selfId(second)])
-    expect(await hide(first, false)).toEqual(['stable', 'stable'])
+    expect(await hide(first, false)).toEqual({ states: ['stable', 'stable'], closed: false })
     await Promise.all([leftSayingBye(second, firstId), leftSayingBye(third, firstId)])
-    expect(await hide(second, true)).toEqual(['closed'])
+    expect(await hide(second, true)).toEqual({ states: ['closed'], closed: true })
     await leftSayingBye(third, secondId)
   })
 
