@@ -118,28 +118,28 @@ describeBrowser('rooms in Chromium (the demo in room mode)', () => {
     }
   }
 
+  /** `n` pages of one new context in a new room over BroadcastChannel, once they form the full mesh. */
+  async function meshInOneContext(n: number, name: string): Promise<DemoTab[]> {
+    const context = await browser.newContext()
+    contexts.push(context)
+    const room = uniqueRoom(name)
+    const pages: DemoTab[] = []
+    for (let i = 0; i < n; i++) pages.push(await open(context, room, 'broadcast', `P${i}`))
+    await fullMesh(pages)
+    return pages
+  }
+
   test('6 pages of one context over BroadcastChannel: full mesh; one reloads; full mesh again', {
     timeout: 180_000,
   }, async () => {
-    const context = await browser.newContext()
-    contexts.push(context)
-    const room = uniqueRoom('rooms-broadcast')
-    const pages: DemoTab[] = []
-    for (let i = 0; i < 6; i++) pages.push(await open(context, room, 'broadcast', `P${i}`))
-    await fullMesh(pages)
+    const pages = await meshInOneContext(6, 'rooms-broadcast')
     await reloadOne(pages, 2)
   })
 
   test('pagehide: a page that goes says bye and leaves its connections to the browser; one kept for back/forward (persisted) closes them', {
     timeout: 60_000,
   }, async () => {
-    const context = await browser.newContext()
-    contexts.push(context)
-    const room = uniqueRoom('rooms-pagehide')
-    const pages: DemoTab[] = []
-    for (let i = 0; i < 3; i++) pages.push(await open(context, room, 'broadcast', `P${i}`))
-    await fullMesh(pages)
-    const [first, second, third] = pages as [DemoTab, DemoTab, DemoTab]
+    const [first, second, third] = (await meshInOneContext(3, 'rooms-pagehide')) as [DemoTab, DemoTab, DemoTab]
     /**
      * A pagehide as the browser fires it (persisted or not) on `tab`: its connections' signaling
      * states after it, and whether it went through `close()` (what a subclass such as ReliableRoom extends).
