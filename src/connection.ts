@@ -1,5 +1,5 @@
 import type { Channel, ChannelSpec } from './channels.js'
-import { PolitelyError } from './errors.js'
+import { type ErrorCode, PolitelyError } from './errors.js'
 import type { PeerEvents, ReconnectReason } from './events.js'
 import type { Media } from './media.js'
 import { Negotiator } from './negotiation.js'
@@ -81,23 +81,32 @@ export class Connection {
     this.#setup = setup
     this.#hooks = hooks
     this.session = setup.session
-    const { config } = setup
+    let { config } = setup
     let offer: Promise<string | undefined> | undefined
+    let code: ErrorCode = 'ice-servers-failed'
+    if (!(config instanceof Promise))
+      try {
+        // A list is used at once (the connection is made now).
+        this.offer = this.#build(config)!
+        return
+      } catch (cause) {
+        // The stack refused the configuration (a malformed ICE server URL, say): reported, and
+        // recovered as a failed build is, once the link holds this connection (a microtask later).
+        code = 'invalid-options'
+        config = Promise.reject(cause)
+      }
     // The ICE servers of an async function (or the signaler's) may be on their way: the connection
     // pairs and is watched meanwhile; what its negotiator is told waits for it. One that cannot be
     // had is a failed build, recovered (and so asked again) like any other.
-    this.offer =
-      config instanceof Promise
-        ? (this.#ready = config
-            .then((config) => {
-              offer = this.#build(config)
-            })
-            .catch((cause) => {
-              if (this.#closed) return
-              hooks.emit('error', new PolitelyError('ice-servers-failed', 'No ICE servers', { cause }))
-              this.#fire('failed')
-            })).then(() => offer)
-        : this.#build(config)!
+    this.offer = (this.#ready = config
+      .then((config) => {
+        offer = this.#build(config)
+      })
+      .catch((cause) => {
+        if (this.#closed) return
+        hooks.emit('error', new PolitelyError(code, 'No RTCPeerConnection', { cause }))
+        this.#fire('failed')
+      })).then(() => offer)
   }
 
   #build(config: RTCConfiguration): Promise<string | undefined> | undefined {

@@ -54,7 +54,10 @@ export type ErrorCode =
   | 'unknown-track'
   /** `replaceTrack()` was given a track of another kind (or none: mute instead). */
   | 'invalid-track'
-  /** The options given to a constructor are not usable. */
+  /**
+   * The options given to a constructor are not usable; or, as an `error` event, the stack refused
+   * `rtcConfig` when a connection was made (the connection is built again, as a failed one is).
+   */
   | 'invalid-options'
   /** The peer was used after `close()`, or closed before a queued message was sent. */
   | 'closed'

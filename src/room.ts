@@ -391,7 +391,11 @@ export class Room {
     const { RTCPeerConnection, rtcConfig, signaler, maxPeers } = this.#options
     const make = () => {
       if (!this.#closed && !this.#links.size && this.#spares.length < maxPeers - 1) {
-        this.#spares.push(new RTCPeerConnection(rtcConfig as RTCConfiguration))
+        try {
+          this.#spares.push(new RTCPeerConnection(rtcConfig as RTCConfiguration))
+        } catch {
+          return // a configuration the stack refuses: each link's own build reports it
+        }
         setTimeout(make)
       }
     }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler, type Signaler } from '../../src/index'
-import { opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
+import { makePeer, opened, roundTrip, STACKS, uniqueRoom, useStack, wrtcStack } from '../support/stacks'
 import { until } from '../support/until'
 
 /** Wraps a signaler; `filter` decides, per incoming raw message, whether (and after how long) it is delivered. */
@@ -153,4 +153,19 @@ describe.each(STACKS)('$name', ({ make: makeStack }) => {
     expect(received).toEqual(Array.from({ length: accepted }, (_, i) => i))
     expect(a.errors).toEqual([])
   })
+})
+
+test('a peer whose rtcConfig the stack refuses (libwebrtc: a malformed ICE server URL) reports invalid-options on each attempt, never an uncaught throw', async () => {
+  const peer = makePeer(await wrtcStack(), uniqueRoom(), {
+    rtcConfig: { iceServers: [{ urls: 'bogus:x' }] },
+    stallTimeout: 200,
+    reconnectDelay: () => 50,
+  })
+  try {
+    await peer.start()
+    await until(() => peer.errors.length >= 2, 'an error for the first build and one for its rebuild', 5000)
+    expect(new Set(peer.errors.map((error) => (error as { code?: string }).code))).toEqual(new Set(['invalid-options']))
+  } finally {
+    peer.close()
+  }
 })

@@ -2,7 +2,7 @@
 // N members starting in the same tick form the full mesh; a member that restarts, leaves,
 // rejoins or joins late touches only its own links. Every link is proved by a message over it.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { BroadcastChannelSignaler, type Signaler } from '../../src/index'
+import { BroadcastChannelSignaler, type PolitelyError, type Signaler } from '../../src/index'
 import { type ChaosOptions, chaos, cuttable } from '../support/chaos'
 import { fullMesh, isFullMesh, leftWith, type Member, makeMember } from '../support/rooms'
 import { ADAPTERS, startServer } from '../support/server'
@@ -328,6 +328,21 @@ describe('room edges (wrtc)', () => {
       }
     },
   )
+
+  test('an rtcConfig the stack refuses (a malformed ICE server URL) is an error event (invalid-options) on each attempt, never an uncaught throw; the rest of the mesh is untouched', async () => {
+    const room = uniqueRoom()
+    const [a, b] = [member(room), member(room)]
+    await Promise.all([a.start(), b.start()])
+    await fullMesh([a, b], 'two')
+    // Its spares and its links' connections alike: wrtc throws "ICE server parse failed".
+    const bad = member(room, { rtcConfig: { iceServers: [{ urls: 'bogus:x' }] }, reconnectDelay: () => 100 })
+    await bad.start()
+    await until(() => bad.errors.length >= 4, 'an error for each attempt towards each member', 10_000)
+    expect(new Set(bad.errors.map((error) => (error as PolitelyError).code))).toEqual(new Set(['invalid-options']))
+    expect(bad.peers.filter(({ state }) => state === 'connected')).toEqual([])
+    await fullMesh([a, b], 'the two still')
+    expect([...a.rebuilds, ...b.rebuilds, ...a.errors, ...b.errors]).toEqual([])
+  })
 
   test('bad input: unknown member, unknown channel, bad options, use after close: typed errors', async () => {
     const room = uniqueRoom()
