@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws'
 import type { Entry } from './admission.js'
 import { parseBatch } from './body.js'
 import { TurnCorks } from './cork.js'
@@ -11,6 +10,8 @@ import type { ResolvedServerOptions } from './options.js'
 import type { Relay, Subscription } from './relay.js'
 import type { Target } from './target.js'
 import { iceServersFor } from './turn.js'
+import { closeSocket, WebSocketConnection } from './ws-connection.js'
+import { acceptHandshake, handshakeProblem, refuseHandshake } from './ws-handshake.js'
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
@@ -37,30 +38,17 @@ export const WS_CLOSE = {
   restarting: 1012,
 } as const
 
-/** The {@link Client} a served socket belongs to. */
-const CLIENT = Symbol('politely.client')
-type Served = WebSocket & { [CLIENT]?: Client }
-
-// Listeners shared by every socket (`this` is the socket): no closures per connection.
-function ignore(): void {}
-function onMessage(this: Served, data: Buffer, isBinary: boolean): void {
-  this[CLIENT]?.receive(isBinary ? undefined : data.toString())
-}
-function onClose(this: Served): void {
-  this[CLIENT]?.closed()
-}
-
 /**
  * One served socket: its peer, its frames in flight and their acknowledgement, its
  * subscription. It is the relay's sink for this peer, and holds no closures of its own:
- * per connection, this object and `ws`'s are all the memory there is.
+ * per connection, this object and the socket are all the memory there is.
  */
-class Client {
+class Client extends WebSocketConnection {
   /**
    * Bytes the socket had read at the last heartbeat: if none came since (not even the pong to
    * that heartbeat's ping), the client is gone. Read off the socket, so no 'pong' listener.
    */
-  read = -1
+  readAtBeat = -1
   /** Frames done with (published, or refused with an `error` frame): what the next `ack` says. */
   done = 0
   /**
@@ -79,26 +67,26 @@ class Client {
   subscription?: Subscription
 
   constructor(
-    readonly ws: Served,
-    readonly socket: Duplex,
+    socket: Duplex,
     readonly target: Target,
     /** Its admission: counted out when the socket ends. */
     readonly entry: Entry,
     readonly route: WebSocketRoute,
-  ) {}
+  ) {
+    super(socket, route.maxPayload)
+  }
 
   /**
    * Sent as the string it is: the socket encodes it outside the JavaScript heap (a Buffer made
    * here was one more copy per message for the garbage collector).
    */
   write(frame: string): void {
-    const { ws } = this
-    if (ws.readyState !== ws.OPEN) return
+    if (!this.open) return
     this.route.corks.hold(this.socket)
-    ws.send(frame)
+    this.sendText(frame)
     // A client that stops reading must not make this process hold its events forever (a close
     // frame would queue behind what it does not read: the socket goes at once).
-    if (ws.bufferedAmount > this.route.maxBufferedBytes) ws.terminate()
+    if (this.bufferedAmount > this.route.maxBufferedBytes) this.terminate()
   }
 
   // The relay's sink. Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
@@ -109,7 +97,7 @@ class Client {
     this.write('{"type":"reset"}')
   }
   close(): void {
-    this.ws.close(WS_CLOSE.replaced, 'replaced')
+    this.closeWith(WS_CLOSE.replaced, 'replaced')
   }
 
   receive(text: string | undefined): void {
@@ -134,7 +122,7 @@ class Client {
     }
     this.broken = true
     this.write(`{"type":"ack","n":${this.done},"published":${published}}`)
-    this.ws.close(WS_CLOSE.unavailable, 'signaling hub unavailable; try again')
+    this.closeWith(WS_CLOSE.unavailable, 'signaling hub unavailable; try again')
   }
 
   ack(): void {
@@ -148,7 +136,7 @@ class Client {
       if (!this.broken) this.ack()
       // How long the client may wait before reconnecting: clients of a process spread out over it.
       this.write(`{"type":"restart","retry":${retryMs}}`)
-      this.ws.close(WS_CLOSE.restarting, 'server restarting')
+      this.closeWith(WS_CLOSE.restarting, 'server restarting')
     })
   }
 
@@ -173,13 +161,12 @@ class Client {
  * One heartbeat timer and one acknowledgement timer serve every socket.
  */
 export class WebSocketRoute {
-  readonly #server: WebSocketServer
   readonly relay: Relay
   readonly #options: ResolvedServerOptions
   /** Served sockets. */
-  readonly #served = new Map<WebSocket, Client>()
-  /** Sockets accepted only to be closed with a refusal (ws's own list of clients is off: this and `#served` are it). */
-  readonly #refusing = new Set<WebSocket>()
+  readonly #served = new Set<Client>()
+  /** Sockets answered only to be closed with a refusal. */
+  readonly #refusing = new Set<Duplex>()
   /** Every frame written to a socket in one turn of the event loop leaves in one write. */
   readonly corks = new TurnCorks()
   /** Clients with frames done since their last `ack`. */
@@ -188,62 +175,56 @@ export class WebSocketRoute {
   #heartbeat?: ReturnType<typeof setInterval>
   #draining = false
   readonly maxBufferedBytes: number
+  /** Bytes a frame (a message) may have: over it, the socket closes with 1009 before the payload is kept. */
+  readonly maxPayload: number
 
   constructor(relay: Relay, options: ResolvedServerOptions) {
     this.relay = relay
     this.#options = options
     this.maxBufferedBytes = options.maxBufferedBytes
-    // maxPayload: ws closes an oversized frame's socket with 1009 before buffering it.
-    // closeTimeout: a client that never answers our close frame (a refused one, say) holds its
-    // socket 2 s, not ws's default 30 s — uncounted sockets would let one address hold thousands.
-    // (ws 8.23 has the option; its type definitions do not know it yet.)
-    // clientTracking: ws would keep a set of its own, and a closure per socket to leave it.
-    const settings: ServerOptions & { closeTimeout: number } = {
-      noServer: true,
-      clientTracking: false,
-      maxPayload: options.maxBodyBytes,
-      perMessageDeflate: false,
-      closeTimeout: 2000,
-    }
-    this.#server = new WebSocketServer(settings)
+    this.maxPayload = options.maxBodyBytes
   }
 
   /** Admits and upgrades; `entry` leaves when the socket ends. Throws a {@link Refusal} (see {@link refuse}). */
   async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, target: Target, entry: Entry): Promise<void> {
+    // A request that is no handshake claims nothing: refuse() answers it with its HTTP status.
+    if (handshakeProblem(request)) throw new Refusal('bad-request', 'Not a WebSocket handshake')
     await this.relay.admit(request, target, entry.address)
-    // The claim is released when the socket ends; a handshake that never completes (the client
-    // went away, or ws refused a bad key) must release it too, or the id and its seat stay taken.
-    const abandon = () => {
+    // Gone while it was admitted: the claim and the count go now, as nothing will end them later.
+    if (socket.destroyed) {
       this.relay.release(target)
       entry.leave()
+      return
     }
-    if (socket.destroyed) return abandon()
-    socket.once('close', abandon)
-    this.#server.handleUpgrade(request, socket, head, (ws) => {
-      socket.off('close', abandon)
-      this.#serve(ws, socket, target, entry).catch(() => ws.terminate())
-    })
+    acceptHandshake(socket, request)
+    const client = new Client(socket, target, entry, this)
+    this.#serve(client, head).catch(() => client.terminate())
   }
 
   /**
    * Refuses an upgrade by accepting it and closing at once with `4000 + status`
    * and the refusal's code as the reason: a browser's WebSocket never exposes
    * the HTTP status of a refused upgrade, so an HTTP answer would reach the app
-   * as a nameless error.
+   * as a nameless error. A request that is no WebSocket handshake gets its HTTP status.
    */
-  refuse(request: IncomingMessage, socket: Duplex, head: Buffer, refusal: Refusal, entry?: Entry): void {
+  refuse(request: IncomingMessage, socket: Duplex, _head: Buffer, refusal: Refusal, entry?: Entry): void {
     if (socket.destroyed) {
       entry?.leave()
       return
     }
-    // Counted until the socket is gone (a bad handshake that ws refuses ends it too).
+    // Counted until the socket is gone.
     if (entry) socket.once('close', () => entry.leave())
-    this.#server.handleUpgrade(request, socket, head, (ws) => {
-      this.#refusing.add(ws)
-      ws.on('close', () => this.#refusing.delete(ws))
-      ws.on('error', ignore)
-      ws.close(closeCodeOf(refusal.code), refusal.code)
-    })
+    const problem = handshakeProblem(request)
+    if (problem) {
+      refuseHandshake(socket, problem)
+      return
+    }
+    acceptHandshake(socket, request)
+    this.#refusing.add(socket)
+    socket.once('close', () => this.#refusing.delete(socket))
+    // What it sends is read and dropped, so its end is seen.
+    socket.resume()
+    closeSocket(socket, closeCodeOf(refusal.code), refusal.code)
   }
 
   /** Sockets served now. */
@@ -254,8 +235,8 @@ export class WebSocketRoute {
   close(): void {
     clearInterval(this.#heartbeat)
     clearTimeout(this.#ackTimer)
-    for (const ws of [...this.#served.keys(), ...this.#refusing]) ws.terminate()
-    this.#server.close()
+    for (const client of this.#served) client.terminate()
+    for (const socket of this.#refusing) socket.destroy()
   }
 
   /**
@@ -264,9 +245,9 @@ export class WebSocketRoute {
    */
   async drain(): Promise<void> {
     this.#draining = true
-    const gone = [...this.#served.keys(), ...this.#refusing].map((ws) => new Promise((done) => ws.once('close', done)))
-    for (const client of this.#served.values()) client.restart(this.#options.retryMs)
-    for (const ws of this.#refusing) ws.close(WS_CLOSE.restarting, 'server restarting')
+    const sockets = [...[...this.#served].map((client) => client.socket), ...this.#refusing]
+    const gone = sockets.filter((socket) => !socket.destroyed).map((socket) => new Promise((done) => socket.once('close', done)))
+    for (const client of this.#served) client.restart(this.#options.retryMs)
     await Promise.all(gone)
   }
 
@@ -282,7 +263,7 @@ export class WebSocketRoute {
 
   /** `client`'s socket ended. */
   forget(client: Client): void {
-    this.#served.delete(client.ws)
+    this.#served.delete(client)
     this.#acking.delete(client)
     if (!this.#served.size) {
       clearInterval(this.#heartbeat)
@@ -292,34 +273,29 @@ export class WebSocketRoute {
 
   /** One ping for every socket per `heartbeatMs`; a socket that did not answer the last one is gone (a pulled cable). */
   #beat(): void {
-    for (const client of this.#served.values()) {
+    for (const client of this.#served) {
       // NaN (a stream that counts no bytes) never equals itself: such a socket is never cut.
       const read = (client.socket as Partial<Socket>).bytesRead ?? Number.NaN
-      if (read === client.read) client.ws.terminate()
+      client.pings = 0
+      if (read === client.readAtBeat) client.terminate()
       else {
-        client.read = read
-        client.ws.ping()
+        client.readAtBeat = read
+        client.ping()
       }
     }
   }
 
-  async #serve(ws: Served, socket: Duplex, target: Target, entry: Entry): Promise<void> {
-    const client = new Client(ws, socket, target, entry, this)
-    ws[CLIENT] = client
-    // A protocol violation (bad frame, invalid UTF-8, oversized payload…) makes `ws` close that
-    // socket with the matching code (1002, 1007, 1009) and then emit 'error': unheard, it would
-    // end the process and every other client with it.
-    ws.on('error', ignore)
-    ws.on('message', onMessage)
-    // Before the await: if the hub fails the subscription, the socket is terminated and its state must go.
-    ws.on('close', onClose)
-    this.#served.set(ws, client)
+  async #serve(client: Client, head: Buffer): Promise<void> {
+    const { target } = client
+    this.#served.add(client)
     this.#heartbeat ??= setInterval(() => this.#beat(), this.#options.heartbeatMs)
     const { turn } = this.#options
     client.write(JSON.stringify({ type: 'welcome', peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }))
+    // Reading starts now, before the await: if the hub fails the subscription, the socket is cut and its state must go.
+    client.start(head)
     if (this.#draining) client.restart(this.#options.retryMs)
     const subscription = await this.relay.subscribe(target, client)
-    if (ws.readyState !== ws.OPEN) return subscription.stop()
+    if (!client.open) return subscription.stop()
     client.subscription = subscription
     client.subscribed = true
     this.relay.observers.emit('connection', 'websocket', true)

@@ -1,0 +1,360 @@
+import { isUtf8 } from 'node:buffer'
+import type { Duplex } from 'node:stream'
+
+/**
+ * The server side of RFC 6455 on a socket whose handshake is done: frames in and out, and the
+ * closing handshake. Written for this relay rather than taken from `ws`: a held connection is
+ * this one object and its socket (`ws` added a WebSocket, a Receiver stream and a Sender, some
+ * 1.5 KB per connection), and a frame costs no stream or event machinery. No extension is
+ * agreed, so frames are never compressed.
+ */
+
+const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const
+
+/** Close codes (RFC 6455 §7.4.1) this side sends when the client breaks the protocol. */
+export const PROTOCOL_CLOSE = { protocolError: 1002, invalidData: 1007, policy: 1008, tooBig: 1009 } as const
+
+/**
+ * Fragments one message may come in: each is kept until the message is whole, and an empty one
+ * costs nothing against the payload limit. (The same bound as `ws`'s.)
+ */
+const MAX_FRAGMENTS = 16 * 1024
+/** Pings a client may send between two heartbeats: a browser sends none; past this it is a flood, and the socket goes. */
+export const MAX_PINGS = 100
+/** How long a socket may stay after our close frame before it is cut, if the client does not end it. */
+const CLOSE_TIMEOUT_MS = 2000
+/** A rest of a chunk smaller than this is copied: a view would keep the whole chunk alive while the connection idles. */
+const COPY_REST_BELOW = 4096
+
+const PING = Buffer.from([0x80 | OPCODE.ping, 0])
+
+/** Close codes a client may send (RFC 6455 §7.4, IANA registry): 1004-1006 and 1015 are never sent on the wire. */
+const sendableCode = (code: number) =>
+  (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+
+/** A frame's header (FIN set, server frames are never masked) for a payload of `length` bytes. */
+function header(opcode: number, length: number): Buffer {
+  const size = length < 126 ? 2 : length < 0x10000 ? 4 : 10
+  const head = Buffer.allocUnsafe(size)
+  head[0] = 0x80 | opcode
+  if (size === 2) head[1] = length
+  else if (size === 4) {
+    head[1] = 126
+    head.writeUInt16BE(length, 2)
+  } else {
+    head[1] = 127
+    head.writeUInt32BE(Math.floor(length / 2 ** 32), 2)
+    head.writeUInt32BE(length >>> 0, 6)
+  }
+  return head
+}
+
+/** A close frame: the code, then the reason (at most 123 bytes: a control frame's payload is at most 125). */
+function closeFrame(code: number, reason: string | Buffer = ''): Buffer {
+  const text = typeof reason === 'string' ? Buffer.from(reason).subarray(0, 123) : reason
+  const frame = Buffer.allocUnsafe(4 + text.length)
+  frame[0] = 0x80 | OPCODE.close
+  frame[1] = 2 + text.length
+  frame.writeUInt16BE(code, 2)
+  text.copy(frame, 4)
+  return frame
+}
+
+/**
+ * Sends a close frame on a socket and ends it; it is cut if the client has not ended its side
+ * {@link CLOSE_TIMEOUT_MS} later. `code` undefined sends an empty close frame.
+ */
+export function closeSocket(socket: Duplex, code?: number, reason?: string | Buffer): void {
+  if (socket.writable) {
+    socket.end(code === undefined ? Buffer.from([0x80 | OPCODE.close, 0]) : closeFrame(code, reason))
+  }
+  setTimeout(cut, CLOSE_TIMEOUT_MS, socket).unref()
+}
+function cut(socket: Duplex): void {
+  socket.destroy()
+}
+
+/** Unmasks a client's payload in place (RFC 6455 §5.3). */
+function unmask(payload: Buffer, data: Buffer, maskAt: number): void {
+  const m0 = data[maskAt] as number
+  const m1 = data[maskAt + 1] as number
+  const m2 = data[maskAt + 2] as number
+  const m3 = data[maskAt + 3] as number
+  const length = payload.length
+  let i = 0
+  for (; i + 3 < length; i += 4) {
+    payload[i] = (payload[i] as number) ^ m0
+    payload[i + 1] = (payload[i + 1] as number) ^ m1
+    payload[i + 2] = (payload[i + 2] as number) ^ m2
+    payload[i + 3] = (payload[i + 3] as number) ^ m3
+  }
+  for (; i < length; i++) payload[i] = (payload[i] as number) ^ (data[maskAt + (i & 3)] as number)
+}
+
+/** Why a frame's first two bytes break the protocol (RFC 6455 §5.2, §5.5), or undefined if they do not. */
+function headerProblem(first: number, second: number, fragmented: boolean): string | undefined {
+  const opcode = first & 0x0f
+  if (first & 0x70) return 'Reserved bits must be clear'
+  if (opcode >= OPCODE.close) {
+    if (opcode > OPCODE.pong) return `Unknown opcode ${opcode}`
+    if (!(first & 0x80)) return 'A control frame must not be fragmented'
+    if ((second & 0x7f) > 125) return 'A control frame has at most 125 bytes'
+  } else if (opcode > OPCODE.binary) return `Unknown opcode ${opcode}`
+  else if ((opcode === OPCODE.continuation) !== fragmented) {
+    return opcode ? 'A new message inside a fragmented one' : 'A continuation of nothing'
+  }
+  if (!(second & 0x80)) return 'A client must mask its frames'
+  return undefined
+}
+
+/** The connection a socket carries. */
+const CONNECTION = Symbol('politely.websocket')
+type Carrier = Duplex & { [CONNECTION]?: WebSocketConnection }
+
+// Listeners shared by every socket (`this` is the socket): no closures per connection.
+function onData(this: Carrier, chunk: Buffer): void {
+  this[CONNECTION]?.read(chunk)
+}
+function onEnd(this: Carrier): void {
+  this[CONNECTION]?.readEnded()
+}
+function onClose(this: Carrier): void {
+  this[CONNECTION]?.closed()
+}
+
+/**
+ * One WebSocket connection, server side. Subclasses get each message (`receive`: its text, or
+ * undefined for a binary message) and the end (`closed`, once the socket is gone). Protocol
+ * violations close the connection with their code: 1002 (a malformed or unmasked frame, a bad
+ * close code), 1007 (invalid UTF-8), 1008 (too many fragments), 1009 (a message over `maxPayload`,
+ * refused from its header, before any of it is kept).
+ */
+export abstract class WebSocketConnection {
+  /** Received bytes not parsed yet (an incomplete frame): joined once `#need` of them are here. */
+  #chunks?: Buffer[]
+  #buffered = 0
+  /** Bytes the incomplete frame at the start of `#chunks` needs before it can be read on. */
+  #need = 2
+  /** The payloads of a fragmented message so far, its size and its opcode. */
+  #fragments?: Buffer[]
+  #fragmentBytes = 0
+  #fragmentOpcode = 0
+  /** A close frame went out, or the client ended: nothing more is read, nothing but the close is written. */
+  #closing = false
+  /** Pings answered since the last heartbeat reset this (see {@link MAX_PINGS}). */
+  pings = 0
+
+  constructor(
+    readonly socket: Duplex,
+    /** Bytes a message may have. */
+    readonly maxPayload: number,
+  ) {}
+
+  /** A message came: its text, or undefined for a binary one. */
+  abstract receive(text: string | undefined): void
+  /** The socket is gone. */
+  abstract closed(): void
+
+  /** Starts reading, from `head` (bytes that came with the handshake) on. Call after the handshake's answer. */
+  start(head: Buffer): void {
+    const socket = this.socket as Carrier & Partial<import('node:net').Socket>
+    socket[CONNECTION] = this
+    socket.setTimeout?.(0)
+    socket.setNoDelay?.(true)
+    socket.on('data', onData)
+    socket.on('end', onEnd)
+    socket.on('close', onClose)
+    if (head.length) this.read(head)
+  }
+
+  /** Open: frames may be sent. */
+  get open(): boolean {
+    return !this.#closing && !this.socket.destroyed
+  }
+
+  /** Bytes written and not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength
+  }
+
+  /** Sends a text frame. The string goes to the socket as it is: it is encoded outside the JavaScript heap. */
+  sendText(text: string): void {
+    if (!this.open) return
+    this.socket.write(header(OPCODE.text, Buffer.byteLength(text)))
+    this.socket.write(text)
+  }
+
+  ping(): void {
+    if (this.open) this.socket.write(PING)
+  }
+
+  /** Starts the closing handshake: our close frame, then the socket ends (see {@link closeSocket}). */
+  closeWith(code: number, reason: string | Buffer = ''): void {
+    if (this.#closing) return
+    this.#stopReading()
+    closeSocket(this.socket, code, reason)
+  }
+
+  /** Cuts the socket, no close frame. */
+  terminate(): void {
+    this.#stopReading()
+    this.socket.destroy()
+  }
+
+  /** The client ended its side: ours ends too (what it sent before is read). */
+  readEnded(): void {
+    this.#stopReading()
+    this.socket.end()
+  }
+
+  #stopReading(): void {
+    this.#closing = true
+    this.#chunks = undefined
+    this.#fragments = undefined
+  }
+
+  /** Bytes from the socket. */
+  read(chunk: Buffer): void {
+    if (this.#closing) return
+    let data = chunk
+    if (this.#chunks) {
+      this.#chunks.push(chunk)
+      this.#buffered += chunk.length
+      if (this.#buffered < this.#need) return
+      data = Buffer.concat(this.#chunks, this.#buffered)
+      this.#chunks = undefined
+    } else if (chunk.length < this.#need) {
+      this.#keep(chunk)
+      return
+    }
+    this.#parse(data)
+  }
+
+  #keep(rest: Buffer): void {
+    this.#chunks = [rest.length < COPY_REST_BELOW ? Buffer.from(rest) : rest]
+    this.#buffered = rest.length
+  }
+
+  /** Reads every whole frame of `data`; keeps an incomplete one at its end for the next chunk. */
+  #parse(data: Buffer): void {
+    let at = 0
+    this.#need = 2
+    while (!this.#closing) {
+      const left = data.length - at
+      if (left < 2) break
+      const first = data[at] as number
+      const second = data[at + 1] as number
+      const fin = (first & 0x80) !== 0
+      const opcode = first & 0x0f
+      const control = opcode >= OPCODE.close
+      const problem = headerProblem(first, second, this.#fragments !== undefined)
+      if (problem) {
+        this.#fail(PROTOCOL_CLOSE.protocolError, problem)
+        return
+      }
+      let length = second & 0x7f
+      const headerBytes = length === 126 ? 8 : length === 127 ? 14 : 6
+      if (left < headerBytes) {
+        this.#need = headerBytes
+        break
+      }
+      if (length === 126) length = data.readUInt16BE(at + 2)
+      else if (length === 127) {
+        const high = data.readUInt32BE(at + 2)
+        if (high > 0x1fffff) {
+          this.#fail(PROTOCOL_CLOSE.tooBig, 'A payload over 2^53 - 1 bytes')
+          return
+        }
+        length = high * 2 ** 32 + data.readUInt32BE(at + 6)
+      }
+      if (!control && this.#fragmentBytes + length > this.maxPayload) {
+        this.#fail(PROTOCOL_CLOSE.tooBig, `A message over ${this.maxPayload} bytes`)
+        return
+      }
+      if (left < headerBytes + length) {
+        this.#need = headerBytes + length
+        break
+      }
+      const maskAt = at + headerBytes - 4
+      const payload = data.subarray(maskAt + 4, maskAt + 4 + length)
+      unmask(payload, data, maskAt)
+      at += headerBytes + length
+      if (control) this.#control(opcode, payload)
+      else this.#data(opcode, fin, payload)
+    }
+    if (!this.#closing && at < data.length) this.#keep(data.subarray(at))
+  }
+
+  #data(opcode: number, fin: boolean, payload: Buffer): void {
+    if (fin && !this.#fragments) {
+      this.#message(opcode, payload)
+      return
+    }
+    if (!this.#fragments) {
+      this.#fragments = []
+      this.#fragmentOpcode = opcode
+      this.#fragmentBytes = 0
+    }
+    if (this.#fragments.length >= MAX_FRAGMENTS) {
+      this.#fail(PROTOCOL_CLOSE.policy, `A message in over ${MAX_FRAGMENTS} fragments`)
+      return
+    }
+    this.#fragments.push(payload)
+    this.#fragmentBytes += payload.length
+    if (!fin) return
+    const whole = Buffer.concat(this.#fragments, this.#fragmentBytes)
+    this.#fragments = undefined
+    this.#fragmentBytes = 0
+    this.#message(this.#fragmentOpcode, whole)
+  }
+
+  #message(opcode: number, payload: Buffer): void {
+    if (opcode === OPCODE.binary) {
+      this.receive(undefined)
+      return
+    }
+    if (!isUtf8(payload)) {
+      this.#fail(PROTOCOL_CLOSE.invalidData, 'A text message must be UTF-8')
+      return
+    }
+    this.receive(payload.toString())
+  }
+
+  #control(opcode: number, payload: Buffer): void {
+    if (opcode === OPCODE.ping) {
+      if (++this.pings > MAX_PINGS) {
+        this.terminate()
+        return
+      }
+      this.socket.write(header(OPCODE.pong, payload.length))
+      if (payload.length) this.socket.write(Buffer.from(payload))
+      return
+    }
+    if (opcode === OPCODE.pong) return
+    // A close: echoed (its code and reason), and the socket ends.
+    if (payload.length === 0) {
+      this.#stopReading()
+      closeSocket(this.socket)
+      return
+    }
+    if (payload.length === 1) {
+      this.#fail(PROTOCOL_CLOSE.protocolError, 'A close payload of 1 byte')
+      return
+    }
+    const code = payload.readUInt16BE(0)
+    if (!sendableCode(code)) {
+      this.#fail(PROTOCOL_CLOSE.protocolError, `Close code ${code} may not be sent`)
+      return
+    }
+    const reason = payload.subarray(2)
+    if (!isUtf8(reason)) {
+      this.#fail(PROTOCOL_CLOSE.invalidData, 'A close reason must be UTF-8')
+      return
+    }
+    this.closeWith(code, Buffer.from(reason))
+  }
+
+  #fail(code: number, reason: string): void {
+    this.closeWith(code, reason)
+  }
+}

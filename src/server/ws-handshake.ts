@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+
+/** RFC 6455 §1.3: appended to the client's key before hashing it into `Sec-WebSocket-Accept`. */
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+/** A key is 16 random bytes in base64. */
+const KEY = /^[+/0-9A-Za-z]{22}==$/
+/** A subprotocol is an HTTP token (RFC 7230 §3.2.6); the header is a comma-separated list of them. */
+const PROTOCOLS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/
+
+/** Why an upgrade request is no WebSocket handshake we can answer: an HTTP status and a sentence. */
+export interface HandshakeProblem {
+  status: 400 | 405
+  message: string
+}
+
+/** The problem with `request` as an RFC 6455 opening handshake, or undefined if it is one. */
+export function handshakeProblem(request: IncomingMessage): HandshakeProblem | undefined {
+  const { headers } = request
+  if (request.method !== 'GET') return { status: 405, message: 'A WebSocket handshake is a GET' }
+  if (headers.upgrade?.toLowerCase() !== 'websocket') return { status: 400, message: 'Upgrade: websocket is required' }
+  if (!KEY.test(headers['sec-websocket-key'] ?? '')) return { status: 400, message: 'Missing or invalid Sec-WebSocket-Key' }
+  // Version 13 is RFC 6455; the drafts before it are long gone from browsers.
+  if (headers['sec-websocket-version'] !== '13') return { status: 400, message: 'Sec-WebSocket-Version must be 13' }
+  const protocols = headers['sec-websocket-protocol']
+  if (protocols !== undefined && !PROTOCOLS.test(protocols.trim())) {
+    return { status: 400, message: 'Invalid Sec-WebSocket-Protocol' }
+  }
+  return undefined
+}
+
+/** Answers a failed handshake with its status, and ends the socket. */
+export function refuseHandshake(socket: Duplex, { status, message }: HandshakeProblem): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const reason = status === 405 ? 'Method Not Allowed' : 'Bad Request'
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+  )
+}
+
+/**
+ * Completes a handshake that {@link handshakeProblem} found none with: `101 Switching Protocols`.
+ * No extension is ever agreed (compression costs memory per socket, and signaling is small), and
+ * the first subprotocol offered, if any, is the one taken: a browser fails a connection whose
+ * offered subprotocols the server ignored.
+ */
+export function acceptHandshake(socket: Duplex, request: IncomingMessage): void {
+  const key = request.headers['sec-websocket-key'] as string
+  const accept = createHash('sha1')
+    .update(key + GUID)
+    .digest('base64')
+  const protocol = request.headers['sec-websocket-protocol']?.split(',')[0]?.trim()
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n` +
+      `${protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ''}\r\n`,
+  )
+}
