@@ -80,14 +80,14 @@ export default [
   {
     // The Node server, and the Redis hub as its own entry (ioredis is an optional peer dependency).
     input: { server: 'src/server/index.ts', redis: 'src/server/redis-hub.ts' },
-    external: [/^node:/, 'ws', 'ioredis', 'prom-client'],
+    external: [/^node:/, 'ioredis', 'prom-client'],
     plugins: [ts()],
     output: libraryOutputs,
   },
   {
     // The CLI (top-level await: ESM only); it shares the server's code through ./server.mjs.
     input: 'src/server/cli.ts',
-    external: [/^node:/, 'ws', 'pino', resolve('src/server/index.ts'), resolve('src/server/redis-hub.ts')],
+    external: [/^node:/, 'pino', resolve('src/server/index.ts'), resolve('src/server/redis-hub.ts')],
     plugins: [ts()],
     output: {
       file: 'dist/cli.mjs',

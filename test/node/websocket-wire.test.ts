@@ -1,0 +1,150 @@
+// The reference server's own RFC 6455 side (src/server/ws-connection.ts), on the wire, for what
+// the fuzz suite (server-fuzz.test.ts) does not ask: valid frames of every length form, cut at
+// awkward places and fragmented, arrive whole at another client; pings within the allowance are
+// answered; a client that never finishes the closing handshake is cut. The sender writes frames
+// by hand (test/support/ws-wire.ts); the receiver is the `ws` package, an implementation not ours.
+import { connect } from 'node:net'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { WebSocket } from 'ws'
+import { type RunningSignalingServer, startSignalingServer } from '../../src/server/index'
+import { until } from '../support/until'
+import { decodeFrames, encodeFrame, OPCODE, RawWebSocket, upgradeRequest, within } from '../support/ws-wire'
+
+const BOUND_MS = 10_000
+let server: RunningSignalingServer
+let serial = 0
+
+beforeAll(async () => {
+  server = await startSignalingServer({ port: 0 })
+})
+afterAll(async () => {
+  await server.close()
+})
+
+const pathOf = (room: string, peer: string, token = `token-of-${peer}`.padEnd(24, '_')) =>
+  `/signal/${room}?peer=${peer}&token=${token}`
+
+/** A `ws` client that collects the signaling messages relayed to it. */
+async function receiver(room: string, peer: string) {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${pathOf(room, peer)}`, { perMessageDeflate: false })
+  const messages: Array<Record<string, unknown>> = []
+  let welcomed = false
+  ws.on('message', (data) => {
+    const frame = JSON.parse(String(data))
+    if (frame.type === 'welcome') welcomed = true
+    if (frame.type === 'message') messages.push(frame.message)
+  })
+  await until(() => welcomed, `${peer}'s welcome`, BOUND_MS)
+  return { ws, messages }
+}
+
+/** An offer from `from` to `to` whose JSON text is `bytes` long, give or take a few. */
+function offerOf(from: string, to: string, bytes: number, tag: string) {
+  const base = { kind: 'description', from, session: 1, to, toSession: 1, description: { type: 'offer', sdp: '' } }
+  const padding = Math.max(0, bytes - JSON.stringify(base).length - tag.length - 1)
+  base.description.sdp = `${tag}\n${'a'.repeat(padding)}`
+  return JSON.stringify(base)
+}
+
+/** Writes `bytes` in pieces of `size`, a turn of the event loop apart, so the server reads them apart. */
+async function trickle(socket: RawWebSocket, bytes: Buffer, size: number) {
+  for (let at = 0; at < bytes.length; at += size) {
+    socket.write(bytes.subarray(at, at + size))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
+describe('the WebSocket route on the wire', () => {
+  // 7-bit, 16-bit and 64-bit payload lengths, each at its edges.
+  const SIZES = [20, 125, 126, 1000, 65_535, 65_536, 120_000]
+
+  test.each([
+    ['one write for all', 0],
+    ['pieces of 1000 bytes', 1000],
+    ['pieces of 7 bytes', 7],
+  ])('valid frames of every length form arrive whole and in order (%s)', async (_, size) => {
+    const room = `lengths-${serial++}`
+    const b = await receiver(room, 'b')
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    // Only the small ones byte-sized: 120 KB in pieces of 7 is 17k turns of the loop, still quick; of 1, slow for nothing.
+    const texts = SIZES.filter((bytes) => size !== 7 || bytes <= 65_536).map((bytes) => offerOf('a', 'b', bytes, `n${bytes}`))
+    const stream = Buffer.concat(texts.map((text) => encodeFrame({ opcode: OPCODE.text, payload: text })))
+    if (size) await trickle(a, stream, size)
+    else a.write(stream)
+    await until(() => b.messages.length >= texts.length, 'every message at b', BOUND_MS)
+    expect(b.messages.map((message) => JSON.stringify(message))).toEqual(texts)
+    b.ws.close()
+    a.connection.socket.destroy()
+  })
+
+  test('a message in fragments, cut inside a UTF-8 character, with pings between them, arrives whole; each ping is answered', async () => {
+    const room = `fragments-${serial++}`
+    const b = await receiver(room, 'b')
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const text = Buffer.from(offerOf('a', 'b', 70_000, 'fragmented ✓ €'))
+    const cut = text.indexOf('€') + 1 // inside the euro sign's three bytes
+    const pieces = [text.subarray(0, cut), text.subarray(cut, 40_000), text.subarray(40_000)]
+    const frames = pieces.map((payload, k) =>
+      encodeFrame({ opcode: k ? OPCODE.continuation : OPCODE.text, fin: k === pieces.length - 1, payload }),
+    )
+    const ping = (payload: string) => encodeFrame({ opcode: OPCODE.ping, payload })
+    await trickle(a, Buffer.concat([frames[0], ping('one'), frames[1], ping('two'), frames[2]] as Buffer[]), 5000)
+    await until(() => b.messages.length === 1, 'the message at b', BOUND_MS)
+    expect(JSON.stringify(b.messages[0])).toBe(text.toString())
+    const pongs = () => a.frames().filter((frame) => frame.opcode === OPCODE.pong)
+    await within(
+      a.connection.waitFor(() => pongs().length === 2),
+      BOUND_MS,
+      'two pongs',
+    )
+    expect(pongs().map((frame) => frame.payload.toString())).toEqual(['one', 'two'])
+    b.ws.close()
+    a.connection.socket.destroy()
+  })
+
+  test('pings within the allowance (100 between heartbeats) are all answered, and the connection stays', async () => {
+    const room = `pings-${serial++}`
+    const b = await receiver(room, 'b')
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    a.write(Buffer.concat(Array.from({ length: 100 }, (_, k) => encodeFrame({ opcode: OPCODE.ping, payload: `${k}` }))))
+    const pongs = () => a.frames().filter((frame) => frame.opcode === OPCODE.pong)
+    await within(
+      a.connection.waitFor(() => pongs().length === 100),
+      BOUND_MS,
+      '100 pongs',
+    )
+    a.write(encodeFrame({ opcode: OPCODE.text, payload: offerOf('a', 'b', 200, 'after the pings') }))
+    await until(() => b.messages.length === 1, 'a message after the pings', BOUND_MS)
+    expect(a.connection.endedByServer).toBe(false)
+    b.ws.close()
+    a.connection.socket.destroy()
+  })
+
+  test('a refused client that never answers the close frame nor ends its side is cut', async () => {
+    const room = `stubborn-${serial++}`
+    const holder = await receiver(room, 'p')
+    // Same peer id, another token: refused with 4409 (id-taken) after the handshake.
+    const socket = connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true })
+    let received = Buffer.alloc(0)
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+    })
+    socket.on('error', () => {})
+    const closed = new Promise((resolve) => socket.once('close', resolve))
+    let ended = false
+    socket.on('end', () => {
+      ended = true // and we do not end ours: only the server's cut can close this socket
+    })
+    socket.write(upgradeRequest(pathOf(room, 'p', 'another-token-0123456789'), server.port).text)
+    // The server ends its side at once; while it keeps the socket, what we send is read and dropped.
+    // Once it has cut it, the next byte we send is answered with a reset, and the socket closes.
+    const nudge = setInterval(() => socket.writable && socket.write('x'), 200)
+    await within(closed, BOUND_MS, 'the server to cut a socket that never closed its side').finally(() => clearInterval(nudge))
+    const body = received.subarray(received.indexOf('\r\n\r\n') + 4)
+    const close = decodeFrames(body).frames.find((frame) => frame.opcode === OPCODE.close)
+    expect(received.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /)
+    expect(close?.payload.readUInt16BE(0)).toBe(4409)
+    expect(ended).toBe(true)
+    holder.ws.close()
+  })
+})
