@@ -26,16 +26,26 @@ const CLOSE_TIMEOUT_MS = 2000
 /** A rest of a chunk smaller than this is copied: a view would keep the whole chunk alive while the connection idles. */
 const COPY_REST_BELOW = 4096
 
+/**
+ * A text frame smaller than this goes to the socket as one buffer, header and text: one write
+ * (each costs the stream an entry and a callback); a larger one as its header and the string, so
+ * the text is not copied in the JavaScript heap first.
+ */
+const ONE_BUFFER_BELOW = 4096
+
 const PING = Buffer.from([0x80 | OPCODE.ping, 0])
 
 /** Close codes a client may send (RFC 6455 §7.4, IANA registry): 1004-1006 and 1015 are never sent on the wire. */
 const sendableCode = (code: number) =>
   (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
 
-/** A frame's header (FIN set, server frames are never masked) for a payload of `length` bytes. */
-function header(opcode: number, length: number): Buffer {
+/**
+ * A frame's header (FIN set, server frames are never masked) for a payload of `length` bytes, in
+ * a buffer with room for the payload after it when `withPayload`.
+ */
+function header(opcode: number, length: number, withPayload = false): Buffer {
   const size = length < 126 ? 2 : length < 0x10000 ? 4 : 10
-  const head = Buffer.allocUnsafe(size)
+  const head = Buffer.allocUnsafe(withPayload ? size + length : size)
   head[0] = 0x80 | opcode
   if (size === 2) head[1] = length
   else if (size === 4) {
@@ -74,21 +84,20 @@ function cut(socket: Duplex): void {
   socket.destroy()
 }
 
-/** Unmasks a client's payload in place (RFC 6455 §5.3). */
-function unmask(payload: Buffer, data: Buffer, maskAt: number): void {
-  const m0 = data[maskAt] as number
-  const m1 = data[maskAt + 1] as number
-  const m2 = data[maskAt + 2] as number
-  const m3 = data[maskAt + 3] as number
-  const length = payload.length
-  let i = 0
-  for (; i + 3 < length; i += 4) {
-    payload[i] = (payload[i] as number) ^ m0
-    payload[i + 1] = (payload[i + 1] as number) ^ m1
-    payload[i + 2] = (payload[i + 2] as number) ^ m2
-    payload[i + 3] = (payload[i + 3] as number) ^ m3
+/** Unmasks a client's payload, `data[start, end)`, in place (RFC 6455 §5.3); its mask is the 4 bytes before it. */
+function unmask(data: Buffer, start: number, end: number): void {
+  const m0 = data[start - 4] as number
+  const m1 = data[start - 3] as number
+  const m2 = data[start - 2] as number
+  const m3 = data[start - 1] as number
+  let i = start
+  for (; i + 3 < end; i += 4) {
+    data[i] = (data[i] as number) ^ m0
+    data[i + 1] = (data[i + 1] as number) ^ m1
+    data[i + 2] = (data[i + 2] as number) ^ m2
+    data[i + 3] = (data[i + 3] as number) ^ m3
   }
-  for (; i < length; i++) payload[i] = (payload[i] as number) ^ (data[maskAt + (i & 3)] as number)
+  for (; i < end; i++) data[i] = (data[i] as number) ^ (data[start - 4 + ((i - start) & 3)] as number)
 }
 
 /** Why a frame's first two bytes break the protocol (RFC 6455 §5.2, §5.5), or undefined if they do not. */
@@ -177,11 +186,23 @@ export abstract class WebSocketConnection {
     return this.socket.writableLength
   }
 
-  /** Sends a text frame. The string goes to the socket as it is: it is encoded outside the JavaScript heap. */
-  sendText(text: string): void {
+  /**
+   * Sends a text frame of `parts` joined. They are written one after the other into the frame,
+   * never joined into one string first: that string would be one more copy of each message.
+   */
+  sendText(...parts: string[]): void {
     if (!this.open) return
-    this.socket.write(header(OPCODE.text, Buffer.byteLength(text)))
-    this.socket.write(text)
+    let length = 0
+    for (const part of parts) length += Buffer.byteLength(part)
+    if (length >= ONE_BUFFER_BELOW) {
+      this.socket.write(header(OPCODE.text, length))
+      for (const part of parts) this.socket.write(part)
+      return
+    }
+    const frame = header(OPCODE.text, length, true)
+    let at = frame.length - length
+    for (const part of parts) at += frame.write(part, at)
+    this.socket.write(frame)
   }
 
   ping(): void {
@@ -275,21 +296,19 @@ export abstract class WebSocketConnection {
         this.#need = headerBytes + length
         break
       }
-      const maskAt = at + headerBytes - 4
-      const payload = data.subarray(maskAt + 4, maskAt + 4 + length)
-      unmask(payload, data, maskAt)
-      at += headerBytes + length
-      if (control) this.#control(opcode, payload)
-      else this.#data(opcode, fin, payload)
+      const start = at + headerBytes
+      const end = start + length
+      unmask(data, start, end)
+      at = end
+      // A whole message in one frame (nearly all) is read where it lies; the others are kept as views.
+      if (!control && fin && !this.#fragments) this.#message(opcode, data, start, end)
+      else if (control) this.#control(opcode, data.subarray(start, end))
+      else this.#fragment(opcode, fin, data.subarray(start, end))
     }
     if (!this.#closing && at < data.length) this.#keep(data.subarray(at))
   }
 
-  #data(opcode: number, fin: boolean, payload: Buffer): void {
-    if (fin && !this.#fragments) {
-      this.#message(opcode, payload)
-      return
-    }
+  #fragment(opcode: number, fin: boolean, payload: Buffer): void {
     if (!this.#fragments) {
       this.#fragments = []
       this.#fragmentOpcode = opcode
@@ -305,19 +324,23 @@ export abstract class WebSocketConnection {
     const whole = Buffer.concat(this.#fragments, this.#fragmentBytes)
     this.#fragments = undefined
     this.#fragmentBytes = 0
-    this.#message(this.#fragmentOpcode, whole)
+    this.#message(this.#fragmentOpcode, whole, 0, whole.length)
   }
 
-  #message(opcode: number, payload: Buffer): void {
+  /** A whole message, `data[start, end)`. */
+  #message(opcode: number, data: Buffer, start: number, end: number): void {
     if (opcode === OPCODE.binary) {
       this.receive(undefined)
       return
     }
-    if (!isUtf8(payload)) {
+    const text = data.toString('utf8', start, end)
+    // Invalid UTF-8 decodes to U+FFFD, so only a text holding one (a client may send it as itself)
+    // is checked byte by byte; in a text of one-byte characters the search ends at once.
+    if (text.includes('\uFFFD') && !isUtf8(data.subarray(start, end))) {
       this.#fail(PROTOCOL_CLOSE.invalidData, 'A text message must be UTF-8')
       return
     }
-    this.receive(payload.toString())
+    this.receive(text)
   }
 
   #control(opcode: number, payload: Buffer): void {

@@ -102,6 +102,18 @@ describe('the WebSocket route on the wire', () => {
     a.connection.socket.destroy()
   })
 
+  test('a text holding U+FFFD itself (what invalid UTF-8 decodes to) is valid UTF-8, and relayed', async () => {
+    const room = `replacement-${serial++}`
+    const b = await receiver(room, 'b')
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const text = offerOf('a', 'b', 300, 'a replacement character: \uFFFD, as sent')
+    a.write(encodeFrame({ opcode: OPCODE.text, payload: Buffer.from(text) }))
+    await until(() => b.messages.length === 1, 'the message at b', BOUND_MS)
+    expect(JSON.stringify(b.messages[0])).toBe(text)
+    b.ws.close()
+    a.connection.socket.destroy()
+  })
+
   test('pings within the allowance (100 between heartbeats) are all answered, and the connection stays', async () => {
     const room = `pings-${serial++}`
     const b = await receiver(room, 'b')
