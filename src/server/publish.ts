@@ -52,7 +52,14 @@ export async function servePublish(
     throw new Refusal('spoofed-sender', 'The token does not hold the `from` peer id in this room (subscribe first)')
   }
   const ids = await relay.publish(room, from, batch, peerKey(room, from))
+  const answer = JSON.stringify({ ids })
+  // Sized, so the answer is one plain body rather than chunks and a last empty one.
   response
-    .writeHead(202, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
-    .end(JSON.stringify({ ids }))
+    .writeHead(202, {
+      ...headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(answer)),
+      'cache-control': 'no-store',
+    })
+    .end(answer)
 }
