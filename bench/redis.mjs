@@ -20,7 +20,6 @@ import {
   ms,
   own,
   PAIRS,
-  PROTOCOLS,
   percent,
   printTable,
   ROUNDS,
@@ -113,7 +112,7 @@ async function startRedis() {
 
 // ---- the rows -------------------------------------------------------------------------------
 
-const connect = (...args) => wsPeer(PROTOCOLS.politely, ...args)
+const connect = (...args) => wsPeer('politely', ...args)
 
 async function run(row, redis) {
   // Each row starts from an empty Redis: no replay of the previous row's messages, no leftover bindings.

@@ -1,13 +1,12 @@
 // The relay workload shared by bench/server.mjs and bench/redis.mjs: signaling servers
-// each in a child process of its own (bench/server-runner.mjs), ws or node:http clients
-// in this process, peer A of each pair sending a fixed-size SDP to peer B of its room.
+// each in a child process of its own (bench/server-runner.mjs), raw-socket clients
+// (bench/raw-clients.mjs) in this process, peer A of each pair sending a fixed-size SDP to peer B of its room.
 // Importing this module is enough for no child to outlive this process.
 import { fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import WebSocket from 'ws'
+import { rawSsePeer, rawWsPeer } from './raw-clients.mjs'
 
 export const env = (name, fallback) => Number(process.env[name] ?? fallback)
 // This machine may be shared: each row runs ROUNDS times, interleaved, and its best round is kept.
@@ -192,99 +191,12 @@ export const PROTOCOLS = {
   },
 }
 
-/** A peer on a ws client: resolves once the server let it in; `deliver` gets each SDP for it, `fail` counts errors. */
-export function wsPeer(protocol, port, room, id, deliver, fail) {
-  return new Promise((resolve, reject) => {
-    // Zero mask key: ws then skips masking. The client shares the two cores with the
-    // server, so it must be cheap per frame; every contender gets the same client.
-    const ws = new WebSocket(protocol.url(port, room, id), { perMessageDeflate: false, generateMask: (mask) => mask.fill(0) })
-    ws.on('error', (error) => reject(error) || fail())
-    ws.once('unexpected-response', (_, response) => reject(new Error(`${id}: HTTP ${response.statusCode}`)))
-    // A refusal after the upgrade (politely's 4429 for too many new rooms) is a close: fail, never wait on it.
-    ws.once('close', (code, reason) => reject(new Error(`${id}: closed ${code} ${reason}`)))
-    ws.on('open', () => protocol.join?.(ws, room))
-    const peer = {
-      id,
-      send: (to, sdp) => ws.send(JSON.stringify(protocol.message(id, room, to, sdp))),
-      close: () => ws.terminate(),
-    }
-    ws.on('message', (data) => {
-      const frame = JSON.parse(data.toString())
-      if (protocol.ready(frame)) return resolve(peer)
-      const sdp = protocol.receive(frame, id)
-      if (typeof sdp === 'string') deliver(sdp)
-      else if (sdp === false) fail()
-    })
-  })
-}
+/** A peer of `name`'s protocol on a raw WebSocket (bench/raw-clients.mjs). */
+export const wsPeer = (name, ...args) => rawWsPeer(name, PROTOCOLS[name], ...args)
 
-/**
- * politely over Server-Sent Events down and POST up, with node:http, posting as politely's own
- * SseSignaler does (src/signalers/sse.ts): one request at a time per peer on a keep-alive
- * socket, each carrying every message queued meanwhile (an array of up to 64), the first of a
- * burst a microtask late so that messages sent in one tick share it. With `window` messages in
- * flight per pair that is up to `window` messages per POST.
- */
-export function ssePeer(port, room, id, deliver, fail, _window = WINDOW) {
-  const token = tokenOf(id)
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  const post = { host: HOST, port, path: `/signal/${room}`, method: 'POST', agent }
-  const queue = []
-  let posting = false
-  const postQueued = () => {
-    if (!queue.length) {
-      posting = false
-      return
-    }
-    const body = JSON.stringify(queue.splice(0, 64))
-    const headers = {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      authorization: `Bearer ${token}`,
-    }
-    http
-      .request({ ...post, headers }, (response) => {
-        if (response.statusCode !== 202) fail()
-        response.resume()
-        response.on('end', postQueued)
-      })
-      .on('error', () => fail())
-      .end(body)
-  }
-  return new Promise((resolve, reject) => {
-    const peer = {
-      id,
-      send(to, sdp) {
-        queue.push(description(id, room, to, sdp))
-        if (posting) return
-        posting = true
-        queueMicrotask(postQueued)
-      },
-      close() {
-        stream.destroy()
-        agent.destroy()
-      },
-    }
-    const stream = http.get({ host: HOST, port, path: `/signal/${room}?peer=${id}&token=${token}`, agent: false }, (response) => {
-      if (response.statusCode !== 200) return reject(new Error(`SSE ${id}: HTTP ${response.statusCode}`))
-      response.setEncoding('utf8')
-      response.on('error', () => {}) // ECONNRESET when the bench closes it
-      let buffer = ''
-      response.on('data', (chunk) => {
-        buffer += chunk
-        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const data = /^data: (.*)$/m.exec(block)?.[1]
-          if (block.includes('event: welcome')) resolve(peer)
-          else if (block.startsWith('id: ') && data) deliver(JSON.parse(data).description.sdp)
-          else if (!block.startsWith(':') && !block.startsWith('retry')) fail()
-        }
-      })
-    })
-    stream.on('error', reject)
-  })
-}
+/** politely over SSE down and POST up, posting as its SseSignaler does (bench/raw-clients.mjs). */
+export const ssePeer = (port, room, id, deliver, fail) =>
+  rawSsePeer(port, room, id, deliver, fail, { token: tokenOf(id), message: (to, sdp) => description(id, room, to, sdp) })
 
 // ---- the workload -------------------------------------------------------------------------
 

@@ -246,7 +246,7 @@ const labelOf = (contender, window) => `${contender.name.replace(/\W+/g, '-')}-w
 async function relay(contender, window, light) {
   const server = await startServer(contender.server, labelOf(contender, window), contender.options)
   try {
-    const connect = contender.connect ?? ((...args) => wsPeer(PROTOCOLS[contender.protocol], ...args))
+    const connect = contender.connect ?? ((...args) => wsPeer(contender.protocol, ...args))
     const result = await runRelay({ servers: [server], connect, window, light })
     const frame = JSON.stringify(PROTOCOLS[contender.protocol].message('a0', 'room0', 'b0', stamp())).length
     return { name: contender.name, window, frame, ...result }
