@@ -85,11 +85,26 @@ export function parseBatch(text: string, maxBatch: number): Batch {
   } catch {
     throw new Refusal('invalid-signal', 'Not JSON')
   }
-  if (!Array.isArray(parsed)) return { messages: [parsed], texts: [text.trim()] }
+  if (!Array.isArray(parsed)) return { messages: [parsed], texts: owned([text.trim()], text) }
   if (!parsed.length || parsed.length > maxBatch) throw new Refusal('bad-request', `Send 1 to ${maxBatch} messages`)
   // Each element's own text (spaces around it trimmed) lies between two cuts of the array.
   const { cuts } = shape ?? outline(text)
   const texts = cuts.slice(1).map((cut, k) => text.slice((cuts[k] as number) + 1, cut).trim())
   // A split that disagrees with the parser (it cannot, for JSON the parser took): nothing travels as it came.
-  return { messages: parsed, texts: texts.length === parsed.length ? texts : parsed.map(() => '') }
+  return { messages: parsed, texts: texts.length === parsed.length ? owned(texts, text) : parsed.map(() => '') }
+}
+
+/**
+ * `texts`, cut out of `whole`, as strings that do not keep `whole` alive where that would hold
+ * much more than they are. A cut is a view of the string it came from (in V8), and a relayed
+ * text lives on in the replay buffer and in slow readers' queues, each counted at its own size:
+ * 4 KB of message padded with 500 KB of spaces would hold the 500 KB. So when the texts are less
+ * than half of `whole`, each becomes a copy of its own; otherwise a view holds at most twice what
+ * is counted.
+ */
+function owned(texts: string[], whole: string): string[] {
+  let length = 0
+  for (const text of texts) length += text.length
+  if (length * 2 >= whole.length) return texts
+  return texts.map((text) => Buffer.from(text).toString())
 }

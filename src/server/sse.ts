@@ -32,10 +32,24 @@ class Stream {
     const { response } = this
     // Ended (replaced) but not yet closed: a client that stopped reading never sends the close.
     if (this.closed || response.writableEnded) return
-    // (`end()` uncorks a response itself; uncorking it again at the end of the turn does nothing.)
-    this.streams.corks.hold(response)
+    this.streams.corks.hold(this)
     response.write(chunk)
-    // A client that stops reading must not make this process hold its events forever.
+  }
+
+  /** Held back until the end of the turn ({@link TurnCorks}). */
+  cork(): void {
+    this.response.cork()
+  }
+
+  /**
+   * The turn's events go out. A client that stops reading must not make this process hold its
+   * events forever: if more than `maxBufferedBytes` still wait once the kernel took what it
+   * could, the stream goes. Checked here, not per event: a burst within one turn is no reason.
+   * (`end()` uncorks a response itself; uncorking it again does nothing.)
+   */
+  uncork(): void {
+    const { response } = this
+    response.uncork()
     if (response.writableLength > this.streams.options.maxBufferedBytes) response.destroy()
   }
 

@@ -10,7 +10,7 @@ import type { ResolvedServerOptions } from './options.js'
 import type { Relay, Subscription } from './relay.js'
 import type { Target } from './target.js'
 import { iceServersFor } from './turn.js'
-import { closeSocket, WebSocketConnection } from './ws-connection.js'
+import { closeSocket, PROTOCOL_CLOSE, WebSocketConnection } from './ws-connection.js'
 import { acceptHandshake, handshakeProblem, refuseHandshake } from './ws-handshake.js'
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
@@ -63,6 +63,8 @@ class Client extends WebSocketConnection {
   restarting = false
   /** Counted as an open connection (subscribed), so counted out once when it ends. */
   subscribed = false
+  /** Frames refused since the last heartbeat: past the route's `maxRefusals`, the connection is closed. */
+  refusals = 0
   /** Set once subscribed. */
   subscription?: Subscription
 
@@ -79,10 +81,23 @@ class Client extends WebSocketConnection {
   /** Sends one frame of `parts` joined (see {@link WebSocketConnection.sendText}). */
   write(...parts: string[]): void {
     if (!this.open) return
-    this.route.corks.hold(this.socket)
+    this.route.corks.hold(this)
     this.sendText(...parts)
-    // A client that stops reading must not make this process hold its events forever (a close
-    // frame would queue behind what it does not read: the socket goes at once).
+  }
+
+  /** Held back until the end of the turn ({@link TurnCorks}). */
+  cork(): void {
+    this.socket.cork()
+  }
+
+  /**
+   * The turn's frames go out. A client that stops reading must not make this process hold its
+   * events forever: if more than `maxBufferedBytes` still wait once the kernel took what it could,
+   * the socket goes at once (a close frame would queue behind what it does not read). Checked
+   * here, not per frame: a burst within one turn to a client that reads is no reason to cut it.
+   */
+  uncork(): void {
+    this.socket.uncork()
     if (this.bufferedAmount > this.route.maxBufferedBytes) this.terminate()
   }
 
@@ -174,12 +189,15 @@ export class WebSocketRoute {
   readonly maxBufferedBytes: number
   /** Bytes a frame (a message) may have: over it, the socket closes with 1009 before the payload is kept. */
   readonly maxPayload: number
+  /** Frames one connection may have refused between two heartbeats (as many as it may send at once, `rateBurst`). */
+  readonly maxRefusals: number
 
   constructor(relay: Relay, options: ResolvedServerOptions) {
     this.relay = relay
     this.#options = options
     this.maxBufferedBytes = options.maxBufferedBytes
     this.maxPayload = options.maxBodyBytes
+    this.maxRefusals = options.rateBurst
   }
 
   /** Admits and upgrades; `entry` leaves when the socket ends. Throws a {@link Refusal} (see {@link refuse}). */
@@ -274,6 +292,7 @@ export class WebSocketRoute {
       // NaN (a stream that counts no bytes) never equals itself: such a socket is never cut.
       const read = (client.socket as Partial<Socket>).bytesRead ?? Number.NaN
       client.pings = 0
+      client.refusals = 0
       if (read === client.readAtBeat) client.terminate()
       else {
         client.readAtBeat = read
@@ -330,5 +349,8 @@ export class WebSocketRoute {
     this.relay.observers.emit('refused', { code, route: 'websocket', address: client.entry.address, message })
     client.write(JSON.stringify({ type: 'error', code, message }))
     client.settle()
+    // Each refused frame costs a parse and an answer, and the rate limit counts only what it lets
+    // through: a client that keeps sending what is refused is closed rather than served.
+    if (++client.refusals > this.maxRefusals) client.closeWith(PROTOCOL_CLOSE.policy, 'Too many refused frames')
   }
 }

@@ -19,12 +19,27 @@ export const PROTOCOL_CLOSE = { protocolError: 1002, invalidData: 1007, policy: 
  * costs nothing against the payload limit. (The same bound as `ws`'s.)
  */
 const MAX_FRAGMENTS = 16 * 1024
-/** Pings a client may send between two heartbeats: a browser sends none; past this it is a flood, and the socket goes. */
+/** Pings a client may send between two heartbeats: a browser sends none; past this it is a flood, closed with 1008. */
 export const MAX_PINGS = 100
 /** How long a socket may stay after our close frame before it is cut, if the client does not end it. */
 const CLOSE_TIMEOUT_MS = 2000
-/** A rest of a chunk smaller than this is copied: a view would keep the whole chunk alive while the connection idles. */
-const COPY_REST_BELOW = 4096
+/** The least a receive buffer starts with (it doubles from there, up to what the frame or message needs). */
+const MIN_BUFFER = 1024
+
+/**
+ * `buffer` (holding `used` bytes), or a larger copy, with room for `wanted` bytes. It doubles as
+ * it grows, so bytes trickled one by one are copied a few times each, not once per byte; and it
+ * never takes more than `wanted` or the frame needs (`cap`), so a header that only claims a large
+ * payload costs nothing until the payload comes. Not from Buffer's shared pool: a small buffer
+ * held by an idle connection would keep a whole pool slab alive.
+ */
+function grown(buffer: Buffer | undefined, used: number, wanted: number, cap: number): Buffer {
+  const capacity = buffer?.length ?? 0
+  if (wanted <= capacity) return buffer as Buffer
+  const next = Buffer.allocUnsafeSlow(Math.max(wanted, Math.min(cap, Math.max(MIN_BUFFER, capacity * 2))))
+  buffer?.copy(next, 0, 0, used)
+  return next
+}
 
 /**
  * A text frame smaller than this goes to the socket as one buffer, header and text: one write
@@ -135,18 +150,22 @@ function onClose(this: Carrier): void {
  * One WebSocket connection, server side. Subclasses get each message (`receive`: its text, or
  * undefined for a binary message) and the end (`closed`, once the socket is gone). Protocol
  * violations close the connection with their code: 1002 (a malformed or unmasked frame, a bad
- * close code), 1007 (invalid UTF-8), 1008 (too many fragments), 1009 (a message over `maxPayload`,
+ * close code), 1007 (invalid UTF-8), 1008 (too many fragments or pings), 1009 (a message over `maxPayload`,
  * refused from its header, before any of it is kept).
  */
 export abstract class WebSocketConnection {
-  /** Received bytes not parsed yet (an incomplete frame): joined once `#need` of them are here. */
-  #chunks?: Buffer[]
+  /**
+   * Received bytes not parsed yet (an incomplete frame), copied into a buffer of our own that
+   * grows as they come: memory follows the bytes received, whatever the chunks were.
+   */
+  #pending?: Buffer
   #buffered = 0
-  /** Bytes the incomplete frame at the start of `#chunks` needs before it can be read on. */
+  /** Bytes the incomplete frame at the start of `#pending` needs before it can be read on. */
   #need = 2
-  /** The payloads of a fragmented message so far, its size and its opcode. */
-  #fragments?: Buffer[]
+  /** The payload of a fragmented message so far (copied: a view would keep each chunk alive), its size, fragments and opcode. */
+  #fragments?: Buffer
   #fragmentBytes = 0
+  #fragmentCount = 0
   #fragmentOpcode = 0
   /** A close frame went out, or the client ended: nothing more is read, nothing but the close is written. */
   #closing = false
@@ -230,29 +249,31 @@ export abstract class WebSocketConnection {
 
   #stopReading(): void {
     this.#closing = true
-    this.#chunks = undefined
+    this.#pending = undefined
     this.#fragments = undefined
   }
 
   /** Bytes from the socket. */
   read(chunk: Buffer): void {
     if (this.#closing) return
-    let data = chunk
-    if (this.#chunks) {
-      this.#chunks.push(chunk)
-      this.#buffered += chunk.length
-      if (this.#buffered < this.#need) return
-      data = Buffer.concat(this.#chunks, this.#buffered)
-      this.#chunks = undefined
-    } else if (chunk.length < this.#need) {
-      this.#keep(chunk)
+    if (!this.#pending) {
+      if (chunk.length >= this.#need) this.#parse(chunk)
+      else this.#keep(chunk)
       return
     }
+    this.#pending = grown(this.#pending, this.#buffered, this.#buffered + chunk.length, this.#need)
+    chunk.copy(this.#pending, this.#buffered)
+    this.#buffered += chunk.length
+    if (this.#buffered < this.#need) return
+    const data = this.#pending.subarray(0, this.#buffered)
+    this.#pending = undefined
     this.#parse(data)
   }
 
+  /** Keeps the start of an incomplete frame, a copy. */
   #keep(rest: Buffer): void {
-    this.#chunks = [rest.length < COPY_REST_BELOW ? Buffer.from(rest) : rest]
+    this.#pending = grown(undefined, 0, rest.length, this.#need)
+    rest.copy(this.#pending)
     this.#buffered = rest.length
   }
 
@@ -268,7 +289,7 @@ export abstract class WebSocketConnection {
       const fin = (first & 0x80) !== 0
       const opcode = first & 0x0f
       const control = opcode >= OPCODE.close
-      const problem = headerProblem(first, second, this.#fragments !== undefined)
+      const problem = headerProblem(first, second, this.#fragmentCount > 0)
       if (problem) {
         this.#fail(PROTOCOL_CLOSE.protocolError, problem)
         return
@@ -282,6 +303,11 @@ export abstract class WebSocketConnection {
       if (length === 126) length = data.readUInt16BE(at + 2)
       else if (length === 127) {
         const high = data.readUInt32BE(at + 2)
+        // RFC 6455 §5.2: the most significant bit must be 0.
+        if (high >= 0x80000000) {
+          this.#fail(PROTOCOL_CLOSE.protocolError, 'A 64-bit length with its top bit set')
+          return
+        }
         if (high > 0x1fffff) {
           this.#fail(PROTOCOL_CLOSE.tooBig, 'A payload over 2^53 - 1 bytes')
           return
@@ -300,30 +326,31 @@ export abstract class WebSocketConnection {
       const end = start + length
       unmask(data, start, end)
       at = end
-      // A whole message in one frame (nearly all) is read where it lies; the others are kept as views.
-      if (!control && fin && !this.#fragments) this.#message(opcode, data, start, end)
-      else if (control) this.#control(opcode, data.subarray(start, end))
-      else this.#fragment(opcode, fin, data.subarray(start, end))
+      // A whole message in one frame (nearly all) is read where it lies.
+      if (control) this.#control(opcode, data.subarray(start, end))
+      else if (fin && !this.#fragmentCount) this.#message(opcode, data, start, end)
+      else this.#fragment(opcode, fin, data, start, end)
     }
     if (!this.#closing && at < data.length) this.#keep(data.subarray(at))
   }
 
-  #fragment(opcode: number, fin: boolean, payload: Buffer): void {
-    if (!this.#fragments) {
-      this.#fragments = []
-      this.#fragmentOpcode = opcode
-      this.#fragmentBytes = 0
-    }
-    if (this.#fragments.length >= MAX_FRAGMENTS) {
+  #fragment(opcode: number, fin: boolean, data: Buffer, start: number, end: number): void {
+    if (!this.#fragmentCount) this.#fragmentOpcode = opcode
+    if (++this.#fragmentCount > MAX_FRAGMENTS) {
       this.#fail(PROTOCOL_CLOSE.policy, `A message in over ${MAX_FRAGMENTS} fragments`)
       return
     }
-    this.#fragments.push(payload)
-    this.#fragmentBytes += payload.length
+    const bytes = this.#fragmentBytes + end - start
+    if (end > start) {
+      this.#fragments = grown(this.#fragments, this.#fragmentBytes, bytes, this.maxPayload)
+      data.copy(this.#fragments, this.#fragmentBytes, start, end)
+      this.#fragmentBytes = bytes
+    }
     if (!fin) return
-    const whole = Buffer.concat(this.#fragments, this.#fragmentBytes)
+    const whole = this.#fragments?.subarray(0, bytes) ?? Buffer.alloc(0)
     this.#fragments = undefined
     this.#fragmentBytes = 0
+    this.#fragmentCount = 0
     this.#message(this.#fragmentOpcode, whole, 0, whole.length)
   }
 
@@ -346,7 +373,7 @@ export abstract class WebSocketConnection {
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OPCODE.ping) {
       if (++this.pings > MAX_PINGS) {
-        this.terminate()
+        this.#fail(PROTOCOL_CLOSE.policy, 'Too many pings')
         return
       }
       this.socket.write(header(OPCODE.pong, payload.length))

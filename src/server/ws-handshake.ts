@@ -9,20 +9,29 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/
 /** A subprotocol is an HTTP token (RFC 7230 §3.2.6); the header is a comma-separated list of them. */
 const PROTOCOLS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/
 
-/** Why an upgrade request is no WebSocket handshake we can answer: an HTTP status and a sentence. */
+/** Why an upgrade request is no WebSocket handshake we can answer: an HTTP status, a sentence, headers to add. */
 export interface HandshakeProblem {
   status: 400 | 405
   message: string
+  /** Header lines (each ending in CRLF) the answer adds: the versions we speak, for a version we do not. */
+  headers?: string
 }
 
-/** The problem with `request` as an RFC 6455 opening handshake, or undefined if it is one. */
+/** The problem with `request` as an RFC 6455 opening handshake (§4.2.1), or undefined if it is one. */
 export function handshakeProblem(request: IncomingMessage): HandshakeProblem | undefined {
   const { headers } = request
   if (request.method !== 'GET') return { status: 405, message: 'A WebSocket handshake is a GET' }
-  if (headers.upgrade?.toLowerCase() !== 'websocket') return { status: 400, message: 'Upgrade: websocket is required' }
+  if (request.httpVersion !== '1.1') return { status: 400, message: 'A WebSocket handshake is HTTP/1.1' }
+  if (!headers.host) return { status: 400, message: 'A Host header is required' }
+  // Upgrade is a list of protocols; websocket must be one of them.
+  if (!headers.upgrade?.split(',').some((name) => name.trim().toLowerCase() === 'websocket')) {
+    return { status: 400, message: 'Upgrade: websocket is required' }
+  }
   if (!KEY.test(headers['sec-websocket-key'] ?? '')) return { status: 400, message: 'Missing or invalid Sec-WebSocket-Key' }
-  // Version 13 is RFC 6455; the drafts before it are long gone from browsers.
-  if (headers['sec-websocket-version'] !== '13') return { status: 400, message: 'Sec-WebSocket-Version must be 13' }
+  // Version 13 is RFC 6455; the drafts before it are long gone from browsers. §4.4: say which we speak.
+  if (headers['sec-websocket-version'] !== '13') {
+    return { status: 400, message: 'Sec-WebSocket-Version must be 13', headers: 'Sec-WebSocket-Version: 13\r\n' }
+  }
   const protocols = headers['sec-websocket-protocol']
   if (protocols !== undefined && !PROTOCOLS.test(protocols.trim())) {
     return { status: 400, message: 'Invalid Sec-WebSocket-Protocol' }
@@ -31,14 +40,14 @@ export function handshakeProblem(request: IncomingMessage): HandshakeProblem | u
 }
 
 /** Answers a failed handshake with its status, and ends the socket. */
-export function refuseHandshake(socket: Duplex, { status, message }: HandshakeProblem): void {
+export function refuseHandshake(socket: Duplex, { status, message, headers = '' }: HandshakeProblem): void {
   if (!socket.writable) {
     socket.destroy()
     return
   }
   const reason = status === 405 ? 'Method Not Allowed' : 'Bad Request'
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${headers}Content-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
   )
 }

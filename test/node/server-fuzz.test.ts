@@ -309,11 +309,11 @@ const FRAME_CASES: FrameCase[] = [
     close: 1000,
     answered: (frames) => errorFrame('spoofed-sender')(frames) && acked(frames),
   },
-  // ws answers at most 60 pings ahead of the socket, then drops the connection (no close frame).
+  // 100 pings are answered between two heartbeats; past that the flood is closed with 1008.
   {
     name: 'a flood of 5000 pings in one write',
     chunks: [Buffer.concat(Array.from({ length: 5000 }, () => encodeFrame({ opcode: OPCODE.ping, payload: 'p' })))],
-    close: 'none',
+    close: 1008,
   },
   {
     name: 'control: a binary frame is refused by the route, not the socket',
@@ -352,10 +352,16 @@ const FRAME_CASES: FrameCase[] = [
     close: 1009,
   },
 
-  // Absurd 64-bit lengths: ws refuses anything over 2^53 - 1 (1009), and everything here is over the limit anyway.
+  // Absurd 64-bit lengths: the top bit must be clear (RFC 6455 §5.2: 1002); the rest are over the limit (1009).
   ...[
     ['the high bit set (2^63)', 2n ** 63n],
     ['all ones (2^64 - 1)', 2n ** 64n - 1n],
+  ].map(([what, length]) => ({
+    name: `64-bit length: ${what}`,
+    chunks: [encodeFrame({ opcode: OPCODE.text, length: length as bigint })],
+    close: 1002,
+  })),
+  ...[
     ['2^53', 2n ** 53n],
     ['2^53 + 1', 2n ** 53n + 1n],
     ['2^53 - 1', 2n ** 53n - 1n],

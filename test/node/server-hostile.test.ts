@@ -313,15 +313,17 @@ describe('reference server under hostile input', () => {
     // The bucket holds 40 and refills 20 a second: however slow the machine, no more than that is
     // accepted over the time the flood took (the bound depends on that time, not on its speed).
     const statuses: number[] = []
+    let limited: Response | undefined
     const started = performance.now()
-    while (!statuses.includes(429) && statuses.length < 1000) {
-      statuses.push((await post(server.url, 'flood', token('f'), hello('f'))).status)
+    while (!limited && statuses.length < 1000) {
+      const response = await post(server.url, 'flood', token('f'), hello('f'))
+      statuses.push(response.status)
+      if (response.status === 429) limited = response
     }
     const seconds = (performance.now() - started) / 1000
     expect(statuses).toContain(429)
     expect(statuses.filter((s) => s === 202).length).toBeLessThanOrEqual(40 + Math.ceil(20 * seconds))
-    const limited = await post(server.url, 'flood', token('f'), hello('f'))
-    expect(limited.headers.get('retry-after')).toBe('1')
+    expect(limited?.headers.get('retry-after')).toBe('1')
     flooder.close()
   })
 

@@ -1,9 +1,14 @@
 // The reference server's own RFC 6455 side (src/server/ws-connection.ts), on the wire, for what
 // the fuzz suite (server-fuzz.test.ts) does not ask: valid frames of every length form, cut at
 // awkward places and fragmented, arrive whole at another client; pings within the allowance are
-// answered; a client that never finishes the closing handshake is cut. The sender writes frames
-// by hand (test/support/ws-wire.ts); the receiver is the `ws` package, an implementation not ours.
+// answered; a client that never finishes the closing handshake is cut. And what a hostile tester
+// found (each case failed before its mend): memory held per connection follows what it sent, not
+// how it cut it; a burst to a client that reads is no reason to cut it; junk frames are closed
+// on; handshakes RFC 6455 refuses are refused. The sender writes frames by hand
+// (test/support/ws-wire.ts); the receiver is the `ws` package, an implementation not ours.
 import { connect } from 'node:net'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { WebSocket } from 'ws'
 import { type RunningSignalingServer, startSignalingServer } from '../../src/server/index'
@@ -11,6 +16,18 @@ import { until } from '../support/until'
 import { decodeFrames, encodeFrame, OPCODE, RawWebSocket, upgradeRequest, within } from '../support/ws-wire'
 
 const BOUND_MS = 10_000
+
+// A full collection before each reading of memory held (the flag can be set at run time).
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+/** Bytes of heap and of Buffers held now, after a full collection. */
+function held(): number {
+  gc()
+  gc()
+  const { heapUsed, arrayBuffers } = process.memoryUsage()
+  return heapUsed + arrayBuffers
+}
+const MB = 2 ** 20
 let server: RunningSignalingServer
 let serial = 0
 
@@ -158,5 +175,107 @@ describe('the WebSocket route on the wire', () => {
     expect(close?.payload.readUInt16BE(0)).toBe(4409)
     expect(ended).toBe(true)
     holder.ws.close()
+  })
+
+  test('a message in 1-byte fragments, each followed by 64 KB of pongs, holds about its own size, and arrives whole', async () => {
+    const room = `fragment-memory-${serial++}`
+    const b = await receiver(room, 'b')
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    a.connection.socket.setNoDelay(true)
+    const text = Buffer.from(offerOf('a', 'b', 1200, 'one byte a fragment'))
+    // 500 pongs of 125 bytes: each fragment comes in a read of its own, ~64 KB long.
+    const pongs = Buffer.concat(
+      Array.from({ length: 500 }, () => encodeFrame({ opcode: OPCODE.pong, payload: Buffer.alloc(125) })),
+    )
+    const before = held()
+    let peak = 0
+    for (let k = 0; k < text.length; k++) {
+      const opcode = k ? OPCODE.continuation : OPCODE.text
+      a.write(Buffer.concat([encodeFrame({ opcode, fin: k === text.length - 1, payload: text.subarray(k, k + 1) }), pongs]))
+      await new Promise((resolve) => setImmediate(resolve))
+      if (k % 200 === 199) peak = Math.max(peak, held() - before)
+    }
+    await until(() => b.messages.length === 1, 'the message at b', BOUND_MS)
+    expect(JSON.stringify(b.messages[0])).toBe(text.toString())
+    // Kept as views of their chunks, 1200 fragments held ~75 MB.
+    expect(peak).toBeLessThan(16 * MB)
+    b.ws.close()
+    a.connection.socket.destroy()
+  })
+
+  test('a frame trickled a byte at a time holds about the bytes that came', async () => {
+    const room = `trickle-memory-${serial++}`
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    a.connection.socket.setNoDelay(true)
+    // Declares 200 000 bytes; 60 000 of them come, one write and one turn of the loop each (so one read each).
+    const frame = encodeFrame({ opcode: OPCODE.text, payload: Buffer.alloc(200_000, 0x20) })
+    const before = held()
+    for (let k = 0; k < 60_000; k++) {
+      a.write(frame.subarray(k, k + 1))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    // Kept as a list of the chunks, each byte held ~70 bytes (4 MB here).
+    expect(held() - before).toBeLessThan(2 * MB)
+    expect(a.connection.endedByServer).toBe(false)
+    a.connection.socket.destroy()
+  })
+
+  test('three 480 KB frames in one write, to a client that reads: all 12 messages arrive, nobody is cut', async () => {
+    const room = `burst-${serial++}`
+    const b = await receiver(room, 'b')
+    let closed = false
+    b.ws.on('close', () => {
+      closed = true
+    })
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const batch = (k: number) =>
+      `[${Array.from({ length: 4 }, (_, m) => offerOf('a', 'b', 120 * 1024, `burst ${k}.${m}`)).join(',')}]`
+    a.write(Buffer.concat([0, 1, 2].map((k) => encodeFrame({ opcode: OPCODE.text, payload: batch(k) }))))
+    await until(() => b.messages.length === 12 || closed, '12 messages at b', BOUND_MS)
+    expect(closed).toBe(false)
+    expect(b.messages).toHaveLength(12)
+    b.ws.close()
+    a.connection.socket.destroy()
+  })
+
+  test('10 000 junk frames in one write: refused up to the burst, then closed with 1008; others still relay', async () => {
+    const room = `junk-${serial++}`
+    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    a.write(Buffer.concat(Array.from({ length: 10_000 }, () => encodeFrame({ opcode: OPCODE.text, payload: '' }))))
+    await within(a.connection.closed, BOUND_MS, 'the server to close on the junk')
+    const errors = a
+      .frames()
+      .filter((frame) => frame.opcode === OPCODE.text && frame.payload.toString().startsWith('{"type":"error"'))
+    expect(a.close()?.code).toBe(1008)
+    // rateBurst (200) refused, the next one closes.
+    expect(errors.length).toBe(201)
+    const b = await receiver(room, 'b')
+    const c = await RawWebSocket.open(server.port, pathOf(room, 'c'))
+    c.write(encodeFrame({ opcode: OPCODE.text, payload: offerOf('c', 'b', 300, 'after the junk') }))
+    await until(() => b.messages.length === 1, 'a message after the junk', BOUND_MS)
+    b.ws.close()
+    c.connection.socket.destroy()
+  })
+
+  test.each([
+    ['HTTP/1.0', (text: string) => text.replace('HTTP/1.1', 'HTTP/1.0'), 400],
+    ['no Host', (text: string) => text.replace(/Host: [^\r]*\r\n/, ''), 400],
+    ['Sec-WebSocket-Version: 8', (text: string) => text.replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 8'), 400],
+    ['Upgrade: websocket, h2c (a list)', (text: string) => text.replace('Upgrade: websocket', 'Upgrade: websocket, h2c'), 101],
+  ])('a handshake with %s is answered as RFC 6455 says', async (_, change, status) => {
+    const socket = connect(server.port, '127.0.0.1')
+    let answer = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk) => {
+      answer += chunk
+    })
+    socket.on('error', () => {})
+    socket.write(change(upgradeRequest(pathOf(`handshake-${serial++}`, 'h'), server.port).text))
+    await until(() => answer.includes('\r\n\r\n'), 'the answer', BOUND_MS)
+    expect(answer.split(' ')[1]).toBe(String(status))
+    // §4.4: a version we do not speak is answered with the one we do.
+    if (answer.includes('Version must')) expect(answer).toContain('Sec-WebSocket-Version: 13\r\n')
+    socket.destroy()
   })
 })

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, test } from 'vitest'
 import { outline, parseBatch } from '../../src/server/body'
 
@@ -89,5 +91,30 @@ describe('outline (the nesting check before JSON.parse, and where a batch is cut
     expect(() => parseBatch(`[${message('[[[[[[[[1]]]]]]]]')}]`, 10)).toThrow('nested deeper than 8')
     const quoted = message(`"${'['.repeat(50)}\\"${'{'.repeat(50)}"`)
     expect(parseBatch(`[${quoted},${quoted}]`, 10).messages).toHaveLength(2)
+  })
+})
+
+describe('parseBatch: what a relayed text keeps alive', () => {
+  // A full collection before each reading of the heap (the flag can be set at run time).
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const heap = () => {
+    gc()
+    gc()
+    return process.memoryUsage().heapUsed
+  }
+  const hello = (k: number) => `{"kind":"hello","from":"p${k}","session":1}`
+
+  // A relayed text lives on in slow readers' send queues, counted at its own size. Cut out of its
+  // frame and kept as a view, 4 KB padded with 500 KB of spaces held the 500 KB (a hostile test).
+  test.each([
+    ['one message', (k: number) => `${hello(k)}${' '.repeat(500_000)}`],
+    ['a batch', (k: number) => `[${hello(k)},${' '.repeat(500_000)}${hello(k + 1)}]`],
+  ])('texts cut out of %s padded with 500 KB do not keep the padding alive', (_, frame) => {
+    const before = heap()
+    const kept = Array.from({ length: 20 }, (_, k) => parseBatch(frame(k), 64).texts)
+    // 20 × 500 KB while they were views of their frames.
+    expect(heap() - before).toBeLessThan(2 * 2 ** 20)
+    expect(kept[3]?.[0]).toBe(hello(3))
   })
 })
