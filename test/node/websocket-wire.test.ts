@@ -55,6 +55,18 @@ async function receiver(room: string, peer: string) {
   return { ws, messages }
 }
 
+/** A room of its own: `b`, a `ws` client that collects what is relayed to it, and `a`, who writes frames by hand. */
+async function roomOf(name: string) {
+  const room = `${name}-${serial++}`
+  const b = await receiver(room, 'b')
+  const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+  const end = () => {
+    b.ws.close()
+    a.connection.socket.destroy()
+  }
+  return { room, a, b, end }
+}
+
 /** An offer from `from` to `to` whose JSON text is `bytes` long, give or take a few. */
 function offerOf(from: string, to: string, bytes: number, tag: string) {
   const base = { kind: 'description', from, session: 1, to, toSession: 1, description: { type: 'offer', sdp: '' } }
@@ -80,9 +92,7 @@ describe('the WebSocket route on the wire', () => {
     ['pieces of 1000 bytes', 1000],
     ['pieces of 7 bytes', 7],
   ])('valid frames of every length form arrive whole and in order (%s)', async (_, size) => {
-    const room = `lengths-${serial++}`
-    const b = await receiver(room, 'b')
-    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const { a, b, end } = await roomOf('lengths')
     // Only the small ones byte-sized: 120 KB in pieces of 7 is 17k turns of the loop, still quick; of 1, slow for nothing.
     const texts = SIZES.filter((bytes) => size !== 7 || bytes <= 65_536).map((bytes) => offerOf('a', 'b', bytes, `n${bytes}`))
     const stream = Buffer.concat(texts.map((text) => encodeFrame({ opcode: OPCODE.text, payload: text })))
@@ -90,14 +100,11 @@ describe('the WebSocket route on the wire', () => {
     else a.write(stream)
     await until(() => b.messages.length >= texts.length, 'every message at b', BOUND_MS)
     expect(b.messages.map((message) => JSON.stringify(message))).toEqual(texts)
-    b.ws.close()
-    a.connection.socket.destroy()
+    end()
   })
 
   test('a message in fragments, cut inside a UTF-8 character, with pings between them, arrives whole; each ping is answered', async () => {
-    const room = `fragments-${serial++}`
-    const b = await receiver(room, 'b')
-    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const { a, b, end } = await roomOf('fragments')
     const text = Buffer.from(offerOf('a', 'b', 70_000, 'fragmented ✓ €'))
     const cut = text.indexOf('€') + 1 // inside the euro sign's three bytes
     const pieces = [text.subarray(0, cut), text.subarray(cut, 40_000), text.subarray(40_000)]
@@ -115,26 +122,20 @@ describe('the WebSocket route on the wire', () => {
       'two pongs',
     )
     expect(pongs().map((frame) => frame.payload.toString())).toEqual(['one', 'two'])
-    b.ws.close()
-    a.connection.socket.destroy()
+    end()
   })
 
   test('a text holding U+FFFD itself (what invalid UTF-8 decodes to) is valid UTF-8, and relayed', async () => {
-    const room = `replacement-${serial++}`
-    const b = await receiver(room, 'b')
-    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const { a, b, end } = await roomOf('replacement')
     const text = offerOf('a', 'b', 300, 'a replacement character: \uFFFD, as sent')
     a.write(encodeFrame({ opcode: OPCODE.text, payload: Buffer.from(text) }))
     await until(() => b.messages.length === 1, 'the message at b', BOUND_MS)
     expect(JSON.stringify(b.messages[0])).toBe(text)
-    b.ws.close()
-    a.connection.socket.destroy()
+    end()
   })
 
   test('pings within the allowance (100 between heartbeats) are all answered, and the connection stays', async () => {
-    const room = `pings-${serial++}`
-    const b = await receiver(room, 'b')
-    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const { a, b, end } = await roomOf('pings')
     a.write(Buffer.concat(Array.from({ length: 100 }, (_, k) => encodeFrame({ opcode: OPCODE.ping, payload: `${k}` }))))
     const pongs = () => a.frames().filter((frame) => frame.opcode === OPCODE.pong)
     await within(
@@ -145,8 +146,7 @@ describe('the WebSocket route on the wire', () => {
     a.write(encodeFrame({ opcode: OPCODE.text, payload: offerOf('a', 'b', 200, 'after the pings') }))
     await until(() => b.messages.length === 1, 'a message after the pings', BOUND_MS)
     expect(a.connection.endedByServer).toBe(false)
-    b.ws.close()
-    a.connection.socket.destroy()
+    end()
   })
 
   test('a refused client that never answers the close frame nor ends its side is cut', async () => {
@@ -178,9 +178,7 @@ describe('the WebSocket route on the wire', () => {
   })
 
   test('a message in 1-byte fragments, each followed by 64 KB of pongs, holds about its own size, and arrives whole', async () => {
-    const room = `fragment-memory-${serial++}`
-    const b = await receiver(room, 'b')
-    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
+    const { a, b, end } = await roomOf('fragment-memory')
     a.connection.socket.setNoDelay(true)
     const text = Buffer.from(offerOf('a', 'b', 1200, 'one byte a fragment'))
     // 500 pongs of 125 bytes: each fragment comes in a read of its own, ~64 KB long.
@@ -199,8 +197,7 @@ describe('the WebSocket route on the wire', () => {
     expect(JSON.stringify(b.messages[0])).toBe(text.toString())
     // Kept as views of their chunks, 1200 fragments held ~75 MB.
     expect(peak).toBeLessThan(16 * MB)
-    b.ws.close()
-    a.connection.socket.destroy()
+    end()
   })
 
   test('a frame trickled a byte at a time holds about the bytes that came', async () => {
@@ -222,21 +219,18 @@ describe('the WebSocket route on the wire', () => {
   })
 
   test('three 480 KB frames in one write, to a client that reads: all 12 messages arrive, nobody is cut', async () => {
-    const room = `burst-${serial++}`
-    const b = await receiver(room, 'b')
+    const { a, b, end } = await roomOf('burst')
     let closed = false
     b.ws.on('close', () => {
       closed = true
     })
-    const a = await RawWebSocket.open(server.port, pathOf(room, 'a'))
     const batch = (k: number) =>
       `[${Array.from({ length: 4 }, (_, m) => offerOf('a', 'b', 120 * 1024, `burst ${k}.${m}`)).join(',')}]`
     a.write(Buffer.concat([0, 1, 2].map((k) => encodeFrame({ opcode: OPCODE.text, payload: batch(k) }))))
     await until(() => b.messages.length === 12 || closed, '12 messages at b', BOUND_MS)
     expect(closed).toBe(false)
     expect(b.messages).toHaveLength(12)
-    b.ws.close()
-    a.connection.socket.destroy()
+    end()
   })
 
   test('10 000 junk frames in one write: refused up to the burst, then closed with 1008; others still relay', async () => {
