@@ -14,6 +14,19 @@ const MIN_CAPACITY = 2048
  */
 const sizeFor = (bytes: number) => Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(bytes)))
 
+/**
+ * Writes a peer id at `at` and returns its bytes: byte by byte while it is ASCII, as validated ids
+ * are (a Buffer#write is a call into C++, costly for a string of a few bytes), else as UTF-8.
+ */
+function writeId(buffer: Buffer, id: string, at: number): number {
+  for (let i = 0; i < id.length; i++) {
+    const code = id.charCodeAt(i)
+    if (code > 0x7f) return buffer.write(id, at)
+    buffer[at + i] = code
+  }
+  return id.length
+}
+
 /** One record as read back. */
 export interface JournalEntry extends Omit<RoomEvent, 'id'> {
   seq: number
@@ -59,8 +72,8 @@ export class Journal {
     }
     const buffer = this.#buffer as Buffer
     const head = this.#end
-    const fromBytes = buffer.write(from, head + HEADER)
-    const toBytes = to === undefined ? 0 : buffer.write(to, head + HEADER + fromBytes)
+    const fromBytes = writeId(buffer, from, head + HEADER)
+    const toBytes = to === undefined ? 0 : writeId(buffer, to, head + HEADER + fromBytes)
     if (fromBytes >= BROADCAST || toBytes >= BROADCAST) throw new RangeError('A peer id of 255 bytes or more')
     const dataBytes = buffer.write(data, head + HEADER + fromBytes + toBytes)
     buffer.writeDoubleLE(seq, head)

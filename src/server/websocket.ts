@@ -10,8 +10,12 @@ import type { ResolvedServerOptions } from './options.js'
 import type { Relay, Subscription } from './relay.js'
 import type { Target } from './target.js'
 import { iceServersFor } from './turn.js'
-import { closeSocket, PROTOCOL_CLOSE, WebSocketConnection } from './ws-connection.js'
+import { closeSocket, ONE_BUFFER_BELOW, PROTOCOL_CLOSE, textFrame, WebSocketConnection } from './ws-connection.js'
 import { acceptHandshake, handshakeProblem, refuseHandshake } from './ws-handshake.js'
+
+/** A `message` frame's text before its id, and between its id and the message. */
+const EVENT_HEAD = Buffer.from('{"type":"message","id":"')
+const EVENT_MIDDLE = Buffer.from('","message":')
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
@@ -102,8 +106,28 @@ class Client extends WebSocketConnection {
   }
 
   // The relay's sink. Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
-  send(event: RoomEvent): void {
-    this.write('{"type":"message","id":"', event.id, '","message":', event.data, '}')
+  send({ id, data }: RoomEvent): void {
+    const dataBytes = Buffer.byteLength(data)
+    const length = EVENT_HEAD.length + id.length + EVENT_MIDDLE.length + dataBytes + 1
+    if (length >= ONE_BUFFER_BELOW) {
+      this.write('{"type":"message","id":"', id, '","message":', data, '}')
+      return
+    }
+    // The frame of every relayed message: its fixed parts copied, the id's ASCII written byte by
+    // byte, the message encoded once. (Each Buffer#write is a call into C++; five of them per
+    // message, for strings mostly a few bytes long, were a tenth of the route's CPU.)
+    const frame = textFrame(length)
+    let at = frame.length - length
+    frame.set(EVENT_HEAD, at)
+    at += EVENT_HEAD.length
+    for (let i = 0; i < id.length; i++) frame[at++] = id.charCodeAt(i)
+    frame.set(EVENT_MIDDLE, at)
+    at += EVENT_MIDDLE.length
+    at += frame.write(data, at)
+    frame[at] = 0x7d // }
+    if (!this.open) return
+    this.route.corks.hold(this)
+    this.sendFrame(frame)
   }
   reset(): void {
     this.write('{"type":"reset"}')

@@ -11,12 +11,14 @@ describe('Journal (a room replay buffer outside the heap)', () => {
       { seq: 1, from: 'alice', data: '{"kind":"hello"}' },
       { seq: 2, from: 'bob', to: 'alice', data: '{"sdp":"é ü — 日本 😀"}' },
       { seq: 3, from: 'a.b:c~d-e_f', to: 'x', data: '' },
+      // Ids are ASCII once validated; one that is not (a hub's caller may skip validation) still reads back.
+      { seq: 4, from: 'ab日本', to: 'é', data: '{}' },
     ]
     for (const { seq, from, to, data } of entries) journal.append(seq, 1000 + seq, from, to, data)
     expect(journal.after(0)).toEqual(entries)
-    expect(journal.after(2)).toEqual([entries[2]])
-    expect(journal.after(3)).toEqual([])
-    expect(journal.count).toBe(3)
+    expect(journal.after(2)).toEqual([entries[2], entries[3]])
+    expect(journal.after(4)).toEqual([])
+    expect(journal.count).toBe(4)
     // Bytes are UTF-8 bytes of the data: what the replay limits count.
     expect(journal.bytes).toBe(entries.reduce((sum, { data }) => sum + Buffer.byteLength(data), 0))
     expect(journal.firstSeq).toBe(1)
