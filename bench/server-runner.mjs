@@ -1,7 +1,7 @@
 // One signaling server in a process of its own, for bench/server.mjs and bench/redis.mjs:
 // alone in its process, its RSS and CPU time are its own, and it gets a core of its own.
 //
-//   node bench/server-runner.mjs <politely|politely-redis|peerjs|y-webrtc|floor> '<options as JSON>'
+//   node bench/server-runner.mjs <politely|politely-redis|peerjs|y-webrtc|floor|floor-sse> '<options as JSON>'
 //
 // politely-redis: politely on a RedisHub at options.redisUrl (the other options go to both).
 //
@@ -60,6 +60,19 @@ async function start() {
       peers.set(query.get('id'), ws)
       ws.on('message', (data) => peers.get(query.get('to'))?.send(data, { binary: false }))
       ws.send('{"type":"welcome"}')
+    })
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
+  }
+  if (kind === 'floor-sse') {
+    // A reference for part 1: what Node's own HTTP server costs per held event stream — each
+    // request answered with SSE headers and politely's welcome, its response kept and nothing more.
+    const streams = new Set()
+    const server = http.createServer((request, response) => {
+      const peer = new URL(request.url, 'http://localhost').searchParams.get('peer')
+      response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' })
+      response.write(`event: welcome\ndata: ${JSON.stringify({ peer })}\n\n`)
+      streams.add(response)
+      response.once('close', () => streams.delete(response))
     })
     return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
   }

@@ -70,6 +70,8 @@ const HELD = [
   { name: 'politely WebSocket', server: 'politely', options: POLITELY_HELD, route: 'politely-ws', barKb: 7 },
   { name: 'politely SSE', server: 'politely', options: POLITELY_HELD, route: 'politely-sse', barKb: 9 },
   { name: 'PeerJS WebSocket', server: 'peerjs', options: PEERJS_HELD, route: 'peerjs' },
+  // Node's own floor for an event stream: a node:http server that only answers and holds (bench/server-runner.mjs).
+  { name: 'floor: bare node:http SSE', server: 'floor-sse', options: {}, route: 'politely-sse' },
 ]
 const kb = (bytes) => (bytes / 1024).toFixed(1)
 
