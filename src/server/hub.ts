@@ -61,8 +61,8 @@ export interface Hub {
    * in their release grace hold none, so a reloaded page gets its seat back).
    */
   claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult>
-  /** Whether `token` holds `peer` in `room`. */
-  verify(room: string, peer: string, token: string): Promise<boolean>
+  /** Whether `token` holds `peer` in `room`. A hub in memory answers at once (no promise per POST). */
+  verify(room: string, peer: string, token: string): boolean | Promise<boolean>
   /** A connection of `peer` ended; after the release grace with no new one, the id is free. */
   release(room: string, peer: string, token: string): void
   /**

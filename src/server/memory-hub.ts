@@ -106,7 +106,7 @@ export class MemoryHub implements Hub {
     return connected ? 'claimed' : 'created'
   }
 
-  async verify(roomId: string, peer: string, token: string): Promise<boolean> {
+  verify(roomId: string, peer: string, token: string): boolean {
     const room = this.#rooms.get(roomId)
     const binding = room && bindingOf(room, peer)
     return !!binding && sameDigest(binding.tokenHash, this.#digests.of(token))

@@ -328,7 +328,7 @@ export class Relay {
   }
 
   /** Whether `token` holds `peer` in `room`. */
-  verify(room: string, peer: string, token: string): Promise<boolean> {
+  verify(room: string, peer: string, token: string): boolean | Promise<boolean> {
     return this.#hub.verify(room, peer, token)
   }
 }
