@@ -6,7 +6,10 @@
  * const off = hub.subscribe('demo', (event: RoomEvent) => console.log(event.id, event.from, event.to ?? 'all', event.data))
  */
 export interface RoomEvent {
-  /** Opaque, ordered within a room; valid as an SSE `id` / resume position. */
+  /**
+   * Opaque, ordered within a room: 1-64 of `A-Z a-z 0-9 _ -`, what a resume position may be
+   * (`Last-Event-ID`, `lastEventId`); the server refuses to resume from anything else.
+   */
   id: string
   /** Sender's peer id (authenticated by its token). */
   from: string
@@ -61,7 +64,10 @@ export interface Hub {
    * in their release grace hold none, so a reloaded page gets its seat back).
    */
   claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult>
-  /** Whether `token` holds `peer` in `room`. A hub in memory answers at once (no promise per POST). */
+  /**
+   * Whether `token` holds `peer` in `room`. A hub in memory answers at once (no promise per POST);
+   * one that answers later may return any promise-like.
+   */
   verify(room: string, peer: string, token: string): boolean | Promise<boolean>
   /** A connection of `peer` ended; after the release grace with no new one, the id is free. */
   release(room: string, peer: string, token: string): void

@@ -48,7 +48,8 @@ export async function servePublish(
   const batch = parseBatch(body, options.maxBatch)
   const from = (batch.messages[0] as { from?: unknown } | null)?.from
   if (typeof from !== 'string') throw new Refusal('invalid-signal', 'Each message needs `from`, your peer id')
-  // Awaited only when the hub answers later (Redis): in memory, a POST waits for nothing but its body.
+  // Awaited only when the hub answers later (Redis): in memory, a POST waits for nothing but its
+  // body. (The relay hands on a hub's promise-likes as Promises.)
   const verified = relay.verify(room, from, token)
   if (!(verified instanceof Promise ? await verified : verified)) {
     throw new Refusal('spoofed-sender', 'The token does not hold the `from` peer id in this room (subscribe first)')

@@ -18,6 +18,13 @@ export interface Sink {
   close(): void
 }
 
+/**
+ * Whether a hub answered with a promise-like: of any kind, not only this realm's Promise (a
+ * hub's own, a library's), as `await` would take it. An event has no `then`.
+ */
+const answersLater = <T>(answer: T | PromiseLike<T>): answer is PromiseLike<T> =>
+  typeof (answer as Partial<PromiseLike<T>>).then === 'function'
+
 const isFor = (event: RoomEvent, peer: string) => event.from !== peer && (event.to === undefined || event.to === peer)
 
 /**
@@ -226,7 +233,7 @@ export class Relay {
     const { ratePerSecond, rateBurst } = this.#options
     // A shared hub keeps the bucket, so the limit holds across processes (one round trip more).
     if (this.#hub.take) {
-      return this.#hub.take(key, batch.messages.length, ratePerSecond, rateBurst).then(
+      return Promise.resolve(this.#hub.take(key, batch.messages.length, ratePerSecond, rateBurst)).then(
         (taken) => {
           if (!taken) throw this.#rateLimited()
           return this.#validated(room, peer, batch)
@@ -283,14 +290,15 @@ export class Relay {
       const message = parsed[ids.length] as SignalMessage
       const data = texts[ids.length] || JSON.stringify(message)
       const start = this.observers.size ? performance.now() : 0
-      let event: RoomEvent | Promise<RoomEvent>
+      let event: RoomEvent | PromiseLike<RoomEvent>
       try {
         event = this.#hub.publish(room, { from: peer, to: message.to, data })
       } catch (error) {
         throw this.#hubFailed(error, ids.length)
       }
-      if (event instanceof Promise) {
-        return event.then(
+      // What this returns is the ids, or a Promise of them, whatever kind of promise-like the hub gave.
+      if (answersLater(event)) {
+        return Promise.resolve(event).then(
           (done) => {
             this.#published(ids, done, start)
             return this.#publishFrom(room, peer, parsed, texts, ids)
@@ -329,6 +337,9 @@ export class Relay {
 
   /** Whether `token` holds `peer` in `room`. */
   verify(room: string, peer: string, token: string): boolean | Promise<boolean> {
-    return this.#hub.verify(room, peer, token)
+    const verified = this.#hub.verify(room, peer, token)
+    // Anything but a boolean is awaited: a hub's promise-like of another kind or realm would be
+    // truthy as it is, a `false` taken for `true`.
+    return typeof verified === 'boolean' ? verified : Promise.resolve(verified)
   }
 }

@@ -16,6 +16,7 @@ import { acceptHandshake, handshakeProblem, refuseHandshake } from './ws-handsha
 /** A `message` frame's text before its id, and between its id and the message. */
 const EVENT_HEAD = Buffer.from('{"type":"message","id":"')
 const EVENT_MIDDLE = Buffer.from('","message":')
+const NOT_ASCII = /[\u0080-\uffff]/
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
@@ -107,9 +108,11 @@ class Client extends WebSocketConnection {
 
   // The relay's sink. Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
   send({ id, data }: RoomEvent): void {
+    if (!this.open) return
     const dataBytes = Buffer.byteLength(data)
     const length = EVENT_HEAD.length + id.length + EVENT_MIDDLE.length + dataBytes + 1
-    if (length >= ONE_BUFFER_BELOW) {
+    // A large frame, or an id of a hub that breaks its contract (not ASCII), the general way.
+    if (length >= ONE_BUFFER_BELOW || NOT_ASCII.test(id)) {
       this.write('{"type":"message","id":"', id, '","message":', data, '}')
       return
     }
@@ -125,7 +128,6 @@ class Client extends WebSocketConnection {
     at += EVENT_MIDDLE.length
     at += frame.write(data, at)
     frame[at] = 0x7d // }
-    if (!this.open) return
     this.route.corks.hold(this)
     this.sendFrame(frame)
   }
