@@ -29,6 +29,7 @@ import {
   listen,
   metricsRoute,
   protectServer,
+  refuseUpgrade,
   SERVER_DEFAULTS,
   type ServerOptions,
   serveStatic,
@@ -159,7 +160,7 @@ const server = createServer((request, response) => {
   else response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not-found","message":"No such route"}')
 })
 server.on('upgrade', (request, socket, head) => {
-  if (!signaling.upgrade(request, socket, head)) socket.destroy()
+  if (!signaling.upgrade(request, socket, head)) refuseUpgrade(socket)
 })
 protectServer(server, options.maxConnections)
 

@@ -18,6 +18,7 @@ import { EventStreams, serveEvents } from './sse.js'
 import { roomOf, subscriptionTarget } from './target.js'
 import { checkTurnOptions, ICE_SERVERS_ROUTE, serveIceServers } from './turn.js'
 import { WebSocketRoute } from './websocket.js'
+import { refuseUpgrade } from './ws-handshake.js'
 
 export type { AllowedOrigins } from './admission.js'
 export { type HealthOptions, type HealthRoutes, healthRoutes } from './health.js'
@@ -31,6 +32,7 @@ export { SERVER_DEFAULTS, type ServerOptions } from './options.js'
 export { type Mounts, type RunningStaticServer, type StaticOptions, serveStatic, startStaticServer } from './static.js'
 export { mintTurnCredentials, TURN_DEFAULT_TTL, type TurnCredentials, type TurnOptions } from './turn.js'
 export { WS_CLOSE } from './websocket.js'
+export { refuseUpgrade } from './ws-handshake.js'
 
 /**
  * A signaling server to mount: `handle` for requests, `upgrade` for WebSockets.
@@ -38,7 +40,7 @@ export { WS_CLOSE } from './websocket.js'
  * @example
  * const signaling: SignalingServer = createSignalingServer({ path: '/rtc' })
  * const server = http.createServer((request, response) => signaling.handle(request, response) || app(request, response))
- * server.on('upgrade', (request, socket, head) => signaling.upgrade(request, socket, head) || socket.destroy())
+ * server.on('upgrade', (request, socket, head) => signaling.upgrade(request, socket, head) || refuseUpgrade(socket))
  * protectServer(server)
  * process.once('SIGTERM', () => signaling.close())
  */
@@ -151,7 +153,7 @@ export function protectServer(server: Server, maxConnections: number = SERVER_DE
  * @example
  * // inside Express: requests outside /signal fall through to the app
  * app.use((req, res, next) => signaling.handle(req, res) || next())
- * httpServer.on('upgrade', (req, socket, head) => signaling.upgrade(req, socket, head) || socket.destroy())
+ * httpServer.on('upgrade', (req, socket, head) => signaling.upgrade(req, socket, head) || refuseUpgrade(socket))
  */
 export function createSignalingServer(options: ServerOptions = {}): SignalingServer {
   const resolved = resolve(options)
@@ -282,7 +284,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
         if (!signaling.handle(request, response)) sendRefusal(response, new Refusal('not-found', 'No such route'))
       })
       server.on('upgrade', (request, socket, head) => {
-        if (!signaling.upgrade(request, socket, head)) socket.destroy()
+        if (!signaling.upgrade(request, socket, head)) refuseUpgrade(socket)
       })
     },
     async close() {

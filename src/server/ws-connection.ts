@@ -19,7 +19,10 @@ export const PROTOCOL_CLOSE = { protocolError: 1002, invalidData: 1007, policy: 
  * costs nothing against the payload limit. (The same bound as `ws`'s.)
  */
 const MAX_FRAGMENTS = 16 * 1024
-/** Pings a client may send between two heartbeats: a browser sends none; past this it is a flood, closed with 1008. */
+/**
+ * Pings and pongs a client may send between two heartbeats: a browser sends no ping and one pong
+ * per heartbeat; past this it is a flood (each costs a read and a pong an answer), closed with 1008.
+ */
 export const MAX_PINGS = 100
 /** How long a socket may stay after our close frame before it is cut, if the client does not end it. */
 const CLOSE_TIMEOUT_MS = 2000
@@ -172,7 +175,7 @@ function onClose(this: Carrier): void {
  * One WebSocket connection, server side. Subclasses get each message (`receive`: its text, or
  * undefined for a binary message) and the end (`closed`, once the socket is gone). Protocol
  * violations close the connection with their code: 1002 (a malformed or unmasked frame, a bad
- * close code), 1007 (invalid UTF-8), 1008 (too many fragments or pings), 1009 (a message over `maxPayload`,
+ * close code), 1007 (invalid UTF-8), 1008 (too many fragments, pings or pongs), 1009 (a message over `maxPayload`,
  * refused from its header, before any of it is kept).
  */
 export abstract class WebSocketConnection {
@@ -191,7 +194,7 @@ export abstract class WebSocketConnection {
   #fragmentOpcode = 0
   /** A close frame went out, or the client ended: nothing more is read, nothing but the close is written. */
   #closing = false
-  /** Pings answered since the last heartbeat reset this (see {@link MAX_PINGS}). */
+  /** Pings and pongs since the last heartbeat reset this (see {@link MAX_PINGS}). */
   pings = 0
 
   constructor(
@@ -398,16 +401,16 @@ export abstract class WebSocketConnection {
   }
 
   #control(opcode: number, payload: Buffer): void {
-    if (opcode === OPCODE.ping) {
+    if (opcode === OPCODE.ping || opcode === OPCODE.pong) {
       if (++this.pings > MAX_PINGS) {
-        this.#fail(PROTOCOL_CLOSE.policy, 'Too many pings')
+        this.#fail(PROTOCOL_CLOSE.policy, opcode === OPCODE.ping ? 'Too many pings' : 'Too many pongs')
         return
       }
+      if (opcode === OPCODE.pong) return
       this.socket.write(header(OPCODE.pong, payload.length))
       if (payload.length) this.socket.write(Buffer.from(payload))
       return
     }
-    if (opcode === OPCODE.pong) return
     // A close: echoed (its code and reason), and the socket ends.
     if (payload.length === 0) {
       this.#stopReading()

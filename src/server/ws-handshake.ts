@@ -11,7 +11,7 @@ const PROTOCOLS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-
 
 /** Why an upgrade request is no WebSocket handshake we can answer: an HTTP status, a sentence, headers to add. */
 export interface HandshakeProblem {
-  status: 400 | 405
+  status: 400 | 404 | 405
   message: string
   /** Header lines (each ending in CRLF) the answer adds: the versions we speak, for a version we do not. */
   headers?: string
@@ -39,17 +39,36 @@ export function handshakeProblem(request: IncomingMessage): HandshakeProblem | u
   return undefined
 }
 
-/** Answers a failed handshake with its status, and ends the socket. */
+const REASONS = { 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed' } as const
+/** How long a refused socket may stay after the answer if the client does not close it. */
+const REFUSED_LINGER_MS = 2000
+function cutRefused(socket: Duplex): void {
+  socket.destroy()
+}
+
+/**
+ * Answers an upgrade request that no route took with `404 Not Found` and ends its socket (cut
+ * 2 s later if the client keeps it open): what `attach()` and the CLI do with upgrades outside
+ * the signaling path. A client is told why, rather than seeing its connection reset.
+ *
+ * @example
+ * httpServer.on('upgrade', (req, socket, head) => signaling.upgrade(req, socket, head) || refuseUpgrade(socket))
+ */
+export function refuseUpgrade(socket: Duplex): void {
+  refuseHandshake(socket, { status: 404, message: 'No such route' })
+}
+
+/** Answers a failed handshake with its status, and ends the socket (cut if the client keeps it open). */
 export function refuseHandshake(socket: Duplex, { status, message, headers = '' }: HandshakeProblem): void {
   if (!socket.writable) {
     socket.destroy()
     return
   }
-  const reason = status === 405 ? 'Method Not Allowed' : 'Bad Request'
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${headers}Content-Type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\n${headers}Content-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
   )
+  setTimeout(cutRefused, REFUSED_LINGER_MS, socket).unref()
 }
 
 /**

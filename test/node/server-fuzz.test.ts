@@ -315,6 +315,12 @@ const FRAME_CASES: FrameCase[] = [
     chunks: [Buffer.concat(Array.from({ length: 5000 }, () => encodeFrame({ opcode: OPCODE.ping, payload: 'p' })))],
     close: 1008,
   },
+  // Unsolicited pongs are answered by nothing but still cost a read each: the same allowance.
+  {
+    name: 'a flood of 5000 unsolicited pongs in one write',
+    chunks: [Buffer.concat(Array.from({ length: 5000 }, () => encodeFrame({ opcode: OPCODE.pong, payload: 'p' })))],
+    close: 1008,
+  },
   {
     name: 'control: a binary frame is refused by the route, not the socket',
     chunks: [encodeFrame({ opcode: OPCODE.binary, payload: 'x' })],
@@ -957,7 +963,7 @@ function httpCases(): HttpCase[] {
       ending: 'answer',
       status: 101,
     },
-    { name: 'an upgrade outside /signal', chunks: [upgradeRequest('/elsewhere', port).text], ending: 'eof' },
+    { name: 'an upgrade outside /signal', chunks: [upgradeRequest('/elsewhere', port).text], ending: 'answer', status: 404 },
     { name: 'an upgrade, then EOF at once', chunks: [upgradeRequest(fresh().path, port).text], ending: 'eof' },
     {
       name: 'an upgrade, abandoned mid-headers',

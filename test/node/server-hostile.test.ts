@@ -356,6 +356,31 @@ describe('reference server under hostile input', () => {
     })
   })
 
+  test('an upgrade outside the signaling path is answered 404, and cut if the client keeps it open', async () => {
+    const socket = connect(server.port, '127.0.0.1')
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk) => {
+      answer += chunk
+    })
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())))
+    const sent = performance.now()
+    socket.write(
+      'GET /elsewhere HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    // The client never ends its side and keeps writing: while the server keeps the socket, that
+    // goes unanswered; once it cut the socket, a write meets a reset and the socket closes.
+    socket.allowHalfOpen = true
+    socket.on('error', () => {})
+    const writing = setInterval(() => socket.writable && socket.write('x'), 100)
+    const at = await closed
+    clearInterval(writing)
+    expect(answer).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/)
+    // Cut 2 s after the answer (the server's linger), not held for ever.
+    expect(at - sent).toBeGreaterThan(1500)
+  })
+
   test('after all of the above, the quiet room next door still relays', async () => {
     const response = await post(server.url, 'calm', token('w'), hello('w1', { to: 'w2' }))
     expect(response.status).toBe(202)
