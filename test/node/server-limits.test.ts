@@ -381,6 +381,40 @@ describe('replacement and slow readers', () => {
         sender.close()
       }
     }))
+
+  test('an SSE client that stops reading is cut off once maxBufferedBytes is unread', () =>
+    withServer({ maxBufferedBytes: 64 * 1024, ratePerSecond: 1e6, rateBurst: 1e6 }, async (server) => {
+      // A raw event-stream request, then never a read: the kernel's buffers fill, then the server's.
+      const { port } = new URL(server.url)
+      const sleeper = connect(Number(port), '127.0.0.1')
+      sleeper.write(`GET /signal/slow-sse?peer=s&token=${token('s')} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`)
+      await new Promise((resolve) => sleeper.once('data', resolve))
+      sleeper.pause()
+      sleeper.on('error', () => {})
+      const closed = new Promise((resolve) => sleeper.once('close', resolve))
+      const sender = new WebSocket(`${server.url.replace('http', 'ws')}/slow-sse?peer=w&token=${token('w')}`)
+      await new Promise((resolve) => sender.once('message', resolve))
+      const description = { type: 'offer', sdp: 'v'.repeat(100_000) }
+      const frame = JSON.stringify(
+        Array.from({ length: 4 }, () => ({ kind: 'description', from: 'w', to: 's', session: 1, toSession: 1, description })),
+      )
+      const sockets = () => new Promise<number>((resolve) => server.server.getConnections((_e, n) => resolve(n)))
+      const before = await sockets()
+      const pump = setInterval(() => {
+        if (sender.bufferedAmount < 1_000_000) sender.send(frame)
+      }, 2)
+      try {
+        // The server drops the stream's socket (checked once each turn's events went out).
+        for (let n = before; n >= before; n = await sockets()) await new Promise((resolve) => setTimeout(resolve, 20))
+        clearInterval(pump)
+        sleeper.resume()
+        await closed
+        expect(sleeper.destroyed).toBe(true)
+      } finally {
+        clearInterval(pump)
+        sender.close()
+      }
+    }))
 })
 
 describe('CORS', () => {
