@@ -342,79 +342,66 @@ describe('replacement and slow readers', () => {
       listener.close()
     }))
 
+  /**
+   * A raw client of `room` as peer s sends `request`, reads its first answer and then never reads
+   * again; peer w floods it with big messages until the server drops its socket. Resolves once the
+   * sleeper, reading again, got what was in flight and then the end: it was cut, not just slowed.
+   */
+  async function cutWhenItStopsReading(server: Server, room: string, request: string) {
+    const { port } = new URL(server.url)
+    const sleeper = connect(Number(port), '127.0.0.1')
+    sleeper.write(request)
+    await new Promise((resolve) => sleeper.once('data', resolve))
+    sleeper.pause()
+    sleeper.on('error', () => {})
+    const closed = new Promise((resolve) => sleeper.once('close', resolve))
+    const sender = new WebSocket(`${server.url.replace('http', 'ws')}/${room}?peer=w&token=${token('w')}`)
+    await new Promise((resolve) => sender.once('message', resolve))
+    // Big messages: loopback's kernel buffers take megabytes before the server's own fill.
+    const description = { type: 'offer', sdp: 'v'.repeat(100_000) }
+    const frame = JSON.stringify(
+      Array.from({ length: 4 }, () => ({ kind: 'description', from: 'w', to: 's', session: 1, toSession: 1, description })),
+    )
+    const sockets = () => new Promise<number>((resolve) => server.server.getConnections((_e, n) => resolve(n)))
+    const before = await sockets()
+    // Paced by the sender's own buffer: the server must get the frames, not this process hold them.
+    const pump = setInterval(() => {
+      if (sender.bufferedAmount < 1_000_000) sender.send(frame)
+    }, 2)
+    try {
+      // The server drops its end (the paused client cannot see that until it reads).
+      for (let n = before; n >= before; n = await sockets()) await new Promise((resolve) => setTimeout(resolve, 20))
+      clearInterval(pump)
+      sleeper.resume()
+      await closed
+      expect(sleeper.destroyed).toBe(true)
+    } finally {
+      clearInterval(pump)
+      sender.close()
+    }
+  }
+
+  const SLOW_READERS = { maxBufferedBytes: 64 * 1024, ratePerSecond: 1e6, rateBurst: 1e6 }
+
   test('a WebSocket client that stops reading is cut off once maxBufferedBytes is unread', () =>
-    withServer({ maxBufferedBytes: 64 * 1024, ratePerSecond: 1e6, rateBurst: 1e6 }, async (server) => {
-      // A raw upgrade, then never a read: the kernel's buffers fill, then the server's.
-      const { port } = new URL(server.url)
-      const sleeper = connect(Number(port), '127.0.0.1')
-      sleeper.write(
+    withServer(SLOW_READERS, (server) =>
+      cutWhenItStopsReading(
+        server,
+        'slow',
         `GET /signal/slow?peer=s&token=${token('s')} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-      )
-      await new Promise((resolve) => sleeper.once('data', resolve))
-      sleeper.pause()
-      sleeper.on('error', () => {})
-      const closed = new Promise((resolve) => sleeper.once('close', resolve))
-      const sender = new WebSocket(`${server.url.replace('http', 'ws')}/slow?peer=w&token=${token('w')}`)
-      await new Promise((resolve) => sender.once('message', resolve))
-      // Big messages: loopback's kernel buffers take megabytes before the server's own fill.
-      const description = { type: 'offer', sdp: 'v'.repeat(100_000) }
-      const frame = JSON.stringify(
-        Array.from({ length: 4 }, () => ({ kind: 'description', from: 'w', to: 's', session: 1, toSession: 1, description })),
-      )
-      const sockets = () => new Promise<number>((resolve) => server.server.getConnections((_e, n) => resolve(n)))
-      const before = await sockets()
-      // Paced by the sender's own buffer: the server must get the frames, not this process hold them.
-      const pump = setInterval(() => {
-        if (sender.bufferedAmount < 1_000_000) sender.send(frame)
-      }, 2)
-      try {
-        // The server drops its end (the paused client cannot see that until it reads).
-        for (let n = before; n >= before; n = await sockets()) await new Promise((resolve) => setTimeout(resolve, 20))
-        clearInterval(pump)
-        // Reading again, the sleeper gets what was in flight, then the end: it was cut, not just slowed.
-        sleeper.resume()
-        await closed
-        expect(sleeper.destroyed).toBe(true)
-      } finally {
-        clearInterval(pump)
-        sender.close()
-      }
-    }))
+      ),
+    ))
 
+  // The event-stream sink checks what it still holds once each turn's events went out.
   test('an SSE client that stops reading is cut off once maxBufferedBytes is unread', () =>
-    withServer({ maxBufferedBytes: 64 * 1024, ratePerSecond: 1e6, rateBurst: 1e6 }, async (server) => {
-      // A raw event-stream request, then never a read: the kernel's buffers fill, then the server's.
-      const { port } = new URL(server.url)
-      const sleeper = connect(Number(port), '127.0.0.1')
-      sleeper.write(`GET /signal/slow-sse?peer=s&token=${token('s')} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`)
-      await new Promise((resolve) => sleeper.once('data', resolve))
-      sleeper.pause()
-      sleeper.on('error', () => {})
-      const closed = new Promise((resolve) => sleeper.once('close', resolve))
-      const sender = new WebSocket(`${server.url.replace('http', 'ws')}/slow-sse?peer=w&token=${token('w')}`)
-      await new Promise((resolve) => sender.once('message', resolve))
-      const description = { type: 'offer', sdp: 'v'.repeat(100_000) }
-      const frame = JSON.stringify(
-        Array.from({ length: 4 }, () => ({ kind: 'description', from: 'w', to: 's', session: 1, toSession: 1, description })),
-      )
-      const sockets = () => new Promise<number>((resolve) => server.server.getConnections((_e, n) => resolve(n)))
-      const before = await sockets()
-      const pump = setInterval(() => {
-        if (sender.bufferedAmount < 1_000_000) sender.send(frame)
-      }, 2)
-      try {
-        // The server drops the stream's socket (checked once each turn's events went out).
-        for (let n = before; n >= before; n = await sockets()) await new Promise((resolve) => setTimeout(resolve, 20))
-        clearInterval(pump)
-        sleeper.resume()
-        await closed
-        expect(sleeper.destroyed).toBe(true)
-      } finally {
-        clearInterval(pump)
-        sender.close()
-      }
-    }))
+    withServer(SLOW_READERS, (server) =>
+      cutWhenItStopsReading(
+        server,
+        'slow-sse',
+        `GET /signal/slow-sse?peer=s&token=${token('s')} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`,
+      ),
+    ))
 })
 
 describe('CORS', () => {
