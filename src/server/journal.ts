@@ -1,3 +1,4 @@
+import { writeAscii } from './ascii.js'
 import type { RoomEvent } from './hub.js'
 
 /** A record's header: seq (f64), when (f64, ms), then the byte lengths of `from` (u8), `to` (u8) and the data (u32). */
@@ -14,17 +15,10 @@ const MIN_CAPACITY = 2048
  */
 const sizeFor = (bytes: number) => Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(bytes)))
 
-/**
- * Writes a peer id at `at` and returns its bytes: byte by byte while it is ASCII, as validated ids
- * are (a Buffer#write is a call into C++, costly for a string of a few bytes), else as UTF-8.
- */
+/** Writes a peer id at `at` and returns its bytes: ASCII (as validated ids are) byte by byte, else as UTF-8. */
 function writeId(buffer: Buffer, id: string, at: number): number {
-  for (let i = 0; i < id.length; i++) {
-    const code = id.charCodeAt(i)
-    if (code > 0x7f) return buffer.write(id, at)
-    buffer[at + i] = code
-  }
-  return id.length
+  const bytes = writeAscii(buffer, id, at)
+  return bytes >= 0 ? bytes : buffer.write(id, at)
 }
 
 /** One record as read back. */

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Entry } from './admission.js'
+import { writeAscii } from './ascii.js'
 import { parseBatch } from './body.js'
 import { TurnCorks } from './cork.js'
 import { closeCodeOf, Refusal } from './http-errors.js'
@@ -16,7 +17,6 @@ import { acceptHandshake, handshakeProblem, refuseHandshake } from './ws-handsha
 /** A `message` frame's text before its id, and between its id and the message. */
 const EVENT_HEAD = Buffer.from('{"type":"message","id":"')
 const EVENT_MIDDLE = Buffer.from('","message":')
-const NOT_ASCII = /[\u0080-\uffff]/
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
@@ -111,9 +111,8 @@ class Client extends WebSocketConnection {
     if (!this.open) return
     const dataBytes = Buffer.byteLength(data)
     const length = EVENT_HEAD.length + id.length + EVENT_MIDDLE.length + dataBytes + 1
-    // A large frame, or an id of a hub that breaks its contract (not ASCII), the general way.
-    if (length >= ONE_BUFFER_BELOW || NOT_ASCII.test(id)) {
-      this.write('{"type":"message","id":"', id, '","message":', data, '}')
+    if (length >= ONE_BUFFER_BELOW) {
+      this.#sendParts(id, data)
       return
     }
     // The frame of every relayed message: its fixed parts copied, the id's ASCII written byte by
@@ -123,13 +122,24 @@ class Client extends WebSocketConnection {
     let at = frame.length - length
     frame.set(EVENT_HEAD, at)
     at += EVENT_HEAD.length
-    for (let i = 0; i < id.length; i++) frame[at++] = id.charCodeAt(i)
+    const idBytes = writeAscii(frame, id, at)
+    // An id of a hub that breaks its contract (not ASCII): the general way.
+    if (idBytes < 0) {
+      this.#sendParts(id, data)
+      return
+    }
+    at += idBytes
     frame.set(EVENT_MIDDLE, at)
     at += EVENT_MIDDLE.length
     at += frame.write(data, at)
     frame[at] = 0x7d // }
     this.route.corks.hold(this)
     this.sendFrame(frame)
+  }
+
+  /** A `message` frame written part by part (see {@link WebSocketConnection.sendText}). */
+  #sendParts(id: string, data: string): void {
+    this.write('{"type":"message","id":"', id, '","message":', data, '}')
   }
   reset(): void {
     this.write('{"type":"reset"}')
@@ -317,7 +327,7 @@ export class WebSocketRoute {
     for (const client of this.#served) {
       // NaN (a stream that counts no bytes) never equals itself: such a socket is never cut.
       const read = (client.socket as Partial<Socket>).bytesRead ?? Number.NaN
-      client.pings = 0
+      client.controlFrames = 0
       client.refusals = 0
       if (read === client.readAtBeat) client.terminate()
       else {

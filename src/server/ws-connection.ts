@@ -23,7 +23,7 @@ const MAX_FRAGMENTS = 16 * 1024
  * Pings and pongs a client may send between two heartbeats: a browser sends no ping and one pong
  * per heartbeat; past this it is a flood (each costs a read and a pong an answer), closed with 1008.
  */
-export const MAX_PINGS = 100
+export const MAX_CONTROL_FRAMES = 100
 /** How long a socket may stay after our close frame before it is cut, if the client does not end it. */
 const CLOSE_TIMEOUT_MS = 2000
 /** The least a receive buffer starts with (it doubles from there, up to what the frame or message needs). */
@@ -194,8 +194,8 @@ export abstract class WebSocketConnection {
   #fragmentOpcode = 0
   /** A close frame went out, or the client ended: nothing more is read, nothing but the close is written. */
   #closing = false
-  /** Pings and pongs since the last heartbeat reset this (see {@link MAX_PINGS}). */
-  pings = 0
+  /** Pings and pongs since the last heartbeat reset this (see {@link MAX_CONTROL_FRAMES}). */
+  controlFrames = 0
 
   constructor(
     readonly socket: Duplex,
@@ -402,7 +402,7 @@ export abstract class WebSocketConnection {
 
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OPCODE.ping || opcode === OPCODE.pong) {
-      if (++this.pings > MAX_PINGS) {
+      if (++this.controlFrames > MAX_CONTROL_FRAMES) {
         this.#fail(PROTOCOL_CLOSE.policy, opcode === OPCODE.ping ? 'Too many pings' : 'Too many pongs')
         return
       }
