@@ -163,6 +163,8 @@ server.on('upgrade', (request, socket, head) => {
   if (!signaling.upgrade(request, socket, head)) refuseUpgrade(socket)
 })
 protectServer(server, options.maxConnections)
+// Event streams on the bare socket: some 5 KB less per held one than through node:http.
+signaling.takeEventStreams(server)
 
 const host = values.host as string
 

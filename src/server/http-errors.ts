@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http'
+import { ServerResponse, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { ErrorCode } from '../errors.js'
 
 /**
@@ -114,9 +115,24 @@ export class Refusal extends Error {
   }
 }
 
-/** Answers a request with `{ error, message }`, the refusal's status, and `headers` (CORS). */
-export function sendRefusal(response: ServerResponse, refusal: Refusal, headers: Record<string, string> = {}): void {
-  if (response.headersSent) {
+/**
+ * A response head written by hand, for an answer on a bare socket (the event-stream front). Its
+ * values are ours or, for CORS, the request's own `Origin`, which the front took only as visible
+ * ASCII: no CR or LF can reach it.
+ */
+export function bareHead(status: number, headers: Record<string, string>): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n`
+  for (const name in headers) head += `${name}: ${headers[name]}\r\n`
+  return `${head}\r\n`
+}
+
+/**
+ * Answers a request with `{ error, message }`, the refusal's status, and `headers` (CORS): on its
+ * response, or on the bare socket the front took it on (then closed). An answer already begun is cut.
+ */
+export function sendRefusal(response: ServerResponse | Socket, refusal: Refusal, headers: Record<string, string> = {}): void {
+  const bare = !(response instanceof ServerResponse)
+  if (bare ? response.bytesWritten > 0 : response.headersSent) {
     response.destroy()
     return
   }
@@ -128,5 +144,11 @@ export function sendRefusal(response: ServerResponse, refusal: Refusal, headers:
     ...headers,
   }
   if ('retry' in REFUSALS[code]) all['retry-after'] = String(RETRY_AFTER_SECONDS)
-  response.writeHead(REFUSALS[code].status, all).end(body)
+  const { status } = REFUSALS[code]
+  if (!bare) {
+    response.writeHead(status, all).end(body)
+    return
+  }
+  const length = String(Buffer.byteLength(body))
+  response.end(bareHead(status, { ...all, 'content-length': length, connection: 'close' }) + body)
 }

@@ -3,9 +3,11 @@
  *
  * @module politely/server
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { Admission, clientAddress, corsHeaders, type Entry, PREFLIGHT_HEADERS } from './admission.js'
+import { frontEventStreams } from './bare-front.js'
 import { Refusal, sendRefusal } from './http-errors.js'
 import { listen } from './listen.js'
 import { MemoryHub } from './memory-hub.js'
@@ -14,7 +16,8 @@ import { type ResolvedServerOptions, SERVER_DEFAULTS, type ServerOptions } from 
 import { servePublish } from './publish.js'
 import { RateLimiter } from './rate-limit.js'
 import { Relay } from './relay.js'
-import { EventStreams, serveEvents } from './sse.js'
+import type { RequestHead } from './request-head.js'
+import { type EventAnswer, EventStreams, serveEvents } from './sse.js'
 import { roomOf, subscriptionTarget } from './target.js'
 import { checkTurnOptions, ICE_SERVERS_ROUTE, serveIceServers } from './turn.js'
 import { WebSocketRoute } from './websocket.js'
@@ -54,6 +57,18 @@ export interface SignalingServer {
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean
   /** Attaches both handlers to a `node:http` server (requests outside `path` get 404) and {@link protectServer}s it. */
   attach(server: Server): void
+  /**
+   * Answers event-stream subscriptions to `server` on the bare socket, before node:http parses
+   * them: a held stream then costs some 5 KB less (no parser, request or response kept for it).
+   * Only a GET whose whole head arrives in one read, in a plain subset of HTTP/1.1, is taken;
+   * every other request (a POST, an upgrade, a head in pieces, a route not ours) reaches
+   * node:http and your handlers exactly as it came. For a plain `node:http` server (not https)
+   * with no `connection` listener of your own, called before it listens;
+   * {@link startSignalingServer} and the CLI do it for the server they create.
+   *
+   * @throws {TypeError} for an https server, or one with `connection` listeners of its own.
+   */
+  takeEventStreams(server: Server): void
   /** Ends every connection and the hub. */
   close(): Promise<void>
   /**
@@ -116,6 +131,23 @@ function resolve(options: ServerOptions): ResolvedServerOptions {
   return resolved as unknown as ResolvedServerOptions
 }
 
+/**
+ * Counts `entry` out when `answer` closes — or, for a pipelined request still waiting for its
+ * turn (its response has no socket yet), when its socket does: Node never closes such a
+ * response if the client leaves first. Only then a listener on the socket, whose list of them
+ * would grow by ~150 bytes per held stream. (`on`, not `once`: `done` runs once anyway, and
+ * `once` wraps it in two objects more.) A function of its own, so that the listener a held
+ * stream keeps holds the entry and the socket, not the request.
+ */
+function leaveOnClose(entry: Entry, answer: ServerResponse | Socket, socket: Socket): void {
+  const done = () => {
+    entry.leave()
+    socket.off('close', done)
+  }
+  answer.on('close', done)
+  if (answer !== socket && !(answer as ServerResponse).socket) socket.on('close', done)
+}
+
 /** An `error` listener that ends its socket (`this`). */
 function destroySelf(this: Duplex): void {
   this.destroy()
@@ -170,7 +202,11 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     request.method === 'GET' ? 'sse' : request.method === 'POST' ? 'post' : 'http'
   const restarting = () => new Refusal('unavailable', 'The server is restarting; try again')
 
-  const locate = (request: IncomingMessage) => {
+  // Per server the front stands before, the sockets it holds (waiting for a first read, or serving
+  // a stream): close() ends them, as node:http's closeAllConnections() does not know them.
+  const fronts: Set<Socket>[] = []
+
+  const locate = (request: { url?: string }) => {
     let url: URL
     try {
       url = new URL(request.url ?? '/', 'http://localhost')
@@ -186,6 +222,22 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     return room === undefined ? undefined : { url, room }
   }
 
+  async function subscribe(
+    request: IncomingMessage,
+    answer: EventAnswer,
+    url: URL,
+    room: string,
+    headers: Record<string, string>,
+    entry: Entry,
+  ): Promise<void> {
+    if (draining) throw restarting()
+    const target = subscriptionTarget(request, url, room)
+    await entry.hold()
+    // Gone while the hub counted it: nothing to claim (leaving gave the count back).
+    if (answer.destroyed || request.socket.destroyed) return
+    await serveEvents(request, answer, target, relay, entry, headers, streams)
+  }
+
   async function route(
     request: IncomingMessage,
     response: ServerResponse,
@@ -199,12 +251,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     if (ice && request.method === 'GET') {
       await serveIceServers(request, response, room, url, relay, resolved.turn, headers)
     } else if (request.method === 'GET') {
-      if (draining) throw restarting()
-      const target = subscriptionTarget(request, url, room)
-      await entry.hold()
-      // Gone while the hub counted it: nothing to claim (leaving gave the count back).
-      if (response.destroyed || request.socket.destroyed) return
-      await serveEvents(request, response, target, relay, entry, headers, streams)
+      await subscribe(request, response, url, room, headers, entry)
     } else if (request.method === 'POST' && !ice) {
       await servePublish(request, response, room, relay, resolved, headers)
     } else if (request.method === 'OPTIONS') {
@@ -218,39 +265,59 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
   const asRefusal = (error: unknown) =>
     error instanceof Refusal ? error : new Refusal('unavailable', 'Temporarily unavailable; try again')
 
+  /** A request of ours, answered on its response or (the front took it) its bare socket. */
+  function serve(request: IncomingMessage, answer: ServerResponse | Socket, url: URL, room: string): void {
+    // Refusals carry CORS headers even for an origin that is not allowed: the page learns why
+    // (its request had no effect), and a refusal holds nothing to protect.
+    const headers = corsHeaders(request)
+    const address = clientAddress(request, resolved.trustProxy)
+    let entry: Entry
+    try {
+      entry = admission.enter(request, address)
+      leaveOnClose(entry, answer, request.socket)
+    } catch (error) {
+      const refusal = asRefusal(error)
+      refused(refusal, routeOf(request), address)
+      sendRefusal(answer, refusal, headers)
+      return
+    }
+    const served =
+      answer === request.socket
+        ? subscribe(request, answer, url, room, headers, entry)
+        : route(request, answer as ServerResponse, url, room, headers, entry)
+    served.catch((error) => {
+      const refusal = asRefusal(error)
+      refused(refusal, routeOf(request), address)
+      sendRefusal(answer, refusal, headers)
+    })
+  }
+
+  /**
+   * The front's request: a subscription of ours (not the ICE route) is served on `socket` with a
+   * request built from the head (what `authorize` and the checks read); any other goes back.
+   */
+  function takeBare(head: RequestHead, socket: Socket): boolean {
+    const found = locate(head)
+    if (!found || found.room.endsWith(ICE_SERVERS_ROUTE)) return false
+    const request = new IncomingMessage(socket)
+    request.method = 'GET'
+    request.url = head.url
+    request.headers = head.headers
+    request.rawHeaders = head.rawHeaders
+    request.httpVersion = '1.1'
+    request.httpVersionMajor = 1
+    request.httpVersionMinor = 1
+    request.complete = true
+    request.push(null) // a GET: no body
+    serve(request, socket, found.url, found.room)
+    return true
+  }
+
   const signaling: SignalingServer = {
     handle(request, response) {
       const found = locate(request)
       if (!found) return false
-      // Refusals carry CORS headers even for an origin that is not allowed: the page learns why
-      // (its request had no effect), and a refusal holds nothing to protect.
-      const headers = corsHeaders(request)
-      const address = clientAddress(request, resolved.trustProxy)
-      let entry: Entry
-      try {
-        entry = admission.enter(request, address)
-        // Counted until the response closes — or, for a pipelined request still waiting for its
-        // turn (its response has no socket yet), until its socket does: Node never closes such a
-        // response if the client leaves first. Only then a listener on the socket, whose list of
-        // them would grow by ~150 bytes per held stream. (`on`, not `once`: `done` runs once anyway,
-        // and `once` wraps it in two objects more.)
-        const done = () => {
-          entry.leave()
-          request.socket.off('close', done)
-        }
-        response.on('close', done)
-        if (!response.socket) request.socket.on('close', done)
-      } catch (error) {
-        const refusal = asRefusal(error)
-        refused(refusal, routeOf(request), address)
-        sendRefusal(response, refusal, headers)
-        return true
-      }
-      route(request, response, found.url, found.room, headers, entry).catch((error) => {
-        const refusal = asRefusal(error)
-        refused(refusal, routeOf(request), address)
-        sendRefusal(response, refusal, headers)
-      })
+      serve(request, response, found.url, found.room)
       return true
     },
     upgrade(request, socket, head) {
@@ -287,9 +354,13 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
         if (!signaling.upgrade(request, socket, head)) refuseUpgrade(socket)
       })
     },
+    takeEventStreams(server) {
+      fronts.push(frontEventStreams(server, takeBare, server.headersTimeout || 10_000))
+    },
     async close() {
       websockets.close()
       streams.destroy()
+      for (const front of fronts) for (const socket of front) socket.destroy()
       limiter.close()
       admission.close()
       await resolved.hub.close()
@@ -361,19 +432,22 @@ export interface RunningSignalingServer {
  * const signaler = new SseSignaler({ url, room: 'demo' })
  */
 export async function startSignalingServer(options: StartSignalingServerOptions = {}): Promise<RunningSignalingServer> {
-  const { port = 8787, host = '127.0.0.1', server = createServer(), ...rest } = options
+  const { port = 8787, host = '127.0.0.1', server, ...rest } = options
   const signaling = createSignalingServer(rest)
-  signaling.attach(server)
-  const actual = await listen(server, port, host)
+  const http = server ?? createServer()
+  signaling.attach(http)
+  // Ours alone: no listener of the caller's to keep.
+  if (!server) signaling.takeEventStreams(http)
+  const actual = await listen(http, port, host)
   return {
-    server,
+    server: http,
     signaling,
     port: actual,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}${rest.path ?? SERVER_DEFAULTS.path}`,
     async close() {
       await signaling.close()
-      server.closeAllConnections()
-      await new Promise<void>((done) => server.close(() => done()))
+      http.closeAllConnections()
+      await new Promise<void>((done) => http.close(() => done()))
     },
   }
 }

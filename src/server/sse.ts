@@ -1,6 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { type IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Entry } from './admission.js'
 import { TurnCorks } from './cork.js'
+import { bareHead } from './http-errors.js'
 import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay, Subscription } from './relay.js'
@@ -17,6 +19,26 @@ function flattenHeader(response: ServerResponse): void {
   if (typeof held._header === 'string') held._header = Buffer.from(held._header, 'latin1').toString('latin1')
 }
 
+/**
+ * Where a subscription is answered: its node:http response, or the bare socket when the front
+ * ({@link SignalingServer.takeEventStreams}) read its request. Both are written to alike once
+ * the head is out: a socket carries the events as they are, a response in chunked framing.
+ */
+export type EventAnswer = ServerResponse | Socket
+
+/** An answer once its head is written: what a {@link Stream} writes its events to. */
+interface Sink {
+  write(chunk: string): boolean
+  end(): unknown
+  cork(): void
+  uncork(): void
+  destroy(): unknown
+  readonly writableLength: number
+  readonly writableEnded: boolean
+  readonly destroyed: boolean
+  once(event: 'close', listener: () => void): unknown
+}
+
 /** One open event stream of an admitted peer: the relay's sink for it. */
 class Stream {
   closed = false
@@ -24,7 +46,7 @@ class Stream {
   subscription?: Subscription
 
   constructor(
-    readonly response: ServerResponse,
+    readonly response: Sink,
     readonly streams: EventStreams,
   ) {}
 
@@ -123,7 +145,7 @@ export class EventStreams {
   async drain(): Promise<void> {
     this.#draining = true
     const open = [...this.#open]
-    const ended = open.map(({ response }) => new Promise((done) => response.once('close', done)))
+    const ended = open.map(({ response }) => new Promise<void>((done) => response.once('close', done)))
     for (const stream of open) stream.restart()
     await Promise.all(ended)
   }
@@ -145,7 +167,7 @@ export class EventStreams {
  */
 export async function serveEvents(
   request: IncomingMessage,
-  response: ServerResponse,
+  answer: EventAnswer,
   target: Target,
   relay: Relay,
   entry: Entry,
@@ -153,24 +175,33 @@ export async function serveEvents(
   streams: EventStreams,
 ): Promise<void> {
   await relay.admit(request, target, entry.address)
-  response.writeHead(200, {
+  const head = {
     ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
     // Proxies such as nginx buffer responses unless told not to; an event stream must flow.
     'x-accel-buffering': 'no',
-  })
-  response.socket?.setNoDelay(true)
-  const stream = new Stream(response, streams)
+  }
+  let sink: Sink
+  if (answer instanceof ServerResponse) {
+    answer.writeHead(200, { ...head, connection: 'keep-alive' })
+    answer.socket?.setNoDelay(true)
+    sink = answer
+  } else {
+    // No length and no chunked framing: the events run until the connection closes.
+    answer.setNoDelay(true)
+    answer.write(bareHead(200, { ...head, connection: 'close' }))
+    sink = answer
+  }
+  const stream = new Stream(sink, streams)
   const { retryMs, turn } = streams.options
   const welcome = { peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }
   stream.write(`retry: ${retryMs}\nevent: welcome\ndata: ${JSON.stringify(welcome)}\n\n`)
-  flattenHeader(response)
+  if (answer instanceof ServerResponse) flattenHeader(answer)
   stream.subscription = await relay.subscribe(target, stream)
   // Ended when its admission leaves: when the response closes, or its socket does (a pipelined
   // request's response never closes if the client leaves first).
   entry.holder = stream
-  if (response.destroyed || request.socket.destroyed) stream.end()
+  if (sink.destroyed || request.socket.destroyed) stream.end()
   else streams.add(stream)
 }

@@ -1,0 +1,68 @@
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
+import { parseRequestHead, type RequestHead } from './request-head.js'
+
+/** An `error` or `timeout` listener that ends its socket (`this`): one function for every socket. */
+function destroySelf(this: Socket): void {
+  this.destroy()
+}
+
+/**
+ * Puts a front before node:http on `server`: a connection whose first read is one whole plain GET
+ * head (see {@link parseRequestHead}) that `take` accepts is served by `take` on the bare socket;
+ * any other connection goes to node:http exactly as it came, its bytes put back unread.
+ *
+ * Why: node:http keeps a parser, the request and the response (and their header copies) for as
+ * long as a response lives, some 5 KB of a held event stream's 11 (bench:server part 1's floor
+ * row); an event stream needs none of them once its head is read. A head in pieces, a body, an
+ * upgrade, anything unusual goes to node:http and its timeouts, so this parser stays a subset.
+ *
+ * `firstReadMs` bounds the wait for the first bytes (node:http's own `headersTimeout` starts only
+ * once it has the socket). Returns the sockets the front holds (waiting for their first read, or
+ * taken), for the signaling server's `close()` to end; a socket handed over leaves the set.
+ *
+ * @throws {TypeError} for an https server, or one whose `connection` listeners are not node:http's alone.
+ */
+export function frontEventStreams(
+  server: Server,
+  take: (head: RequestHead, socket: Socket) => boolean,
+  firstReadMs: number,
+): Set<Socket> {
+  const listeners = server.listeners('connection')
+  // An https server's `connection` listener is TLS's: its first bytes are a handshake, not a head.
+  if ('setSecureContext' in server || listeners.length !== 1) {
+    throw new TypeError('takeEventStreams needs a plain node:http server with no connection listener of its own')
+  }
+  const http = listeners[0] as (this: Server, socket: Socket) => void
+  const held = new Set<Socket>()
+  function forget(this: Socket): void {
+    held.delete(this)
+  }
+  function firstRead(this: Socket, chunk: Buffer): void {
+    this.setTimeout(0)
+    this.off('timeout', destroySelf)
+    const head = parseRequestHead(chunk)
+    if (head && take(head, this)) return
+    held.delete(this)
+    this.off('close', forget)
+    // node:http listens for these from here on.
+    this.off('error', destroySelf)
+    this.off('end', destroySelf)
+    this.pause()
+    this.unshift(chunk)
+    http.call(server, this)
+    this.resume()
+  }
+  server.off('connection', http)
+  server.on('connection', (socket: Socket) => {
+    held.add(socket)
+    socket.on('close', forget)
+    socket.on('error', destroySelf)
+    // A client's half-close ends the connection, as node:http's does: before a first read (nothing
+    // asked) and during a stream (the subscriber left).
+    socket.on('end', destroySelf)
+    socket.setTimeout(firstReadMs, destroySelf)
+    socket.once('data', firstRead)
+  })
+  return held
+}
