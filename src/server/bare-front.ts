@@ -7,6 +7,17 @@ function destroySelf(this: Socket): void {
   this.destroy()
 }
 
+/** The sockets a front holds, which node:http's `closeAllConnections()` does not know. */
+export interface Front {
+  /** Ends the sockets yet to send a byte: on a drain, as node:http's `closeIdleConnections()`. */
+  closeWaiting(): void
+  /** Ends every socket it holds: those yet to send a byte and those it took. */
+  destroy(): void
+}
+
+/** Servers with a front already: a second would stand before the first. */
+const fronted = new WeakSet<Server>()
+
 /**
  * Puts a front before node:http on `server`: a connection whose first read is one whole plain GET
  * head (see {@link parseRequestHead}) that `take` accepts is served by `take` on the bare socket;
@@ -18,32 +29,40 @@ function destroySelf(this: Socket): void {
  * upgrade, anything unusual goes to node:http and its timeouts, so this parser stays a subset.
  *
  * `firstReadMs` bounds the wait for the first bytes (node:http's own `headersTimeout` starts only
- * once it has the socket). Returns the sockets the front holds (waiting for their first read, or
- * taken), for the signaling server's `close()` to end; a socket handed over leaves the set.
+ * once it has the socket). A socket handed over is node:http's alone; the front keeps the others
+ * (see {@link Front}) until they close.
  *
- * @throws {TypeError} for an https server, or one whose `connection` listeners are not node:http's alone.
+ * @throws {TypeError} for an https server, one whose `connection` listeners are not node:http's
+ * alone, or one with a front already.
  */
 export function frontEventStreams(
   server: Server,
   take: (head: RequestHead, socket: Socket) => boolean,
   firstReadMs: number,
-): Set<Socket> {
+): Front {
   const listeners = server.listeners('connection')
   // An https server's `connection` listener is TLS's: its first bytes are a handshake, not a head.
-  if ('setSecureContext' in server || listeners.length !== 1) {
+  if ('setSecureContext' in server || listeners.length !== 1 || fronted.has(server)) {
     throw new TypeError('takeEventStreams needs a plain node:http server with no connection listener of its own')
   }
+  fronted.add(server)
   const http = listeners[0] as (this: Server, socket: Socket) => void
-  const held = new Set<Socket>()
+  const waiting = new Set<Socket>()
+  const taken = new Set<Socket>()
   function forget(this: Socket): void {
-    held.delete(this)
+    waiting.delete(this)
+    taken.delete(this)
   }
   function firstRead(this: Socket, chunk: Buffer): void {
     this.setTimeout(0)
     this.off('timeout', destroySelf)
+    waiting.delete(this)
     const head = parseRequestHead(chunk)
-    if (head && take(head, this)) return
-    held.delete(this)
+    if (head && take(head, this)) {
+      // Unless `take` answered at once and the socket is gone already.
+      if (!this.destroyed) taken.add(this)
+      return
+    }
     this.off('close', forget)
     // node:http listens for these from here on.
     this.off('error', destroySelf)
@@ -55,7 +74,7 @@ export function frontEventStreams(
   }
   server.off('connection', http)
   server.on('connection', (socket: Socket) => {
-    held.add(socket)
+    waiting.add(socket)
     socket.on('close', forget)
     socket.on('error', destroySelf)
     // A client's half-close ends the connection, as node:http's does: before a first read (nothing
@@ -64,5 +83,12 @@ export function frontEventStreams(
     socket.setTimeout(firstReadMs, destroySelf)
     socket.once('data', firstRead)
   })
-  return held
+  return {
+    closeWaiting() {
+      for (const socket of waiting) socket.destroy()
+    },
+    destroy() {
+      for (const socket of [...waiting, ...taken]) socket.destroy()
+    },
+  }
 }

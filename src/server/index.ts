@@ -7,7 +7,7 @@ import { createServer, IncomingMessage, type Server, type ServerResponse } from 
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { Admission, clientAddress, corsHeaders, type Entry, PREFLIGHT_HEADERS } from './admission.js'
-import { frontEventStreams } from './bare-front.js'
+import { type Front, frontEventStreams } from './bare-front.js'
 import { Refusal, sendRefusal } from './http-errors.js'
 import { listen } from './listen.js'
 import { MemoryHub } from './memory-hub.js'
@@ -66,7 +66,8 @@ export interface SignalingServer {
    * with no `connection` listener of your own, called before it listens;
    * {@link startSignalingServer} and the CLI do it for the server they create.
    *
-   * @throws {TypeError} for an https server, or one with `connection` listeners of its own.
+   * @throws {TypeError} for an https server, one with `connection` listeners of its own, or one
+   * given to `takeEventStreams` before.
    */
   takeEventStreams(server: Server): void
   /** Ends every connection and the hub. */
@@ -202,9 +203,9 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     request.method === 'GET' ? 'sse' : request.method === 'POST' ? 'post' : 'http'
   const restarting = () => new Refusal('unavailable', 'The server is restarting; try again')
 
-  // Per server the front stands before, the sockets it holds (waiting for a first read, or serving
-  // a stream): close() ends them, as node:http's closeAllConnections() does not know them.
-  const fronts: Set<Socket>[] = []
+  // The fronts before servers (takeEventStreams): close() and drain() end their sockets, which
+  // node:http's closeAllConnections() and closeIdleConnections() do not know.
+  const fronts: Front[] = []
 
   const locate = (request: { url?: string }) => {
     let url: URL
@@ -360,7 +361,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     async close() {
       websockets.close()
       streams.destroy()
-      for (const front of fronts) for (const socket of front) socket.destroy()
+      for (const front of fronts) front.destroy()
       limiter.close()
       admission.close()
       await resolved.hub.close()
@@ -381,6 +382,7 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     },
     async drain() {
       draining = true
+      for (const front of fronts) front.closeWaiting()
       await Promise.all([websockets.drain(), streams.drain()])
     },
   }

@@ -275,13 +275,40 @@ describe('takeEventStreams on a server of your own', () => {
     await closed
   })
 
-  test('refused for an https server or one with a connection listener of its own', () => {
+  test('drain(): a bare stream hears restart, a socket yet to send a byte is closed (not left to headersTimeout)', async () => {
+    const signaling = createSignalingServer()
+    const http = createHttpServer()
+    signaling.attach(http) // headersTimeout 10 s: longer than the wait below
+    signaling.takeEventStreams(http)
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    const { port } = http.address() as { port: number }
+    const member = await new RawClient(port).send(head(`/signal/drain?peer=a&token=${token('a')}`))
+    await member.read('event: welcome', 'the member')
+    const silent = await new RawClient(port).connected()
+    await until(() => signaling.stats().connections.sse === 1, 'the stream to count', 5000)
+    const drained = signaling.drain()
+    await member.read('event: restart', 'the restart event')
+    await member.closedByServer('the restarted stream')
+    await silent.closedByServer('the silent socket, on drain')
+    await drained
+    // Draining: a subscription now is refused, retryable.
+    const late = await new RawClient(port).send(head(`/signal/drain?peer=b&token=${token('b')}`))
+    await late.closedByServer('a subscription while draining')
+    expect(statusOf(late.text)).toBe(503)
+    await signaling.close()
+    await new Promise<void>((resolve) => http.close(() => resolve()))
+  })
+
+  test('refused for an https server, one with a connection listener of its own, or one fronted already', () => {
     const signaling = createSignalingServer()
     const https = createHttpsServer()
     expect(() => signaling.takeEventStreams(https as unknown as Server)).toThrow(TypeError)
     const watched = createHttpServer()
     watched.on('connection', () => {})
     expect(() => signaling.takeEventStreams(watched)).toThrow(TypeError)
+    const plain = createHttpServer()
+    signaling.takeEventStreams(plain)
+    expect(() => signaling.takeEventStreams(plain)).toThrow(TypeError)
     void signaling.close()
   })
 })
