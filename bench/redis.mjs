@@ -149,6 +149,7 @@ politely runs with ratePerSecond ${UNLIMITED.ratePerSecond}, rateBurst ${UNLIMIT
 `)
   const results = ROWS.map(() => undefined)
   const lost = ROWS.map(() => 0)
+  const disordered = ROWS.map(() => 0)
   const errors = ROWS.map(() => 0)
   for (let round = 0; round < ROUNDS; round++) {
     // Rotated order, so no row always runs right after the same one.
@@ -156,6 +157,7 @@ politely runs with ratePerSecond ${UNLIMITED.ratePerSecond}, rateBurst ${UNLIMIT
       const index = (k + round) % ROWS.length
       const result = await run(ROWS[index], redis)
       lost[index] += result.lost
+      disordered[index] += result.disordered
       errors[index] += result.errors
       if (!results[index] || result.rate > results[index].rate) results[index] = result
     }
@@ -165,7 +167,7 @@ politely runs with ratePerSecond ${UNLIMITED.ratePerSecond}, rateBurst ${UNLIMIT
   const totalUs = (r) => r.serverUs + r.backendUs
   const times = (value) => `${value.toFixed(2)}×`
   printTable([
-    'hub|processes|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|server µs/msg|Redis CPU|Redis µs/msg|client CPU|other CPU|lost|errors'.split(
+    'hub|processes|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|server µs/msg|Redis CPU|Redis µs/msg|client CPU|other CPU|lost|out of order|errors'.split(
       '|',
     ),
     ...results.map((r, index) => [
@@ -183,6 +185,7 @@ politely runs with ratePerSecond ${UNLIMITED.ratePerSecond}, rateBurst ${UNLIMIT
       percent(r.clientCpu),
       percent(r.otherCpu),
       String(lost[index]),
+      String(disordered[index]),
       String(errors[index]),
     ]),
   ])
@@ -205,7 +208,7 @@ politely runs with ratePerSecond ${UNLIMITED.ratePerSecond}, rateBurst ${UNLIMIT
   const allLost = lost.reduce((sum, count) => sum + count, 0)
   console.log(`
    Messages lost: ${allLost === 0 ? '0 in every row and round' : `${allLost} — NOT 0`}.
-   Best of ${ROUNDS} round(s) per row (by msg/s); lost and errors are summed over all rounds.
+   Best of ${ROUNDS} round(s) per row (by msg/s); lost, out of order and errors are summed over all rounds.
    CPU columns are % of one core over the measured window; server CPU and server µs/msg are summed over all server processes.
    Redis µs/msg is redis-server's CPU time (INFO cpu: used_cpu_user + used_cpu_sys) per message relayed.
    ${CORES} cores for everything: N server processes + redis-server + this client are N + 2 busy processes on ${CORES} cores, so msg/s

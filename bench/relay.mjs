@@ -226,6 +226,8 @@ export async function runRelay({
   const fail = () => errors++
   let sent = 0
   let received = 0
+  // A pair's messages carry their send times: one that arrives before an earlier-sent one came out of order.
+  let disordered = 0
   let closedLoop = false
   let samples // latencies of the current measuring window, or undefined
   const fire = (pair) => {
@@ -235,7 +237,10 @@ export async function runRelay({
   const arrived = (pair, sdp) => {
     received++
     if (sdp.length !== SDP_CHARS) errors++
-    samples?.push(performance.now() - Number.parseFloat(sdp))
+    const sentAt = Number.parseFloat(sdp)
+    if (sentAt < pair.lastSent) disordered++
+    pair.lastSent = sentAt
+    samples?.push(performance.now() - sentAt)
     if (closedLoop) fire(pair)
   }
   const drain = async () => {
@@ -298,7 +303,7 @@ export async function runRelay({
   }
   try {
     pairs = await pool(PAIRS, 20, async (index) => {
-      const pair = {}
+      const pair = { lastSent: 0 }
       const room = `room${index}`
       const [serverA, serverB] = route(index)
       pair.b = await connect(serverB.port, room, `b${index}`, (sdp) => arrived(pair, sdp), fail, window)
@@ -319,7 +324,7 @@ export async function runRelay({
       rss += stats.memory.rss
       peakRss += stats.peakRss
     }
-    return { ...loaded, light: lightLoad, rss, peakRss, sent, lost: sent - received, errors }
+    return { ...loaded, light: lightLoad, rss, peakRss, sent, lost: sent - received, disordered, errors }
   } finally {
     for (const pair of pairs) {
       pair.a?.close()

@@ -311,7 +311,7 @@ async function compare() {
     }
   }
   const rows = [
-    'server|window|A sends|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|µs CPU/msg|client CPU|other CPU|peak RSS|lost|errors'.split(
+    'server|window|A sends|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|µs CPU/msg|client CPU|other CPU|peak RSS|lost|out of order|errors'.split(
       '|',
     ),
     ...results.map((r) => [
@@ -329,6 +329,7 @@ async function compare() {
       percent(r.otherCpu),
       mb(r.peakRss),
       String(r.lost),
+      String(r.disordered),
       String(r.errors),
     ]),
   ]

@@ -58,7 +58,15 @@ export function frontEventStreams(
     this.off('timeout', destroySelf)
     waiting.delete(this)
     const head = parseRequestHead(chunk)
-    if (head && take(head, this)) {
+    let took: boolean
+    try {
+      took = head !== undefined && take(head, this)
+    } catch {
+      // A listener's throw would end the process: a request the server cannot take is one socket less.
+      this.destroy()
+      return
+    }
+    if (took) {
       // Unless `take` answered at once and the socket is gone already.
       if (!this.destroyed) taken.add(this)
       return
