@@ -1,6 +1,6 @@
-import type { Server } from 'node:http'
-import type { Socket } from 'node:net'
-import { parseRequestHead, type RequestHead } from './request-head.js'
+import { maxHeaderSize, type Server } from 'node:http'
+import { Socket } from 'node:net'
+import { MAX_BARE_HEAD_BYTES, parseRequestHead, type RequestHead } from './request-head.js'
 
 /** An `error` or `timeout` listener that ends its socket (`this`): one function for every socket. */
 function destroySelf(this: Socket): void {
@@ -11,7 +11,7 @@ function destroySelf(this: Socket): void {
 export interface Front {
   /** Ends the sockets yet to send a byte: on a drain, as node:http's `closeIdleConnections()`. */
   closeWaiting(): void
-  /** Ends every socket it holds: those yet to send a byte and those it took. */
+  /** Ends every socket it holds (those yet to send a byte and those it took), and any that comes from now on. */
   destroy(): void
 }
 
@@ -47,8 +47,13 @@ export function frontEventStreams(
   }
   fronted.add(server)
   const http = listeners[0] as (this: Server, socket: Socket) => void
+  // node:http's own limit, if set lower than ours, holds for a head the front reads too.
+  const own = (server as { maxHeaderSize?: number }).maxHeaderSize
+  const maxBytes = Math.min(MAX_BARE_HEAD_BYTES, own || maxHeaderSize)
   const waiting = new Set<Socket>()
   const taken = new Set<Socket>()
+  // Set by destroy(): the signaling server is closing, while the server may still accept.
+  let closed = false
   function forget(this: Socket): void {
     waiting.delete(this)
     taken.delete(this)
@@ -57,7 +62,7 @@ export function frontEventStreams(
     this.setTimeout(0)
     this.off('timeout', destroySelf)
     waiting.delete(this)
-    const head = parseRequestHead(chunk)
+    const head = parseRequestHead(chunk, maxBytes)
     let took: boolean
     try {
       took = head !== undefined && take(head, this)
@@ -82,6 +87,9 @@ export function frontEventStreams(
   }
   server.off('connection', http)
   server.on('connection', (socket: Socket) => {
+    // Something other than a TCP socket, emitted by hand (node:http takes any Duplex): node:http's.
+    if (!(socket instanceof Socket)) return http.call(server, socket)
+    if (closed) return socket.destroy()
     waiting.add(socket)
     socket.on('close', forget)
     socket.on('error', destroySelf)
@@ -96,6 +104,7 @@ export function frontEventStreams(
       for (const socket of waiting) socket.destroy()
     },
     destroy() {
+      closed = true
       for (const socket of [...waiting, ...taken]) socket.destroy()
     },
   }

@@ -150,5 +150,8 @@ export function sendRefusal(response: ServerResponse | Socket, refusal: Refusal,
     return
   }
   const length = String(Buffer.byteLength(body))
-  response.end(bareHead(status, { ...all, 'content-length': length, connection: 'close' }) + body)
+  response.write(bareHead(status, { ...all, 'content-length': length, connection: 'close' }) + body)
+  // Closed once written: node:http's sockets are half-open, and `end()` alone would wait for the
+  // client's own end, maybe forever (a client that never sends it would keep its fd).
+  response.destroySoon()
 }

@@ -60,9 +60,10 @@ export interface SignalingServer {
   /**
    * Answers event-stream subscriptions to `server` on the bare socket, before node:http parses
    * them: a held stream then costs some 5 KB less (no parser, request or response kept for it).
-   * Only a GET whose whole head arrives in one read, in a plain subset of HTTP/1.1, is taken;
-   * every other request (a POST, an upgrade, a head in pieces, a route not ours) reaches
-   * node:http and your handlers exactly as it came. For a plain `node:http` server (not https)
+   * Only a connection's first request, a GET whose whole head arrives in one read in a plain
+   * subset of HTTP/1.1, is taken; every other request (a POST, an upgrade, a head in pieces, a
+   * route not ours, anything on a connection node:http has) reaches node:http and your handlers
+   * exactly as it came. For a plain `node:http` server (not https)
    * with no `connection` listener of your own, called before it listens;
    * {@link startSignalingServer} and the CLI do it for the server they create.
    *
@@ -303,8 +304,15 @@ export function createSignalingServer(options: ServerOptions = {}): SignalingSer
     const request = new IncomingMessage(socket)
     request.method = 'GET'
     request.url = head.url
-    request.headers = head.headers
-    request.rawHeaders = head.rawHeaders
+    // As node:http's parser hands them over, so that `headers` and `headersDistinct` are built
+    // as node:http builds them (an `authorize` of yours sees the same object); set by hand
+    // where that method is gone.
+    const lines = request as unknown as { _addHeaderLines?: (lines: string[], count: number) => void }
+    if (typeof lines._addHeaderLines === 'function') lines._addHeaderLines(head.rawHeaders, head.rawHeaders.length)
+    else {
+      request.rawHeaders = head.rawHeaders
+      request.headers = head.headers
+    }
     request.httpVersion = '1.1'
     request.httpVersionMajor = 1
     request.httpVersionMinor = 1

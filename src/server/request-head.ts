@@ -21,8 +21,18 @@ const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([ -~\t]*?)[ \t]*$/
 // Bytes the subset takes: visible ASCII, space, tab, CR and LF. Anything else (obs-text, NUL,
 // a bare CR inside a line, DEL) is for node:http to judge.
 const OUTSIDE = /[^\t\r\n -~]/
-/** Headers that mean a body, an upgrade or an expectation: node:http's business. */
-const NOT_BARE = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect'])
+/**
+ * Headers that mean a body, an upgrade or an expectation: node:http's business. And `__proto__`,
+ * which a plain object cannot hold as a header: node:http decides what it is.
+ */
+const NOT_BARE = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect', '__proto__'])
+
+/**
+ * A copy of `text` of its own. A substring (a line of the head, a value in it) is, in V8, a view
+ * that keeps the whole head alive: a `Last-Event-ID` held for a stream's life would hold its
+ * cookies too.
+ */
+const own = (text: string) => Buffer.from(text, 'latin1').toString('latin1')
 
 /**
  * Reads `chunk` as exactly one complete GET head and nothing after it; `undefined` for anything
@@ -33,16 +43,15 @@ const NOT_BARE = new Set(['content-length', 'transfer-encoding', 'upgrade', 'exp
  * parseRequestHead(Buffer.from('GET /signal/r?peer=a HTTP/1.1\r\nHost: x\r\n\r\n'))
  * // { url: '/signal/r?peer=a', headers: { host: 'x' }, rawHeaders: ['Host', 'x'] }
  */
-export function parseRequestHead(chunk: Buffer): RequestHead | undefined {
+export function parseRequestHead(chunk: Buffer, maxBytes = MAX_BARE_HEAD_BYTES): RequestHead | undefined {
   const end = chunk.indexOf('\r\n\r\n')
-  if (end < 0 || end + 4 !== chunk.length || chunk.length > MAX_BARE_HEAD_BYTES) return undefined
+  if (end < 0 || end + 4 !== chunk.length || chunk.length > maxBytes) return undefined
   const text = chunk.toString('latin1', 0, end)
   if (OUTSIDE.test(text)) return undefined
   const lines = text.split('\r\n')
   const url = REQUEST_LINE.exec(lines[0] as string)?.[1]
   if (url === undefined) return undefined
-  // No prototype: a header named `constructor` or `__proto__` is a header like any other.
-  const headers: Record<string, string> = Object.create(null)
+  const headers: Record<string, string> = {}
   const rawHeaders: string[] = []
   for (let i = 1; i < lines.length; i++) {
     // A lone CR or LF inside a line, or a folded line (leading blank), fails the pattern.
@@ -50,10 +59,11 @@ export function parseRequestHead(chunk: Buffer): RequestHead | undefined {
     if (!header) return undefined
     const [, name = '', value = ''] = header
     const key = name.toLowerCase()
-    if (NOT_BARE.has(key) || key in headers) return undefined
-    headers[key] = value
-    rawHeaders.push(name, value)
+    if (NOT_BARE.has(key) || Object.hasOwn(headers, key)) return undefined
+    const copy = own(value)
+    headers[key] = copy
+    rawHeaders.push(own(name), copy)
   }
   // node:http answers a request without Host with 400; so does the front, by handing it over.
-  return headers.host === undefined ? undefined : { url, headers, rawHeaders }
+  return headers.host === undefined ? undefined : { url: own(url), headers, rawHeaders }
 }

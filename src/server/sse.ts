@@ -1,5 +1,5 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import type { Entry } from './admission.js'
 import { TurnCorks } from './cork.js'
 import { bareHead } from './http-errors.js'
@@ -85,14 +85,24 @@ class Stream {
   /** Said before the end, so the client backs off instead of taking the id straight back. */
   close(): void {
     this.write('event: replaced\ndata: {}\n\n')
-    this.response.end()
+    this.#finish()
   }
 
   /** A restart: the client reconnects within `retry` ms (to another process), resuming from its last id. */
   restart(): void {
     const { retryMs } = this.streams.options
     this.write(`retry: ${retryMs}\nevent: restart\ndata: {"retry":${retryMs}}\n\n`)
-    this.response.end()
+    this.#finish()
+  }
+
+  /**
+   * Ends the answer. A bare socket is closed too once its last bytes are out: node:http's sockets
+   * are half-open, and `end()` alone would wait for the client's own end, maybe forever.
+   */
+  #finish(): void {
+    const { response } = this
+    if (response instanceof Socket) response.destroySoon()
+    else response.end()
   }
 
   end(): void {

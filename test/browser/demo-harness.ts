@@ -2,10 +2,12 @@
 // drive it from Playwright (Chromium) and from puppeteer (Firefox), so a
 // suite can pair tabs of different browsers. Needs the built dist/.
 import { createServer } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Page as PlaywrightPage } from 'playwright-core'
 import type { Page as PuppeteerPage } from 'puppeteer-core'
 import { expect } from 'vitest'
 import { createSignalingServer, listen, serveStatic } from '../../src/server/index'
+import { parseRequestHead } from '../../src/server/request-head'
 
 /** Generous: a connection takes well under a second here, a reconnect after a reload a few seconds at most. */
 export const TIMEOUT = 20_000
@@ -18,7 +20,10 @@ export type Transport = 'broadcast' | 'sse' | 'websocket'
 export interface DemoServer {
   /** `http://127.0.0.1:PORT/` */
   url: string
-  /** What reached the signaling routes for `room`: `GET`, `POST` and `UPGRADE`, one entry each. */
+  /**
+   * What reached the signaling routes for `room`: `GET`, `POST` and `UPGRADE`, one entry each
+   * (a `GET` the front took on the bare socket too).
+   */
   signalingSeen(room: string): string[]
   /**
    * Requests answered with an error status since the last call (a missing
@@ -29,7 +34,11 @@ export interface DemoServer {
   close(): Promise<void>
 }
 
-/** The demo, the build and the signaling server on one loopback port, like `politely-server --static demo`. */
+/**
+ * The demo, the build and the signaling server on one loopback port, like `politely-server --static demo`:
+ * event streams on the bare socket ({@link SignalingServer.takeEventStreams}), so pages' EventSources
+ * meet that path.
+ */
 export async function startDemoServer(): Promise<DemoServer> {
   const signaling = createSignalingServer()
   const files = serveStatic({
@@ -50,6 +59,16 @@ export async function startDemoServer(): Promise<DemoServer> {
     seen.push({ method: 'UPGRADE', path: (request.url ?? '').split('?')[0] as string })
     if (!signaling.upgrade(request, socket, head)) socket.destroy()
   })
+  signaling.takeEventStreams(server)
+  // A request the front takes never reaches the handler above: seen here, by the front's own test of
+  // a first read (a whole plain GET head), which is also what keeps it from being counted twice.
+  server.on('connection', (socket: Socket) =>
+    socket.once('data', (chunk: Buffer) => {
+      const head = parseRequestHead(chunk)
+      const path = head?.url.split('?')[0] ?? ''
+      if (head && path.startsWith('/signal/') && !path.endsWith('/ice-servers')) seen.push({ method: 'GET', path })
+    }),
+  )
   const port = await listen(server, 0, '127.0.0.1')
   return {
     url: `http://127.0.0.1:${port}/`,

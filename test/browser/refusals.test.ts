@@ -3,15 +3,22 @@
 // that an allowed cross-origin page really connects (preflight and all), and
 // that a third page in a 1:1 room never breaks the pair, over every transport.
 import { createServer, type Server } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { createSignalingServer, listen, type ServerOptions, serveStatic } from '../../src/server/index'
+import { parseRequestHead } from '../../src/server/request-head'
 import { freePort } from '../support/ports'
 import { describeBrowser, launchChromium } from './chromium'
 
 type Transport = 'sse' | 'websocket' | 'broadcast'
 
-/** Signaling and the test pages on one port (same origin), or the pages alone. */
+/**
+ * Signaling and the test pages on one port (same origin), or the pages alone. Signaling takes
+ * event streams on the bare socket, as the CLI does; `bareStreams()` counts the subscriptions
+ * that came as a connection's first read, which the front takes (a page's own origin mostly
+ * reuses a connection its page loaded on: node:http's).
+ */
 async function start(options: ServerOptions | undefined) {
   const signaling = options && createSignalingServer(options)
   const files = serveStatic({ '/': 'test/browser/fixtures', '/dist/': 'dist' })
@@ -21,9 +28,19 @@ async function start(options: ServerOptions | undefined) {
   server.on('upgrade', (request, socket, head) => {
     if (!signaling?.upgrade(request, socket, head)) socket.destroy()
   })
+  let bare = 0
+  if (signaling) {
+    signaling.takeEventStreams(server)
+    server.on('connection', (socket: Socket) =>
+      socket.once('data', (chunk: Buffer) => {
+        if (parseRequestHead(chunk)?.url.startsWith('/signal/')) bare++
+      }),
+    )
+  }
   const port = await listen(server, 0, '127.0.0.1')
   return {
     origin: `http://127.0.0.1:${port}`,
+    bareStreams: () => bare,
     async close() {
       await signaling?.close()
       server.closeAllConnections()
@@ -87,6 +104,7 @@ describeBrowser('refusals, CORS and the third peer in Chromium', () => {
       const room = uniqueRoom()
       const [a, b] = [await page(friend.origin), await page(friend.origin)]
       const url = `${strict.origin}/signal`
+      const bareBefore = strict.bareStreams()
       expect(await Promise.all([startPeer(a, { url, room, transport }), startPeer(b, { url, room, transport })])).toEqual([
         'started',
         'started',
@@ -96,6 +114,8 @@ describeBrowser('refusals, CORS and the third peer in Chromium', () => {
       await send(a, 'across origins')
       await b.waitForFunction(() => (window as unknown as { log: string[] }).log.includes('message across origins'))
       expect([...(await log(a)), ...(await log(b))].filter((line) => line.startsWith('error'))).toEqual([])
+      // Each page's EventSource was its first request to the signaling origin: answered on the bare socket.
+      if (transport === 'sse') expect(strict.bareStreams() - bareBefore).toBeGreaterThanOrEqual(2)
     })
 
     test(`${transport}: authorize says no: forbidden`, async () => {

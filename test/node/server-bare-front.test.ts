@@ -15,8 +15,9 @@ class RawClient {
   text = ''
   closed = false
   readonly socket: Socket
-  constructor(port: number) {
-    this.socket = connect(port, '127.0.0.1')
+  /** `halfOpen`: the client never ends its side by itself, as a client that is gone or hostile. */
+  constructor(port: number, halfOpen = false) {
+    this.socket = connect({ port, host: '127.0.0.1', allowHalfOpen: halfOpen })
     this.socket.setNoDelay(true)
     this.socket.on('data', (data) => {
       this.text += data.toString('latin1')
@@ -100,11 +101,12 @@ describe('parseRequestHead: the subset the bare front takes', () => {
     expect(parse(text)).toBeUndefined()
   })
 
-  test('a header named __proto__ or constructor is a header, not the prototype', () => {
-    const parsed = parse('GET / HTTP/1.1\r\nHost: x\r\n__proto__: a\r\nconstructor: b\r\n\r\n')
-    expect(Object.getOwnPropertyDescriptor(parsed?.headers, '__proto__')?.value).toBe('a')
-    expect(parsed?.headers.constructor).toBe('b')
-    expect(Object.getPrototypeOf(parsed?.headers)).toBe(null)
+  test('a header named constructor is a header; one named __proto__, which no plain object holds, goes to node:http', () => {
+    const parsed = parse('GET / HTTP/1.1\r\nHost: x\r\nconstructor: b\r\nHasOwnProperty: c\r\n\r\n')
+    expect(Object.getOwnPropertyDescriptor(parsed?.headers, 'constructor')?.value).toBe('b')
+    expect(Object.getOwnPropertyDescriptor(parsed?.headers, 'hasownproperty')?.value).toBe('c')
+    expect(parse('GET / HTTP/1.1\r\nHost: x\r\n__proto__: a\r\n\r\n')).toBeUndefined()
+    expect(parse('GET / HTTP/1.1\r\nHost: x\r\n__PROTO__: a\r\n\r\n')).toBeUndefined()
   })
 })
 
@@ -248,7 +250,13 @@ describe('the bare-socket front of the reference server', () => {
 
 describe('takeEventStreams on a server of your own', () => {
   test('a client that never sends is cut after headersTimeout; close() ends bare streams and silent sockets', async () => {
-    const signaling = createSignalingServer({ authorize: (request) => request.headers.cookie === 'member=1' })
+    // authorize sees the request as node:http would build it: headers with Object's prototype, headersDistinct.
+    const signaling = createSignalingServer({
+      authorize: (request) =>
+        typeof request.headers.hasOwnProperty === 'function' &&
+        request.headersDistinct.cookie?.[0] === 'member=1' &&
+        request.headers.cookie === 'member=1',
+    })
     const http = createHttpServer()
     signaling.attach(http)
     http.headersTimeout = 300
@@ -295,6 +303,46 @@ describe('takeEventStreams on a server of your own', () => {
     const late = await new RawClient(port).send(head(`/signal/drain?peer=b&token=${token('b')}`))
     await late.closedByServer('a subscription while draining')
     expect(statusOf(late.text)).toBe(503)
+    await signaling.close()
+    // Still listening (headersTimeout 10 s): a connection now is closed at once, not held for its first read.
+    const afterClose = await new RawClient(port).connected()
+    await afterClose.closedByServer('a connection after close(), the server still listening')
+    await new Promise<void>((resolve) => http.close(() => resolve()))
+  })
+
+  test('a client that never ends its side: a refusal and a restart still close the connection (no fd kept)', async () => {
+    const signaling = createSignalingServer({ maxConnectionsPerAddress: 1 })
+    const http = createHttpServer()
+    signaling.attach(http)
+    signaling.takeEventStreams(http)
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    const { port } = http.address() as { port: number }
+    const connections = () => new Promise<number>((resolve) => http.getConnections((_, count) => resolve(count)))
+    const member = await new RawClient(port, true).send(head(`/signal/open?peer=a&token=${token('a')}`))
+    await member.read('event: welcome', 'the member')
+    const refused = await new RawClient(port, true).send(head(`/signal/open?peer=b&token=${token('b')}`))
+    await refused.read('"too-many-connections"', 'the refusal')
+    await until(async () => (await connections()) === 1, 'the refused connection to be closed by the server', 5000)
+    const drained = signaling.drain()
+    await member.read('event: restart', 'the restart')
+    await until(async () => (await connections()) === 0, 'the restarted stream closed by the server', 5000)
+    await drained
+    member.close()
+    refused.close()
+    await signaling.close()
+    await new Promise<void>((resolve) => http.close(() => resolve()))
+  })
+
+  test("a server's lower maxHeaderSize holds on the bare path too: node:http answers 431", async () => {
+    const signaling = createSignalingServer()
+    const http = createHttpServer({ maxHeaderSize: 1024 })
+    signaling.attach(http)
+    signaling.takeEventStreams(http)
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    const { port } = http.address() as { port: number }
+    const big = await new RawClient(port).send(head(`/signal/big?peer=a&token=${token('a')}`, `X-Pad: ${'p'.repeat(2000)}\r\n`))
+    await big.closedByServer('a 2 KB head')
+    expect(statusOf(big.text)).toBe(431)
     await signaling.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
   })
