@@ -192,18 +192,15 @@ export async function serveEvents(
     // Proxies such as nginx buffer responses unless told not to; an event stream must flow.
     'x-accel-buffering': 'no',
   }
-  let sink: Sink
   if (answer instanceof ServerResponse) {
     answer.writeHead(200, { ...head, connection: 'keep-alive' })
     answer.socket?.setNoDelay(true)
-    sink = answer
   } else {
     // No length and no chunked framing: the events run until the connection closes.
     answer.setNoDelay(true)
     answer.write(bareHead(200, { ...head, connection: 'close' }))
-    sink = answer
   }
-  const stream = new Stream(sink, streams)
+  const stream = new Stream(answer, streams)
   const { retryMs, turn } = streams.options
   const welcome = { peer: target.peer, ...(turn && iceServersFor(turn, target.peer)) }
   stream.write(`retry: ${retryMs}\nevent: welcome\ndata: ${JSON.stringify(welcome)}\n\n`)
@@ -212,6 +209,6 @@ export async function serveEvents(
   // Ended when its admission leaves: when the response closes, or its socket does (a pipelined
   // request's response never closes if the client leaves first).
   entry.holder = stream
-  if (sink.destroyed || request.socket.destroyed) stream.end()
+  if (answer.destroyed || request.socket.destroyed) stream.end()
   else streams.add(stream)
 }
