@@ -44,7 +44,8 @@ const SIZES = [2, 4, 6, 8]
 const ONLY = new RegExp(process.env.ONLY ?? '')
 const ROOT = new URL('..', import.meta.url).pathname
 /**
- * TRACE=1 prints, for every reload and late-joiner run, each page's timeline (signals, states, probes) from its start;
+ * TRACE=1 prints, for every run (mesh, reload, late joiner), each page's timeline (signals, states, probes, the main
+ * thread's long tasks) from its start; with LAG=ms the servers print their event-loop stalls longer than that;
  * TRACE=phases prints, per politely reload, only where the reloaded page's time went (medians at the end).
  */
 const TRACE = process.env.TRACE
@@ -209,7 +210,10 @@ async function meshOnce(lib, setting, n) {
   try {
     const since = Date.now()
     const ids = await joinAll(pages)
-    return await linksUp(fullMesh(pages, ids), since, `${LIBS[lib]}, ${setting.label}, N=${n}`)
+    const label = `${LIBS[lib]}, ${setting.label}, N=${n}`
+    const ms = await linksUp(fullMesh(pages, ids), since, label)
+    if (TRACE === '1' && !(ms < TRACE_OVER)) await printTrace(`${label}: ${fmt(ms)}`, pages, ids, since)
+    return ms
   } finally {
     await close()
   }

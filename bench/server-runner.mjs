@@ -5,6 +5,8 @@
 //
 // politely-redis: politely on a RedisHub at options.redisUrl (the other options go to both).
 //
+// LAG=ms (in the environment): prints each event-loop stall longer than that, with its Date.now().
+//
 // IPC: sends { type: 'ready', port } once listening; answers { type: 'stats', id }
 // with memory (after a GC), peak RSS, CPU time and open file descriptors; exits on { type: 'exit' } (so --cpu-prof can write its
 // profile) or as soon as the parent is gone, so it can never outlive the bench.
@@ -14,6 +16,16 @@ import http from 'node:http'
 const [kind, json = '{}'] = process.argv.slice(2)
 const options = JSON.parse(json)
 process.on('disconnect', () => process.exit(0))
+// LAG=ms: prints each event-loop stall longer than that (a timer due every 10 ms, late), with Date.now().
+if (process.env.LAG) {
+  let last = Date.now()
+  setInterval(() => {
+    const now = Date.now()
+    if (now - last - 10 > Number(process.env.LAG))
+      process.stderr.write(`${kind} server: event loop late ${now - last - 10} ms at ${now}\n`)
+    last = now
+  }, 10).unref()
+}
 
 async function start() {
   if (kind === 'politely') {
