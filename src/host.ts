@@ -71,6 +71,17 @@ export function repeat(interval: number, announce: () => unknown): () => void {
   return () => clearTimeout(timer)
 }
 
+/**
+ * Starts the WebRTC stack while signaling connects: a browser starts it (threads, network monitor)
+ * with a page's first RTCPeerConnection, 20-45 ms in headless Chromium and several times that on a
+ * busy page, and the first link would wait for it after the first hello. One made and closed does it.
+ */
+export function warmUp(RTCPeerConnection: typeof globalThis.RTCPeerConnection): void {
+  try {
+    new RTCPeerConnection().close()
+  } catch {}
+}
+
 /** Calls `close` when the page goes away (no-op outside a browser). Returns the function that stops it. */
 export function onPageHide(close: (event: PageTransitionEvent) => void): () => void {
   globalThis.addEventListener?.('pagehide', close)

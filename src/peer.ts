@@ -2,7 +2,18 @@ import mitt, { type Emitter } from 'mitt'
 import { closedError, type Payload } from './channels.js'
 import { PolitelyError } from './errors.js'
 import type { CloseReason, PeerEvents, PeerState, ReconnectReason } from './events.js'
-import { channelSpecs, DEFAULT_CHANNEL, onPageHide, parse, queueOf, repeat, sendSignal, subscribe, validSetup } from './host.js'
+import {
+  channelSpecs,
+  DEFAULT_CHANNEL,
+  onPageHide,
+  parse,
+  queueOf,
+  repeat,
+  sendSignal,
+  subscribe,
+  validSetup,
+  warmUp,
+} from './host.js'
 import { randomId } from './ids.js'
 import { Link, type LinkHost } from './link.js'
 import { Media } from './media.js'
@@ -327,7 +338,7 @@ export class PerfectNegotiationPeer {
       this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
       link.start()
     }
-    await signaler.connect(this.id, {
+    const connected = signaler.connect(this.id, {
       error: (error) => this.#emitter.emit('error', error),
       // Messages may have been lost while signaling was down: tell the remote our session again.
       reset: () => link.hello(),
@@ -337,6 +348,9 @@ export class PerfectNegotiationPeer {
         link.progress()
       },
     })
+    // The first connection waits for its ICE servers (the signaler's, say): the stack need not.
+    if (!link.current?.pc) warmUp(this.#options.RTCPeerConnection)
+    await connected
     if (this.#currentState === 'closed') return
     this.#setState('waiting')
     link.hello()

@@ -7,7 +7,18 @@ import mitt, { type Emitter } from 'mitt'
 import { closedError, type Payload } from './channels.js'
 import { PolitelyError } from './errors.js'
 import type { PeerEvents, PeerState } from './events.js'
-import { channelSpecs, DEFAULT_CHANNEL, onPageHide, parse, queueOf, repeat, sendSignal, subscribe, validSetup } from './host.js'
+import {
+  channelSpecs,
+  DEFAULT_CHANNEL,
+  onPageHide,
+  parse,
+  queueOf,
+  repeat,
+  sendSignal,
+  subscribe,
+  validSetup,
+  warmUp,
+} from './host.js'
 import { randomId } from './ids.js'
 import { Link, type LinkHost } from './link.js'
 import { Media } from './media.js'
@@ -344,7 +355,7 @@ export class Room {
   async #run(): Promise<void> {
     const { signaler, helloInterval, leaveAfter } = this.#options
     if (!this.#cleanup.length) this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
-    await signaler.connect(this.id, {
+    const connected = signaler.connect(this.id, {
       error: (error) => this.#emitter.emit('error', error),
       // Messages may have been lost while signaling was down: everyone hears our sessions again.
       reset: () => this.#announce(true),
@@ -358,6 +369,8 @@ export class Room {
         }
       },
     })
+    warmUp(this.#options.RTCPeerConnection)
+    await connected
     if (this.#closed) return
     this.#announce(true)
     this.#makeSpares()

@@ -4,6 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler, type PolitelyError, type Signaler } from '../../src/index'
 import { type ChaosOptions, chaos, cuttable } from '../support/chaos'
+import { counting as countingConnections } from '../support/recording'
 import { fullMesh, isFullMesh, leftWith, type Member, makeMember } from '../support/rooms'
 import { ADAPTERS, startServer } from '../support/server'
 import { type Stack, uniqueRoom, weriftStack, wrtcStack } from '../support/stacks'
@@ -259,27 +260,7 @@ describe('room edges (wrtc)', () => {
     },
   )
 
-  /** The stack's RTCPeerConnection, recording every connection made and every one closed. */
-  const counting = () => {
-    const Base = wrtc.options().RTCPeerConnection as typeof RTCPeerConnection
-    const made: RTCPeerConnection[] = []
-    const closed: RTCPeerConnection[] = []
-    // A constructor that hands back the stack's own connection (`new` returns what a constructor returns).
-    class Counting {
-      constructor(config?: RTCConfiguration) {
-        const pc = new Base(config)
-        made.push(pc)
-        const close = pc.close.bind(pc)
-        pc.close = () => {
-          closed.push(pc)
-          close()
-        }
-        // biome-ignore lint/correctness/noConstructorReturn: the point of this wrapper
-        return pc
-      }
-    }
-    return { Counting: Counting as unknown as typeof RTCPeerConnection, made, closed }
-  }
+  const counting = () => countingConnections(wrtc.options().RTCPeerConnection as typeof RTCPeerConnection)
 
   test('a newcomer over BroadcastChannel links on connections made while it waited for the first offer, one per seat; those left over are closed at its next announcement', async () => {
     const room = uniqueRoom()
@@ -296,19 +277,22 @@ describe('room edges (wrtc)', () => {
       close: () => late.close(),
     }
     const c = member(room, { RTCPeerConnection: Counting, maxPeers: 4, signaler })
-    await c.start()
+    const starting = c.start()
+    // Made and closed in start() itself, while signaling connects: it started the stack.
+    expect([made.length, closed.length, closed[0] === made[0]]).toEqual([1, 1, true])
+    await starting
     await fullMesh([a, b, c], 'three')
     const links = [a.id, b.id].map((id) => c.connection(id) as RTCPeerConnection)
     // Three seats besides its own: three spares, two of them the links. Links that ignored the spares would have made five.
-    await until(() => closed.length === 1, 'the spare left over closed', 5000)
-    expect(made).toHaveLength(3)
-    expect(links.every((pc) => made.includes(pc) && !closed.includes(pc))).toBe(true)
+    await until(() => closed.length === 2, 'the spare left over closed', 5000)
+    expect(made).toHaveLength(4)
+    expect(links.every((pc) => made.slice(1).includes(pc) && !closed.includes(pc))).toBe(true)
     expect(c.rebuilds).toEqual([])
     await fullMesh([a, b, c], 'three, after')
   })
 
   test.each(ADAPTERS)(
-    'over the server ($name: ICE servers of its own, the members known from its replay) no spare is made',
+    'over the server ($name: ICE servers of its own, the members known from its replay) no spare is made; the stack is started before the welcome',
     async (adapter) => {
       const server = await startServer()
       try {
@@ -318,10 +302,13 @@ describe('room edges (wrtc)', () => {
         await Promise.all([a.start(), b.start()])
         const { Counting, made, closed } = counting()
         const c = member(room, { RTCPeerConnection: Counting, maxPeers: 4, signaler: adapter.make(server.url, room) })
-        await c.start()
+        const starting = c.start()
+        // Made and closed in start() itself, before anything was heard from the server: it started the stack.
+        expect([made.length, closed.length, closed[0] === made[0]]).toEqual([1, 1, true])
+        await starting
         await fullMesh([a, b, c], 'three')
         await new Promise((resolve) => setTimeout(resolve, 700))
-        expect([made.length, closed.length]).toEqual([2, 0])
+        expect([made.length, closed.length]).toEqual([3, 1])
       } finally {
         closeAll()
         await server.close()

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { PerfectNegotiationPeer } from '../../src/index'
+import { counting } from '../support/recording'
 import { ADAPTERS, startServer } from '../support/server'
 import { afterRemoteCloses, makePeer, opened, roundTrip, STACKS, type Stack, uniqueRoom } from '../support/stacks'
 import { until } from '../support/until'
@@ -34,6 +35,41 @@ describe.each(combos)('$name', ({ stack: stackKind, adapter }) => {
     await roundTrip(a, b, 'over the server')
     await roundTrip(b, a, 'and back')
     expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('a first connection that waits for its ICE servers (the server’s, from its welcome; werift: a function) has the stack started meanwhile: one connection made and closed in start()', async () => {
+    const room = uniqueRoom()
+    const { Counting, made, closed } = counting(stack.options().RTCPeerConnection as typeof RTCPeerConnection)
+    // werift's own STUN server (nothing may leave the machine), given by a function: the build waits for it too.
+    const list = stack.options().rtcConfig?.iceServers
+    const a = makePeer(stack, room, {
+      signaler: adapter.make(server.url, room),
+      RTCPeerConnection: Counting,
+      rtcConfig: Array.isArray(list) ? { iceServers: () => list } : undefined,
+    })
+    peers.push(a)
+    const b = peer(room)
+    const starting = a.start()
+    // Made and closed in start() itself, before anything was heard from the server.
+    expect([made.length, closed.length, closed[0] === made[0]]).toEqual([1, 1, true])
+    await Promise.all([starting, b.start()])
+    await Promise.all([opened(a), opened(b)])
+    await roundTrip(a, b, 'after the warm-up')
+    expect([made.length, closed.length, a.connection === made[1]]).toEqual([2, 1, true])
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
+
+  test('with ICE servers of its own (a list) the first connection is made at once, and nothing else', async () => {
+    const room = uniqueRoom()
+    const { Counting, made, closed } = counting(stack.options().RTCPeerConnection as typeof RTCPeerConnection)
+    const a = makePeer(stack, room, {
+      signaler: adapter.make(server.url, room),
+      RTCPeerConnection: Counting,
+      rtcConfig: { iceServers: stack.options().rtcConfig?.iceServers ?? [] },
+    })
+    peers.push(a)
+    void a.start()
+    expect([made.length, closed.length, a.connection === made[0]]).toEqual([1, 0, true])
   })
 
   test('close() says bye through the server: the remote reports remote-left, once, and recovers nothing', async () => {
