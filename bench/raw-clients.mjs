@@ -11,7 +11,7 @@ import net from 'node:net'
 const HOST = '127.0.0.1'
 const SDP_KEY = '"sdp":"'
 
-/** The SDP in a frame's text (the first `"sdp":"…"`; bench SDPs hold no quote or escape), or undefined. */
+/** The SDP in a frame's text as it is there, escapes and all (the first `"sdp":"…"`; bench SDPs hold no quote), or undefined. */
 function sdpIn(text) {
   const at = text.indexOf(SDP_KEY)
   if (at < 0) return undefined

@@ -79,11 +79,12 @@ export async function startServer(kind, options = {}, execArgv = []) {
   })
   return {
     port: await within(ready, 10_000, `${kind} server start`),
-    stats: () =>
+    /** Memory (after a full collection), peak RSS, CPU time, open fds; with `cpuOnly`, no collection first. */
+    stats: (cpuOnly = false) =>
       within(
         new Promise((resolve) => {
           answers.set(++asked, resolve)
-          child.send({ type: 'stats', id: asked })
+          child.send({ type: 'stats', id: asked, cpuOnly })
         }),
         10_000,
         `${kind} stats`,
@@ -200,12 +201,40 @@ export const ssePeer = (port, room, id, deliver, fail) =>
 
 // ---- the workload -------------------------------------------------------------------------
 
-const PADDING = 'x'.repeat(SDP_CHARS)
-/** A fixed-size SDP stand-in that starts with its send time. */
+/**
+ * A real SDP's lines (Chromium's offer of a data channel), as the body of every message: their
+ * CRLFs are JSON escapes on the wire, as in every real signaling message (an SDP of 'x's was
+ * cheaper for every server to parse and write than any real one).
+ */
+const SDP_LINES = [
+  'v=0',
+  'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
+  's=-',
+  't=0 0',
+  'a=group:BUNDLE 0',
+  'a=extmap-allow-mixed',
+  'a=msid-semantic: WMS',
+  'm=application 9 UDP/DTLS/SCTP webrtc-datachannel',
+  'c=IN IP4 0.0.0.0',
+  'a=candidate:3131780922 1 udp 2113937151 192.0.2.2 47327 typ host generation 0 network-cost 999',
+  'a=ice-ufrag:Zq3b',
+  'a=ice-pwd:6vBq0p0ZdoH8AbI7bG3Fdl9K',
+  'a=ice-options:trickle',
+  'a=fingerprint:sha-256 4F:1A:7C:D2:93:0B:5E:C8:21:9A:F0:37:6D:B4:E2:58:0C:A1:3F:96:7B:D5:28:E0:4A:9C:13:F7:62:BD:05:8E',
+  'a=setup:actpass',
+  'a=mid:0',
+  'a=sctp-port:5000',
+  'a=max-message-size:262144',
+].join('\r\n')
+/** The send time, right-aligned in this many characters: every message's SDP has the same length and escapes. */
+const TIME_CHARS = 16
+const BODY = SDP_LINES.repeat(Math.ceil(SDP_CHARS / SDP_LINES.length)).slice(0, SDP_CHARS - TIME_CHARS - 1)
+/** A fixed-size SDP that starts with its send time. */
 export function stamp() {
-  const time = performance.now().toFixed(3)
-  return `${time} ${PADDING.slice(time.length + 1)}`
+  return `${performance.now().toFixed(3).padStart(TIME_CHARS)} ${BODY}`
 }
+/** Its length on the wire, where clients find it (in the JSON text, escapes and all). */
+const SDP_WIRE_CHARS = JSON.stringify(stamp()).length - 2
 
 /**
  * PAIRS pairs on running servers: saturated (closed loop, `window` in flight per pair), then
@@ -236,7 +265,7 @@ export async function runRelay({
   }
   const arrived = (pair, sdp) => {
     received++
-    if (sdp.length !== SDP_CHARS) errors++
+    if (sdp.length !== SDP_WIRE_CHARS) errors++
     const sentAt = Number.parseFloat(sdp)
     if (sentAt < pair.lastSent) disordered++
     pair.lastSent = sentAt
@@ -246,14 +275,20 @@ export async function runRelay({
   const drain = async () => {
     for (const deadline = performance.now() + 5000; received < sent && performance.now() < deadline; ) await sleep(20)
   }
-  const serverCpuMs = async () => {
+  /** The servers' CPU time so far (ms); `clocks` gets each server's clock reading (µs, its profile's clock). */
+  const serverCpuMs = async (clocks = []) => {
     let total = 0
-    for (const { cpu } of await Promise.all(servers.map((server) => server.stats()))) total += cpu.user + cpu.system
+    for (const { cpu, now } of await Promise.all(servers.map((server) => server.stats(true)))) {
+      total += cpu.user + cpu.system
+      clocks.push(now)
+    }
     return total / 1000
   }
   const measure = async (seconds) => {
+    const from = []
+    const to = []
     const [server0, backend0, client0, machine0] = [
-      await serverCpuMs(),
+      await serverCpuMs(from),
       (await backendCpuMs?.()) ?? 0,
       process.cpuUsage(),
       machineBusyMs(),
@@ -265,7 +300,7 @@ export async function runRelay({
     samples = undefined
     const elapsed = performance.now() - started
     const [server1, backend1, client1, machine1] = [
-      await serverCpuMs(),
+      await serverCpuMs(to),
       (await backendCpuMs?.()) ?? 0,
       process.cpuUsage(client0),
       machineBusyMs(),
@@ -286,6 +321,8 @@ export async function runRelay({
       clientCpu: clientMs / elapsed,
       // The rest of the machine (other processes, and loopback work done in softirq outside ours).
       otherCpu: Math.max(0, machine1 - machine0 - serverMs - backendMs - clientMs) / elapsed,
+      // Each server's clock at the window's start and end: its profile's samples within are the window's.
+      clocks: servers.map((_, k) => [from[k], to[k]]),
     }
   }
   let pairs = []

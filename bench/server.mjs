@@ -10,8 +10,9 @@
 //   npx rollup -c && node bench/server.mjs
 //   SUBSCRIBERS=10000,20000 WINDOWS=2,32 PAIRS=100 SECONDS=5 WARMUP=1 ROUNDS=2 LIGHT_RATE=1000 node bench/server.mjs
 //   SUBSCRIBERS=0 ONLY=politely   skip part 1; run part 2's matching rows only
-//   PROFILE=1 node bench/server.mjs     …and print each server's GC share and where it spent its CPU (--cpu-prof;
-//                                       after `SOURCEMAP=1 npm run build`, by src/ line)
+//   PROFILE=1 node bench/server.mjs     …and print each server's GC share over the saturated window (its
+//                                       profile's samples between the window's two CPU readings) and where it
+//                                       spent its CPU (--cpu-prof; after `SOURCEMAP=1 npm run build`, by src/ line)
 import { fork } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
@@ -243,6 +244,8 @@ const RELAY_BARS = {
   'politely SSE + POST': { rate: { 2: 0.5, 32: 0.8 } },
 }
 const labelOf = (contender, window) => `${contender.name.replace(/\W+/g, '-')}-w${window}`
+/** Per label, the saturated window's [start, end] on the server's clock (µs): the GC share is read within it. */
+const measuredWindows = new Map()
 
 /** One contender at one window, in a server process of its own (so peak RSS and the profile are that window's). */
 async function relay(contender, window, light) {
@@ -250,6 +253,7 @@ async function relay(contender, window, light) {
   try {
     const connect = contender.connect ?? ((...args) => wsPeer(contender.protocol, ...args))
     const result = await runRelay({ servers: [server], connect, window, light })
+    measuredWindows.set(labelOf(contender, window), result.clocks[0])
     const frame = JSON.stringify(PROTOCOLS[contender.protocol].message('a0', 'room0', 'b0', stamp())).length
     return { name: contender.name, window, frame, ...result }
   } finally {
@@ -348,22 +352,32 @@ async function compare() {
 
 const readProfile = (label) => JSON.parse(readFileSync(join(profileDir, `${label}.cpuprofile`), 'utf8'))
 
-/** Share of the busy (not idle) samples that V8 spent collecting garbage. */
-function gcShare(profile) {
+/**
+ * Share of the busy (not idle) samples that V8 spent collecting garbage, among those taken within
+ * `[from, to]` (µs, the server's clock): the saturated window that msg/s and CPU/msg measure, not
+ * the server's start, its warm-up or the light load after it.
+ */
+function gcShare(profile, [from, to]) {
+  const names = new Map(profile.nodes.map(({ id, callFrame }) => [id, callFrame.functionName]))
   let busy = 0
   let gc = 0
-  for (const { hitCount, callFrame } of profile.nodes) {
-    if (!hitCount || callFrame.functionName === '(idle)') continue
-    busy += hitCount
-    if (callFrame.functionName === '(garbage collector)') gc += hitCount
+  let at = profile.startTime
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i]
+    if (at < from || at > to) continue
+    const name = names.get(profile.samples[i])
+    if (name === '(idle)') continue
+    busy++
+    if (name === '(garbage collector)') gc++
   }
   return gc / Math.max(1, busy)
 }
 
 function printGcShares() {
-  const share = (contender, window) => gcShare(readProfile(labelOf(contender, window)))
+  const share = (contender, window) =>
+    gcShare(readProfile(labelOf(contender, window)), measuredWindows.get(labelOf(contender, window)))
   printTable([
-    ['GC share of busy CPU', ...WINDOWS.map((window) => `window ${window}`)],
+    ['GC share of busy CPU (saturated window)', ...WINDOWS.map((window) => `window ${window}`)],
     ...CONTENDERS.map((contender) => [contender.name, ...WINDOWS.map((window) => percent(share(contender, window)))]),
   ])
   const [ws, peerjs] = [ALL[0], ALL[2]]
