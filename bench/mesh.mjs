@@ -212,7 +212,7 @@ async function meshOnce(lib, setting, n) {
     const ids = await joinAll(pages)
     const label = `${LIBS[lib]}, ${setting.label}, N=${n}`
     const ms = await linksUp(fullMesh(pages, ids), since, label)
-    if (TRACE === '1' && !(ms < TRACE_OVER)) await printTrace(`${label}: ${fmt(ms)}`, pages, ids, since)
+    if (TRACE && TRACE !== 'phases' && !(ms < TRACE_OVER)) await printTrace(`${label}: ${fmt(ms)}`, pages, ids, since)
     return ms
   } finally {
     await close()

@@ -202,9 +202,10 @@ export const ssePeer = (port, room, id, deliver, fail) =>
 // ---- the workload -------------------------------------------------------------------------
 
 /**
- * A real SDP's lines (Chromium's offer of a data channel), as the body of every message: their
- * CRLFs are JSON escapes on the wire, as in every real signaling message (an SDP of 'x's was
- * cheaper for every server to parse and write than any real one).
+ * A real SDP's lines (Chromium's offer of a data channel, 552 characters), repeated and cut to
+ * make the body of every message: their CRLFs are JSON escapes on the wire, one every 30-odd
+ * characters as in every real signaling message (an SDP of 'x's was cheaper for every server to
+ * parse and write than any real one).
  */
 const SDP_LINES = [
   'v=0',

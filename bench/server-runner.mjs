@@ -7,8 +7,9 @@
 //
 // LAG=ms (in the environment): prints each event-loop stall longer than that, with its Date.now().
 //
-// IPC: sends { type: 'ready', port } once listening; answers { type: 'stats', id }
-// with memory (after a GC), peak RSS, CPU time and open file descriptors; exits on { type: 'exit' } (so --cpu-prof can write its
+// IPC: sends { type: 'ready', port } once listening; answers { type: 'stats', id, cpuOnly }
+// with memory (after a full collection, unless cpuOnly), peak RSS, CPU time, open file descriptors and
+// `now` (µs, the monotonic clock of --cpu-prof's samples); exits on { type: 'exit' } (so --cpu-prof can write its
 // profile) or as soon as the parent is gone, so it can never outlive the bench.
 import { readdirSync, readFileSync } from 'node:fs'
 import http from 'node:http'

@@ -74,11 +74,15 @@ export function repeat(interval: number, announce: () => unknown): () => void {
 /**
  * Starts the WebRTC stack while signaling connects: a browser starts it (threads, network monitor)
  * with a page's first RTCPeerConnection, 20-45 ms in headless Chromium and several times that on a
- * busy page, and the first link would wait for it after the first hello. One made and closed does it.
+ * busy page, and the first link would wait for it after the first hello. One connection, made now
+ * and closed a second after `connected` settles: a stack that stops when its last connection
+ * closes (node-webrtc) keeps running until the first real one is there.
  */
-export function warmUp(RTCPeerConnection: typeof globalThis.RTCPeerConnection): void {
+export function warmUp(RTCPeerConnection: typeof globalThis.RTCPeerConnection, connected: Promise<unknown>): void {
   try {
-    new RTCPeerConnection().close()
+    const pc = new RTCPeerConnection()
+    const close = () => setTimeout(() => pc.close(), 1000)
+    connected.then(close, close)
   } catch {}
 }
 

@@ -223,7 +223,9 @@ export class PerfectNegotiationPeer {
   /**
    * Connects the signaler and announces this peer; negotiation starts when a
    * remote answers. Resolves once signaling is up, not when the remote is
-   * connected: listen to `open` for that.
+   * connected: listen to `open` for that. A first connection that waits for its ICE servers
+   * (the server's, a function) has the stack started meanwhile: one `RTCPeerConnection` with no
+   * configuration, closed a second after signaling is up.
    */
   start(): Promise<void> {
     if (this.#currentState === 'closed') return Promise.reject(closedError())
@@ -349,7 +351,7 @@ export class PerfectNegotiationPeer {
       },
     })
     // The first connection waits for its ICE servers (the signaler's, say): the stack need not.
-    if (!link.current?.pc) warmUp(this.#options.RTCPeerConnection)
+    if (!link.current?.pc) warmUp(this.#options.RTCPeerConnection, connected)
     await connected
     if (this.#currentState === 'closed') return
     this.#setState('waiting')

@@ -225,7 +225,11 @@ export class Room {
     return subscribe(this.#emitter, type, handler)
   }
 
-  /** Connects the signaler and announces this member; links follow as members answer. Resolves once signaling is up. */
+  /**
+   * Connects the signaler and announces this member; links follow as members answer. Resolves once
+   * signaling is up. Over a signaler that brings ICE servers (the reference server), the stack is
+   * started meanwhile: one `RTCPeerConnection` with no configuration, closed a second after signaling is up.
+   */
   start(): Promise<void> {
     if (this.#closed) return Promise.reject(closedError())
     this.#started ??= this.#run().catch((error) => {
@@ -353,7 +357,7 @@ export class Room {
   }
 
   async #run(): Promise<void> {
-    const { signaler, helloInterval, leaveAfter } = this.#options
+    const { signaler, helloInterval, leaveAfter, rtcConfig, RTCPeerConnection } = this.#options
     if (!this.#cleanup.length) this.#cleanup.push(signaler.subscribe((raw) => this.#receive(raw)))
     const connected = signaler.connect(this.id, {
       error: (error) => this.#emitter.emit('error', error),
@@ -369,11 +373,14 @@ export class Room {
         }
       },
     })
-    warmUp(this.#options.RTCPeerConnection)
+    // Spares (their ICE servers known before any member is) start the stack themselves, once
+    // connected: at once over BroadcastChannel, where a warm-up would only hold our hello back.
+    const spares = !signaler.iceServers && typeof rtcConfig?.iceServers !== 'function'
+    if (!spares) warmUp(RTCPeerConnection, connected)
     await connected
     if (this.#closed) return
     this.#announce(true)
-    this.#makeSpares()
+    if (spares) this.#makeSpares()
     this.#cleanup.push(
       repeat(helloInterval, () => {
         this.#dropSpares()
@@ -401,7 +408,7 @@ export class Room {
    * reloading: about 10 % sooner to the full mesh.
    */
   #makeSpares(): void {
-    const { RTCPeerConnection, rtcConfig, signaler, maxPeers } = this.#options
+    const { RTCPeerConnection, rtcConfig, maxPeers } = this.#options
     const make = () => {
       if (!this.#closed && !this.#links.size && this.#spares.length < maxPeers - 1) {
         try {
@@ -412,7 +419,7 @@ export class Room {
         setTimeout(make)
       }
     }
-    if (!signaler.iceServers && typeof rtcConfig?.iceServers !== 'function') setTimeout(make)
+    setTimeout(make)
   }
 
   #dropSpares(): void {

@@ -50,12 +50,18 @@ describe.each(combos)('$name', ({ stack: stackKind, adapter }) => {
     peers.push(a)
     const b = peer(room)
     const starting = a.start()
-    // Made and closed in start() itself, before anything was heard from the server.
-    expect([made.length, closed.length, closed[0] === made[0]]).toEqual([1, 1, true])
+    // Made in start() itself, before anything was heard from the server.
+    expect([made.length, closed.length]).toEqual([1, 0])
     await Promise.all([starting, b.start()])
     await Promise.all([opened(a), opened(b)])
     await roundTrip(a, b, 'after the warm-up')
-    expect([made.length, closed.length, a.connection === made[1]]).toEqual([2, 1, true])
+    // Closed a second after signaling was up, once the real connection was there (a stack that stops with its last connection keeps running).
+    await until(() => closed.length === 1, 'the warm-up connection closed', 5000)
+    expect([closed[0] === made[0], made.includes(a.connection as RTCPeerConnection), a.connection === made[0]]).toEqual([
+      true,
+      true,
+      false,
+    ])
     expect([...a.errors, ...b.errors]).toEqual([])
   })
 
@@ -68,7 +74,9 @@ describe.each(combos)('$name', ({ stack: stackKind, adapter }) => {
       rtcConfig: { iceServers: stack.options().rtcConfig?.iceServers ?? [] },
     })
     peers.push(a)
-    void a.start()
+    const starting = a.start()
+    expect([made.length, a.connection === made[0]]).toEqual([1, true])
+    await starting
     expect([made.length, closed.length, a.connection === made[0]]).toEqual([1, 0, true])
   })
 
