@@ -61,14 +61,19 @@ describe.each(STACKS)('$name', ({ name, make }) => {
 
   /**
    * Kills the connection between a sender and a receiver without a `bye`, so both peers rebuild.
-   * libwebrtc: the receiver's RTCPeerConnection closes under it, so whatever was in flight to it
-   * is lost (and the sender's channels close at once). werift notices a closed remote connection
-   * only when ICE consent fails (~30 s), so there the sender's channels close instead (werift
-   * delivers most of what was in flight on a closing channel: little or nothing is lost).
+   * libwebrtc: both RTCPeerConnections close in one synchronous step (what the sender's stack still
+   * held is lost). Not the receiver's alone: the sender's channels would then close from the network,
+   * on libwebrtc's thread, while the sender's JS writes to them, and node-webrtc can crash the
+   * process there (the race the README's `RTCPeerConnection` option names). werift notices a
+   * closed remote connection only when ICE consent fails (~30 s), so there the sender's channels
+   * close instead (werift delivers most of what was in flight on a closing channel: little or
+   * nothing is lost).
    */
   function cut(receiver: ReliablePeer, sender: ReliablePeer): void {
-    if (name === 'wrtc') receiver.connection?.close()
-    else for (const channel of record.channels(sender.connection)) channel.close()
+    if (name === 'wrtc') {
+      receiver.connection?.close()
+      sender.connection?.close()
+    } else for (const channel of record.channels(sender.connection)) channel.close()
   }
 
   /** Collects `message` events of a peer as strings, resolving when `last` arrived. */
@@ -83,18 +88,12 @@ describe.each(STACKS)('$name', ({ name, make }) => {
     return { received, done }
   }
 
-  test('10,000 messages arrive exactly once, in order, across a rebuild and a second one during the resend', async () => {
+  test('10,000 messages arrive exactly once, in order, across a rebuild and a second one right after the reconnect', async () => {
     // A small window keeps the sender close behind the receiver, so the rebuilds fall mid-stream
     // (and werift's SCTP crawls with hundreds of small messages in flight).
     const [a, b] = await pair({ windowSize: 4 * 1024 })
     const rebuilds: string[] = []
     for (const p of [a, b]) p.on('rebuild', ({ reason }) => rebuilds.push(reason))
-    // Every DATA frame that reaches B, below the reliable layer: more than 10,000 means some were sent again.
-    let frames = 0
-    const raw = PerfectNegotiationPeer.prototype.on<'message'>
-    raw.call(b, 'message', ({ data }) => {
-      if (typeof data !== 'string' && new Uint8Array(data)[0] === DATA) frames++
-    })
     let handed = 0
     const sent = range(0, 10_000).map((text) => a.send(text).then(() => handed++))
     let reopenedAt = -1
@@ -104,8 +103,10 @@ describe.each(STACKS)('$name', ({ name, make }) => {
     const cuts: number[] = []
     const { received, done } = collect(b, 'message 9999')
     b.on('message', () => {
-      // Cut B while A has handed over frames B has not seen: they die with the connection, and A
-      // must send them again. The second cut falls on the first message after the reconnect.
+      // Cut while A has handed over frames B has not seen: A must not count them as delivered,
+      // and B must neither lose nor repeat one, whichever of them made it (on libwebrtc, what
+      // reached B's stack before the cut is still delivered; on werift most of what was in
+      // flight). The second cut falls on the first message after the reconnect.
       if (handed <= received.length) return
       if ((cuts.length === 0 && received.length >= 3000) || (cuts.length === 1 && reopenedAt >= 0)) {
         cuts.push(received.length)
@@ -115,8 +116,6 @@ describe.each(STACKS)('$name', ({ name, make }) => {
     expect(await done).toEqual(range(0, 10_000))
     await Promise.all(sent)
     expect(cuts).toHaveLength(2)
-    // Frames were lost with the connections and sent again (see cut()).
-    if (name === 'wrtc') expect(frames).toBeGreaterThan(10_000)
     expect(rebuilds.length).toBeGreaterThanOrEqual(4)
   })
 
@@ -194,8 +193,14 @@ describe.each(STACKS)('$name', ({ name, make }) => {
     const atA: unknown[] = []
     a.on('message', ({ data }) => atA.push(data))
 
-    // B1 starts a big message to A and goes away in the middle of it (its page reloads).
-    b1.on('progress', ({ sent }) => sent >= MiB && b1.state !== 'closed' && b1.close())
+    // B1 starts a big message to A and goes away in the middle of it (its page reloads). On
+    // libwebrtc A's connection to it closes in the same step: from the network, its channels
+    // would close while A's JS acknowledges frames on them (see cut()).
+    b1.on('progress', ({ sent }) => {
+      if (sent < MiB || b1.state === 'closed') return
+      b1.close()
+      if (name === 'wrtc') a.connection?.close()
+    })
     await expect(b1.send(new Uint8Array(4 * MiB))).rejects.toMatchObject({ code: 'closed' })
     // A goes on sending while nobody is there.
     const sent = range(100, 200).map((text) => a.send(text))
@@ -260,7 +265,10 @@ describe.each(STACKS)('$name', ({ name, make }) => {
       expect(got).toHaveLength(2)
       expect(reliable.state).toBe('connected')
     } finally {
+      // Both in one step: a remote close racing the reliable peer's acknowledgements is
+      // node-webrtc's crash (see cut()).
       plain.close()
+      reliable.close()
     }
   })
 
