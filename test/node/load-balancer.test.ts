@@ -140,6 +140,7 @@ describeRequiring(redisServer, 'the scale-out example (docs/scale-out.md)', () =
         const noticed: string[] = []
         const senderErrors: Error[] = []
         let ticker: ReturnType<typeof setInterval> | undefined
+        let pump: ReturnType<typeof setInterval> | undefined
         try {
           await Promise.all([a.start(), b.start()])
           await Promise.all([opened(a), opened(b)])
@@ -166,7 +167,7 @@ describeRequiring(redisServer, 'the scale-out example (docs/scale-out.md)', () =
           const data: number[] = []
           b.on('message', ({ data: text }) => data.push(Number(text)))
           let count = 0
-          const pump = setInterval(() => a.send(String(++count)), 20)
+          pump = setInterval(() => a.send(String(++count)), 20)
 
           const started = Date.now()
           const drains: number[] = []
@@ -199,6 +200,8 @@ describeRequiring(redisServer, 'the scale-out example (docs/scale-out.md)', () =
           expect(noticed).toEqual([])
           expect([...a.errors, ...b.errors, ...senderErrors]).toEqual([])
         } finally {
+          // Also when the test failed early: no interval goes on writing to the closed peers.
+          clearInterval(pump)
           clearInterval(ticker)
           sender.close()
           receiver.close()

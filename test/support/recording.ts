@@ -4,14 +4,31 @@
  */
 export function recording(Base: typeof RTCPeerConnection) {
   const created = new WeakMap<object, RTCDataChannel[]>()
+  const watchers = new Set<(pc: RTCPeerConnection, data: string | ArrayBuffer | ArrayBufferView) => void>()
   class Recording extends Base {
     override createDataChannel(label: string, init?: RTCDataChannelInit): RTCDataChannel {
       const channel = super.createDataChannel(label, init)
       created.set(this, [...(created.get(this) ?? []), channel])
+      const send = channel.send.bind(channel) as (data: string | ArrayBuffer | ArrayBufferView) => void
+      // Only what the stack took: a send it refuses throws before the watchers hear of it.
+      Object.assign(channel, {
+        send: (data: string | ArrayBuffer | ArrayBufferView) => {
+          send(data)
+          for (const watch of watchers) watch(this, data)
+        },
+      })
       return channel
     }
   }
-  return { RTCPeerConnection: Recording, channels: (pc?: RTCPeerConnection) => (pc && created.get(pc)) || [] }
+  return {
+    RTCPeerConnection: Recording,
+    channels: (pc?: RTCPeerConnection) => (pc && created.get(pc)) || [],
+    /** Calls `watch` with every message a channel of these connections took, and the connection. Returns the way to stop. */
+    watchSends(watch: (pc: RTCPeerConnection, data: string | ArrayBuffer | ArrayBufferView) => void): () => void {
+      watchers.add(watch)
+      return () => watchers.delete(watch)
+    },
+  }
 }
 
 /** A stack's RTCPeerConnection that records every connection made and every one closed, in order. */
