@@ -79,6 +79,12 @@ export interface Hub {
   /** Live events of a room; returns the unsubscribe function. */
   subscribe(room: string, listener: (event: RoomEvent) => void): () => void
   /**
+   * Whether event `id` comes after `position` in its room. A hub whose listeners may get an event
+   * late (Redis: one still on its way to this process when a peer resumed past it elsewhere) must
+   * have it, or that peer gets the event twice; one that fans out within `publish()` needs none.
+   */
+  after?(id: string, position: string): boolean
+  /**
    * Buffered events after `lastId`, oldest first; all buffered events when
    * `lastId` is undefined; `'gap'` when `lastId` is not a position this room
    * can resume from (expired from the buffer, or issued before a restart).

@@ -377,6 +377,11 @@ export class RedisHub implements Hub {
     }
   }
 
+  after(id: string, position: string): boolean {
+    // A position that is no stream id (a client's, or another hub's) orders nothing: `since()` says `gap`.
+    return !/^\d+-\d+$/.test(position) || compareIds(id, position) > 0
+  }
+
   async since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'> {
     const stream = this.#key(room, 'log')
     if (lastId !== undefined) {
@@ -386,6 +391,8 @@ export class RedisHub implements Hub {
       if (!info) return 'gap'
       const deleted = String(info[info.indexOf('max-deleted-entry-id') + 1])
       if (compareIds(deleted, lastId) > 0) return 'gap'
+      // A position past the newest event was never handed out (as the hub in memory says).
+      if (compareIds(lastId, String(info[info.indexOf('last-generated-id') + 1])) > 0) return 'gap'
     }
     const entries = await this.#client.xrange(
       stream,

@@ -79,6 +79,11 @@ function asItCame(text: string, raw: unknown, copy: unknown, maxBytes: number): 
 export class Subscription {
   /** Live events that came while the replay was being sent; undefined once it was sent. */
   pending?: RoomEvent[] = []
+  /**
+   * What the peer has up to (its resume position, then the replay's newest), until a newer live
+   * event came: a live event there or before is dropped.
+   */
+  position?: string
   /** Ends the hub's subscription. */
   unsubscribe?: () => void
   #stopped = false
@@ -93,6 +98,11 @@ export class Subscription {
   deliver(event: RoomEvent): void {
     // A publish under way hands its event to the listeners it began with, this one maybe just stopped.
     if (this.#stopped || !isFor(event, this.target.peer)) return
+    if (this.position !== undefined) {
+      if (this.relay.had(event.id, this.position)) return
+      // A hub hands a room's events over in order: after a newer one, none can be late.
+      this.position = undefined
+    }
     if (this.pending) this.pending.push(event)
     else this.sink.send(event)
   }
@@ -170,9 +180,12 @@ export class Relay {
     this.#live.get(key)?.close()
     this.#live.set(key, sink)
     const subscription = new Subscription(target, sink, this)
+    // A hub may hand a new listener an event it was still fanning out, one the peer already had
+    // before it resumed here (Redis: published through another process, on its way to this one).
+    if (!target.fresh) subscription.position = target.lastEventId
     subscription.unsubscribe = this.#hub.subscribe(room, subscription.deliver.bind(subscription))
     try {
-      await this.#replay(target, sink, subscription.pending as RoomEvent[])
+      await this.#replay(subscription)
     } catch (error) {
       // The hub failed (Redis): the claim goes with the subscription, or the id stays taken.
       this.observers.emit('hubError', 'subscribe', error)
@@ -190,8 +203,14 @@ export class Relay {
     this.#hub.release(room, peer, token)
   }
 
+  /** Whether a peer that has everything up to `position` had event `id` (when the hub can tell). */
+  had(id: string, position: string | undefined): boolean {
+    return position !== undefined && this.#hub.after?.(id, position) === false
+  }
+
   /** Sends what a subscriber missed, then what arrived live meanwhile (`pending`), nothing twice. */
-  async #replay(target: Target, sink: Sink, pending: RoomEvent[]): Promise<void> {
+  async #replay(subscription: Subscription): Promise<void> {
+    const { target, sink } = subscription
     const { room, peer } = target
     // A fresh claim resumes nothing: what was published before it, to this id, was for an
     // earlier holder of the id (its SDP, its candidates). A position it brings is one we lost
@@ -200,6 +219,7 @@ export class Relay {
     let fresh = target.fresh || target.lastEventId === undefined
     if (missed === 'gap' || (target.fresh && target.lastEventId !== undefined)) {
       sink.reset()
+      subscription.position = undefined
       if (missed === 'gap') missed = (await this.#hub.since(room, undefined)) as RoomEvent[]
       fresh = true
     }
@@ -211,15 +231,18 @@ export class Relay {
     // has since replaced (it pairs, then rebuilds for the newer hello: a negotiation for nothing).
     const latest = new Map<string, string>()
     if (present) for (const event of missed) if (event.to === undefined) latest.set(event.from, event.id)
-    const replayed = new Set<string>()
     for (const event of missed) {
       if (!isFor(event, peer)) continue
       if (present && (event.to === undefined ? latest.get(event.from) !== event.id || !present.has(event.from) : target.fresh))
         continue
-      replayed.add(event.id)
       sink.send(event)
     }
-    for (const event of pending) if (!replayed.has(event.id)) sink.send(event)
+    // The replay went through the newest buffered event (sent, or left out on purpose): a live copy
+    // of any of them is not sent again.
+    const considered = new Set(missed.map((event) => event.id))
+    subscription.position = missed.at(-1)?.id ?? subscription.position
+    for (const event of subscription.pending as RoomEvent[])
+      if (!considered.has(event.id) && !this.had(event.id, subscription.position)) sink.send(event)
   }
 
   /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startSignalingServer } from '../../src/server/index'
 import { RedisHub, type RedisHubOptions } from '../../src/server/redis-hub'
-import { redisServer, startRedis } from '../support/redis'
+import { redisServer, startRedis, subscriberDelay } from '../support/redis'
 import { describeRequiring } from '../support/requires'
 import { ADAPTERS } from '../support/server'
 import { readEvents as stream } from '../support/sse-reader'
@@ -60,6 +60,59 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
     expect(resumed.events.some((e) => e.event === 'reset')).toBe(false)
     a.close()
     resumed.close()
+  })
+
+  test('an event still on its way to a process when a peer resumes there past it is not sent to it twice', async () => {
+    // Process two's subscription to the room is slow: what a publish fans out reaches it late.
+    const delay = await subscriberDelay(redis.port)
+    try {
+      const one = await startOne()
+      const two = await startOnRedis({ redis: delay.url })
+      servers.push(two)
+      const room = uniqueRoom()
+      // A peer on process two: the room is subscribed there before b comes.
+      const a = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
+      const b = await stream(`${one.url}/${room}?peer=b&token=${token('b')}`)
+      await until(() => a.events.length === 1 && b.events.length === 1, 'welcomes')
+      delay.hold()
+      expect((await publish(one.url, room, 'a', 1)).status).toBe(202)
+      await until(() => b.events.length === 2, 'the message at b, through process one')
+      const last = b.events.at(-1)?.id as string
+      b.close()
+      // b resumes on process two, past message 1; only then does message 1 reach process two.
+      const resumed = await stream(`${two.url}/${room}?peer=b&token=${token('b')}`, { 'last-event-id': last })
+      await until(() => resumed.events.length === 1, 'the welcome on process two')
+      delay.release()
+      expect((await publish(one.url, room, 'a', 2)).status).toBe(202)
+      await until(() => resumed.events.some((e) => !e.event && JSON.parse(e.data as string).session === 2), 'message 2')
+      expect(resumed.events.filter((e) => !e.event).map((e) => JSON.parse(e.data as string).session)).toEqual([2])
+      a.close()
+      resumed.close()
+    } finally {
+      delay.close()
+    }
+  })
+
+  test('a resume position that is no stream id: reset, then every live event (none taken for one it had)', async () => {
+    const [one, two] = [await startOne(), await startOne()]
+    const room = uniqueRoom()
+    const a = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+    const b = await stream(`${two.url}/${room}?peer=b&token=${token('b')}`)
+    await until(() => a.events.length === 1 && b.events.length === 1, 'welcomes')
+    b.close()
+    for (const position of ['zz-top', '99999999999999-0']) {
+      const resumed = await stream(`${two.url}/${room}?peer=b&token=${token('b')}`, { 'last-event-id': position })
+      await until(() => resumed.events.length >= 1, 'the welcome')
+      const session = position.length
+      expect((await publish(one.url, room, 'a', session)).status).toBe(202)
+      await until(
+        () => resumed.events.some((e) => !e.event && JSON.parse(e.data as string).session === session),
+        `a live message after ${position}`,
+      )
+      expect(resumed.events.some((e) => e.event === 'reset')).toBe(true)
+      resumed.close()
+    }
+    a.close()
   })
 
   test('sender authentication holds across processes: a live id cannot be claimed on another process', async () => {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { freePort } from './ports'
 import { runs } from './requires'
 
@@ -50,6 +51,59 @@ export async function startRedis(
     stop: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
       return exited
+    },
+  }
+}
+
+/**
+ * A TCP proxy in front of a Redis that can hold back what Redis sends to the subscriber connection
+ * of a client (the one that sent SUBSCRIBE): its pub/sub messages wait, as on a slow link, while its
+ * commands on the other connection go on. For an event that reaches one process after a peer resumed
+ * past it on another.
+ */
+export async function subscriberDelay(redisPort: number): Promise<{ url: string; hold(): void; release(): void; close(): void }> {
+  let held = false
+  const flushes = new Set<() => void>()
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(redisPort, '127.0.0.1')
+    sockets.add(client).add(upstream)
+    let subscriber = false
+    const waiting: Buffer[] = []
+    const flush = () => {
+      for (const chunk of waiting.splice(0)) client.write(chunk)
+    }
+    flushes.add(flush)
+    client.on('data', (chunk) => {
+      if (/subscribe/i.test(chunk.toString('latin1'))) subscriber = true
+      upstream.write(chunk)
+    })
+    upstream.on('data', (chunk) => {
+      if (subscriber && held) waiting.push(chunk)
+      else client.write(chunk)
+    })
+    const end = () => {
+      flushes.delete(flush)
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('close', end).on('error', end)
+    upstream.on('close', end).on('error', end)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    hold: () => {
+      held = true
+    },
+    release: () => {
+      held = false
+      for (const flush of flushes) flush()
+    },
+    close: () => {
+      server.close()
+      for (const socket of sockets) socket.destroy()
     },
   }
 }
