@@ -82,12 +82,15 @@ export interface Hub {
    * Whether event `id` comes after `position` in its room. A hub whose listeners may get an event
    * late (Redis: one still on its way to this process when a peer resumed past it elsewhere) must
    * have it, or that peer gets the event twice; one that fans out within `publish()` needs none.
+   * With it, the server relies on three things: each listener gets a room's events in increasing
+   * order; `since()` says `'gap'` for a position that is not one of its ids or is past its newest;
+   * and `after()` is true for a position that is not one of its ids.
    */
   after?(id: string, position: string): boolean
   /**
    * Buffered events after `lastId`, oldest first; all buffered events when
    * `lastId` is undefined; `'gap'` when `lastId` is not a position this room
-   * can resume from (expired from the buffer, or issued before a restart).
+   * can resume from (expired from the buffer, issued before a restart, or past the newest event).
    */
   since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'>
   /** Peer ids connected to the room now (not those in their release grace). */

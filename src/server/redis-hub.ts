@@ -146,6 +146,9 @@ interface Scripts {
 }
 
 /** Compares two stream ids (`ms-seq`). */
+/** What a Redis stream id looks like: the only resume positions this hub orders. */
+const STREAM_ID = /^\d+-\d+$/
+
 function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number)
   const [bm = 0, bs = 0] = b.split('-').map(Number)
@@ -379,13 +382,13 @@ export class RedisHub implements Hub {
 
   after(id: string, position: string): boolean {
     // A position that is no stream id (a client's, or another hub's) orders nothing: `since()` says `gap`.
-    return !/^\d+-\d+$/.test(position) || compareIds(id, position) > 0
+    return !STREAM_ID.test(position) || compareIds(id, position) > 0
   }
 
   async since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'> {
     const stream = this.#key(room, 'log')
     if (lastId !== undefined) {
-      if (!/^\d+-\d+$/.test(lastId)) return 'gap'
+      if (!STREAM_ID.test(lastId)) return 'gap'
       // Entries trimmed after lastId were lost to this reader.
       const info = (await this.#client.call('XINFO', 'STREAM', stream).catch(() => undefined)) as unknown[] | undefined
       if (!info) return 'gap'

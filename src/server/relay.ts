@@ -80,8 +80,8 @@ export class Subscription {
   /** Live events that came while the replay was being sent; undefined once it was sent. */
   pending?: RoomEvent[] = []
   /**
-   * What the peer has up to (its resume position, then the replay's newest), until a newer live
-   * event came: a live event there or before is dropped.
+   * What the peer has up to once the replay was sent (the replay's newest, else its resume
+   * position), until a newer live event came: a live event there or before is dropped.
    */
   position?: string
   /** Ends the hub's subscription. */
@@ -98,13 +98,17 @@ export class Subscription {
   deliver(event: RoomEvent): void {
     // A publish under way hands its event to the listeners it began with, this one maybe just stopped.
     if (this.#stopped || !isFor(event, this.target.peer)) return
+    // Sorted out when the replay is sent: its position is known (and checked) only then.
+    if (this.pending) {
+      this.pending.push(event)
+      return
+    }
     if (this.position !== undefined) {
       if (this.relay.had(event.id, this.position)) return
       // A hub hands a room's events over in order: after a newer one, none can be late.
       this.position = undefined
     }
-    if (this.pending) this.pending.push(event)
-    else this.sink.send(event)
+    this.sink.send(event)
   }
 
   /** Ends it (once). */
@@ -180,9 +184,6 @@ export class Relay {
     this.#live.get(key)?.close()
     this.#live.set(key, sink)
     const subscription = new Subscription(target, sink, this)
-    // A hub may hand a new listener an event it was still fanning out, one the peer already had
-    // before it resumed here (Redis: published through another process, on its way to this one).
-    if (!target.fresh) subscription.position = target.lastEventId
     subscription.unsubscribe = this.#hub.subscribe(room, subscription.deliver.bind(subscription))
     try {
       await this.#replay(subscription)
@@ -219,7 +220,6 @@ export class Relay {
     let fresh = target.fresh || target.lastEventId === undefined
     if (missed === 'gap' || (target.fresh && target.lastEventId !== undefined)) {
       sink.reset()
-      subscription.position = undefined
       if (missed === 'gap') missed = (await this.#hub.since(room, undefined)) as RoomEvent[]
       fresh = true
     }
@@ -237,12 +237,13 @@ export class Relay {
         continue
       sink.send(event)
     }
-    // The replay went through the newest buffered event (sent, or left out on purpose): a live copy
-    // of any of them is not sent again.
-    const considered = new Set(missed.map((event) => event.id))
-    subscription.position = missed.at(-1)?.id ?? subscription.position
-    for (const event of subscription.pending as RoomEvent[])
-      if (!considered.has(event.id) && !this.had(event.id, subscription.position)) sink.send(event)
+    // A hub may hand a new listener an event it was still fanning out: one the peer had before it
+    // resumed here (Redis: published through another process, on its way to this one), or one the
+    // replay just dealt with (sent, or left out on purpose). Neither is sent again.
+    subscription.position = missed.at(-1)?.id ?? (fresh ? undefined : target.lastEventId)
+    const pending = subscription.pending as RoomEvent[]
+    const considered = pending.length ? new Set(missed.map((event) => event.id)) : undefined
+    for (const event of pending) if (!considered?.has(event.id) && !this.had(event.id, subscription.position)) sink.send(event)
   }
 
   /**

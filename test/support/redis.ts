@@ -61,9 +61,11 @@ export async function startRedis(
  * commands on the other connection go on. For an event that reaches one process after a peer resumed
  * past it on another.
  */
-export async function subscriberDelay(redisPort: number): Promise<{ url: string; hold(): void; release(): void; close(): void }> {
+export async function subscriberDelay(
+  redisPort: number,
+): Promise<{ url: string; hold(): void; release(): number; close(): void }> {
   let held = false
-  const flushes = new Set<() => void>()
+  const flushes = new Set<() => number>()
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
     const upstream = connect(redisPort, '127.0.0.1')
@@ -71,11 +73,14 @@ export async function subscriberDelay(redisPort: number): Promise<{ url: string;
     let subscriber = false
     const waiting: Buffer[] = []
     const flush = () => {
-      for (const chunk of waiting.splice(0)) client.write(chunk)
+      const chunks = waiting.splice(0)
+      for (const chunk of chunks) client.write(chunk)
+      return chunks.length
     }
     flushes.add(flush)
     client.on('data', (chunk) => {
-      if (/subscribe/i.test(chunk.toString('latin1'))) subscriber = true
+      // A RESP command's name is a bulk string of its own: `$9\r\nsubscribe\r\n`.
+      if (/\r\nsubscribe\r\n/i.test(chunk.toString('latin1'))) subscriber = true
       upstream.write(chunk)
     })
     upstream.on('data', (chunk) => {
@@ -97,9 +102,12 @@ export async function subscriberDelay(redisPort: number): Promise<{ url: string;
     hold: () => {
       held = true
     },
+    /** Lets it through; returns how many chunks had been held. */
     release: () => {
       held = false
-      for (const flush of flushes) flush()
+      let chunks = 0
+      for (const flush of flushes) chunks += flush()
+      return chunks
     },
     close: () => {
       server.close()
