@@ -145,10 +145,10 @@ interface Scripts {
   politelyRefreshHolds(...args: unknown[]): Promise<unknown>
 }
 
-/** Compares two stream ids (`ms-seq`). */
 /** What a Redis stream id looks like: the only resume positions this hub orders. */
 const STREAM_ID = /^\d+-\d+$/
 
+/** Compares two stream ids (`ms-seq`). */
 function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number)
   const [bm = 0, bs = 0] = b.split('-').map(Number)
