@@ -155,6 +155,12 @@ function compareIds(a: string, b: string): number {
   return am - bm || as - bs
 }
 
+/** A room event from a stream entry (its fields as PUBLISH writes them: from, to, data). */
+function toEvent([id, fields]: [string, string[]]): RoomEvent {
+  const [, from = '', , to = '', , data = ''] = fields
+  return to ? { id, from, to, data } : { id, from, data }
+}
+
 /**
  * Rooms in Redis, so any number of server processes act as one: a stream per
  * room is the replay buffer (its ids are resume positions valid on every
@@ -177,6 +183,13 @@ export class RedisHub implements Hub {
   readonly #prefix: string
   /** Local listeners per room; a room is subscribed on Redis while it has any. */
   readonly #listeners = new Map<string, Set<(event: RoomEvent) => void>>()
+  /** Per subscribed room, its SUBSCRIBE's answer: a replay read before it could miss what is published in between. */
+  readonly #subscribed = new Map<string, Promise<unknown>>()
+  /**
+   * While the subscriber connection is down and catching up, per room not caught up yet, the live
+   * events that came meanwhile: they wait for the stream read, which holds older ones.
+   */
+  #catchingUp: Map<string, RoomEvent[]> | undefined
   /** Connections of this process per `room\u0000peer`, kept alive in Redis while > 0. */
   readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number }>()
   readonly #refresher: ReturnType<typeof setInterval>
@@ -221,10 +234,17 @@ export class RedisHub implements Hub {
     this.#subscriber.on('message', (channel: string, text: string) => {
       const room = channel.slice(this.#prefix.length + 1, -3) // <prefix>:<room>:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
-      this.#fanOut(room, to ? { id, from, to, data } : { id, from, data })
+      const event = to ? { id, from, to, data } : { id, from, data }
+      const waiting = this.#catchingUp?.get(room)
+      if (waiting) waiting.push(event)
+      else this.#fanOut(room, event)
     })
-    // Pub/sub drops what is published while the subscriber reconnects: catch up from the streams.
+    // Pub/sub drops what is published while the subscriber reconnects: catch up from the streams,
+    // holding what comes live from the moment it went down until the stream before it is read.
     let first = true
+    this.#subscriber.on('close', () => {
+      this.#catchingUp = new Map([...this.#listeners.keys()].map((room) => [room, []]))
+    })
     this.#subscriber.on('ready', () => {
       if (!first) void this.#catchUp()
       first = false
@@ -368,13 +388,19 @@ export class RedisHub implements Hub {
     if (!listeners) {
       listeners = new Set()
       this.#listeners.set(room, listeners)
-      this.#subscriber.subscribe(this.#key(room, 'ev')).catch(() => {})
+      // A new subscription replays from the stream itself: nothing held from before is for it.
+      this.#catchingUp?.delete(room)
+      this.#subscribed.set(
+        room,
+        this.#subscriber.subscribe(this.#key(room, 'ev')).catch(() => {}),
+      )
     }
     listeners.add(listener)
     return () => {
       listeners.delete(listener)
       if (listeners.size || this.#listeners.get(room) !== listeners) return
       this.#listeners.delete(room)
+      this.#subscribed.delete(room)
       this.#delivered.delete(room)
       this.#subscriber.unsubscribe(this.#key(room, 'ev')).catch(() => {})
     }
@@ -387,6 +413,8 @@ export class RedisHub implements Hub {
 
   async since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'> {
     const stream = this.#key(room, 'log')
+    // Read once the room's subscription is on: what is published later then comes live.
+    await this.#subscribed.get(room)
     if (lastId !== undefined) {
       if (!STREAM_ID.test(lastId)) return 'gap'
       // Entries trimmed after lastId were lost to this reader.
@@ -397,17 +425,10 @@ export class RedisHub implements Hub {
       // A position past the newest event was never handed out (as the hub in memory says).
       if (compareIds(lastId, String(info[info.indexOf('last-generated-id') + 1])) > 0) return 'gap'
     }
-    const entries = await this.#client.xrange(
-      stream,
-      lastId === undefined ? '-' : `(${lastId}`,
-      '+',
-      'COUNT',
-      this.#options.replayMessages,
-    )
-    return entries.map(([id, fields]) => {
-      const [, from = '', , to = '', , data = ''] = fields
-      return to ? { id, from, to, data } : { id, from, data }
-    })
+    // All of them: the stream, trimmed in whole nodes, holds about replayMessages and may hold more
+    // (a COUNT would leave out the newest, and no gap would say so). Its trims bound it.
+    const entries = await this.#client.xrange(stream, lastId === undefined ? '-' : `(${lastId}`, '+')
+    return entries.map(toEvent)
   }
 
   async present(room: string): Promise<string[]> {
@@ -454,20 +475,23 @@ export class RedisHub implements Hub {
   }
 
   async #catchUp(): Promise<void> {
+    const waiting = this.#catchingUp ?? new Map<string, RoomEvent[]>()
     const rooms = [...this.#listeners.keys()]
-    if (!rooms.length) return
-    // Subscribed first (again: SUBSCRIBE is idempotent), then read the streams: every event is
-    // then either in what we read or delivered live, and #fanOut drops the overlap.
-    await this.#subscriber.subscribe(...rooms.map((room) => this.#key(room, 'ev'))).catch(() => {})
+    if (rooms.length) {
+      // Subscribed first (again: SUBSCRIBE is idempotent), then read the streams: every event is
+      // then either in what we read or held live, and #fanOut drops the overlap.
+      await this.#subscriber.subscribe(...rooms.map((room) => this.#key(room, 'ev'))).catch(() => {})
+    }
     for (const room of rooms) {
       const last = this.#delivered.get(room)
       const stream = this.#key(room, 'log')
       const entries = await this.#client.xrange(stream, last ? `(${last}` : '-', '+').catch(() => [])
-      for (const [id, fields] of entries) {
-        const [, from = '', , to = '', , data = ''] = fields
-        this.#fanOut(room, to ? { id, from, to, data } : { id, from, data })
-      }
+      for (const entry of entries) this.#fanOut(room, toEvent(entry))
+      for (const event of waiting.get(room) ?? []) this.#fanOut(room, event)
+      waiting.delete(room)
     }
+    // Rooms no longer subscribed held nothing anyone needs; a newer outage keeps its own.
+    if (this.#catchingUp === waiting) this.#catchingUp = undefined
   }
 
   async #refresh(): Promise<void> {

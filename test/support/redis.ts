@@ -55,59 +55,94 @@ export async function startRedis(
   }
 }
 
+/** One client connection through {@link redisProxy}, and what passed on it. */
+export interface ProxiedConnection {
+  /** Whether the client sent SUBSCRIBE on it (a hub's subscriber connection). */
+  readonly subscriber: boolean
+  /** What the client sent, as RESP text (a command's name is a bulk string of its own: `$6\r\nxrange\r\n`). */
+  readonly sent: string
+  /** What Redis sent that reached the client, as RESP text. */
+  readonly received: string
+  /** Chunks held now (replies, and commands held by holdCommand()). */
+  readonly held: number
+  /** Holds back what Redis sends on it, as on a slow link, until release(). */
+  holdReplies(): void
+  /** Lets through what it held (replies, and a command held by holdCommand()); returns how many chunks. */
+  release(): number
+  /** Cuts it, as a network drop would: what it held is lost. */
+  drop(): void
+}
+
 /**
- * A TCP proxy in front of a Redis that can hold back what Redis sends to the subscriber connection
- * of a client (the one that sent SUBSCRIBE): its pub/sub messages wait, as on a slow link, while its
- * commands on the other connection go on. For an event that reaches one process after a peer resumed
- * past it on another.
+ * A TCP proxy in front of a Redis whose connections a test can slow down one by one: hold what
+ * Redis sends on one (a slow link), hold a command on its way to Redis, or cut one. For the races
+ * between a hub's two connections (commands, and pub/sub) that a healthy local Redis never shows.
  */
-export async function subscriberDelay(
-  redisPort: number,
-): Promise<{ url: string; hold(): void; release(): number; close(): void }> {
-  let held = false
-  const flushes = new Set<() => number>()
+export async function redisProxy(redisPort: number): Promise<{
+  url: string
+  /** Every connection made through it, oldest first. */
+  connections: ProxiedConnection[]
+  /** From now on (until called with none), a command matching `pattern` waits on its way to Redis (with what its connection sends after it) until that connection's release(). */
+  holdCommand(pattern?: RegExp): void
+  close(): void
+}> {
+  const connections: ProxiedConnection[] = []
   const sockets = new Set<Socket>()
+  let heldCommand: RegExp | undefined
   const server = createServer((client) => {
     const upstream = connect(redisPort, '127.0.0.1')
     sockets.add(client).add(upstream)
-    let subscriber = false
-    const waiting: Buffer[] = []
-    const flush = () => {
-      const chunks = waiting.splice(0)
-      for (const chunk of chunks) client.write(chunk)
-      return chunks.length
+    const replies: Buffer[] = []
+    const commands: Buffer[] = []
+    let holding = false
+    const connection = {
+      subscriber: false,
+      sent: '',
+      received: '',
+      get held() {
+        return replies.length + commands.length
+      },
+      holdReplies: () => {
+        holding = true
+      },
+      release: () => {
+        holding = false
+        const chunks = replies.length + commands.length
+        for (const chunk of commands.splice(0)) upstream.write(chunk)
+        for (const chunk of replies.splice(0)) pass(chunk)
+        return chunks
+      },
+      drop: () => {
+        client.destroy()
+        upstream.destroy()
+      },
     }
-    flushes.add(flush)
+    const pass = (chunk: Buffer) => {
+      connection.received += chunk.toString('latin1')
+      client.write(chunk)
+    }
+    connections.push(connection)
     client.on('data', (chunk) => {
-      // A RESP command's name is a bulk string of its own: `$9\r\nsubscribe\r\n`.
-      if (/\r\nsubscribe\r\n/i.test(chunk.toString('latin1'))) subscriber = true
-      upstream.write(chunk)
+      const text = chunk.toString('latin1')
+      connection.sent += text
+      if (/\r\nsubscribe\r\n/i.test(text)) connection.subscriber = true
+      if (commands.length || heldCommand?.test(text)) commands.push(chunk)
+      else upstream.write(chunk)
     })
     upstream.on('data', (chunk) => {
-      if (subscriber && held) waiting.push(chunk)
-      else client.write(chunk)
+      if (holding) replies.push(chunk)
+      else pass(chunk)
     })
-    const end = () => {
-      flushes.delete(flush)
-      client.destroy()
-      upstream.destroy()
-    }
-    client.on('close', end).on('error', end)
-    upstream.on('close', end).on('error', end)
+    client.on('close', connection.drop).on('error', connection.drop)
+    upstream.on('close', connection.drop).on('error', connection.drop)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
     url: `redis://127.0.0.1:${port}`,
-    hold: () => {
-      held = true
-    },
-    /** Lets it through; returns how many chunks had been held. */
-    release: () => {
-      held = false
-      let chunks = 0
-      for (const flush of flushes) chunks += flush()
-      return chunks
+    connections,
+    holdCommand: (pattern) => {
+      heldCommand = pattern
     },
     close: () => {
       server.close()
