@@ -103,8 +103,8 @@ export class Channel {
   }
 
   /**
-   * Opens this channel on connection `pc` (negotiated: both sides do the same). Nothing reaches
-   * `hooks` once `pc` is closed.
+   * Opens this channel on connection `pc` (negotiated: both sides do the same). Once `pc` is
+   * closed, only the channel's closing reaches `hooks` (`pc` may have been closed under its owner).
    */
   open(pc: RTCPeerConnection, spec: ChannelSpec, hooks: ChannelHooks): void {
     const channel = pc.createDataChannel(spec.name, { ...spec.init, negotiated: true, id: spec.id })
@@ -115,7 +115,7 @@ export class Channel {
       this.#attach(channel)
       hooks.opened()
     }
-    channel.onclose = () => live() && hooks.closed()
+    channel.onclose = hooks.closed
     channel.onmessage = (event) => live() && hooks.received(toArrayBuffer(event.data))
   }
 

@@ -168,6 +168,7 @@ export class Connection {
     pc.onsignalingstatechange = () => {
       this.progress()
       if (pc.signalingState === 'stable') this.#negotiator.settled()
+      else if (pc.signalingState === 'closed') this.#lost()
     }
     pc.onconnectionstatechange = () => (pc.connectionState === 'failed' ? this.#fire('failed') : this.progress())
     pc.ontrack = ({ track, streams, transceiver }) => {
@@ -236,15 +237,21 @@ export class Connection {
           this.#hooks.open()
         }
       },
-      closed: () => {
-        if (this.isOpen) {
-          this.isOpen = false
-          this.#hooks.lost()
-          this.progress()
-        }
-      },
+      closed: () => this.#lost(),
       received: (data) => this.#hooks.emit('message', { data, channel: spec.name }),
     })
+  }
+
+  /**
+   * The channels closed under us: the remote went, or the RTCPeerConnection itself was closed
+   * under us (by the app, or the browser). Chromium tells the latter only by the channels
+   * closing; node-webrtc and werift by the signaling state, their channels staying silent.
+   */
+  #lost(): void {
+    if (!this.isOpen || this.#closed) return
+    this.isOpen = false
+    this.#hooks.lost()
+    this.progress()
   }
 
   /**

@@ -23,7 +23,7 @@ export type PeerState = 'idle' | 'waiting' | 'connecting' | 'connected' | 'close
  * - `remote-replaced`: a new instance of the remote appeared (it reloaded);
  * - `remote-restarted`: the remote rebuilt its connection;
  * - a {@link ReconnectReason}: the connection is being rebuilt for that reason
- *   (`connection-lost`: the channels closed under us, a rebuild follows);
+ *   (`connection-lost`: the channels, or the RTCPeerConnection itself, closed under us; a rebuild follows);
  * - `gave-up`: the `reconnectDelay` policy gave up; the peer is closed;
  * - `local-close`: `close()` was called here.
  *
@@ -40,7 +40,8 @@ export type CloseReason = 'remote-left' | 'remote-replaced' | 'remote-restarted'
  * - `disconnected`: ICE lost the path (it may come back by itself: a grace period first);
  * - `failed`: ICE or DTLS failed;
  * - `stalled`: a connection or an ICE restart made no progress in time;
- * - `connection-lost`: the data channels closed under us.
+ * - `connection-lost`: the data channels, or the RTCPeerConnection itself (closed by the app or
+ *   the browser), closed under us.
  *
  * @example
  * // Wait 3 s (not 1) for ICE to come back by itself before acting on `disconnected`.

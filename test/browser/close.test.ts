@@ -54,4 +54,41 @@ describeBrowser('remote close in Chromium', () => {
       await context.close()
     })
   }
+
+  test('an RTCPeerConnection closed under its peer (by the app) is noticed there: connection-lost, rebuilt, open again', async () => {
+    // Chromium fires no event on a connection closed by close(); only its data channels close.
+    const context = await browser.newContext()
+    const [a, b] = [await context.newPage(), await context.newPage()]
+    const room = `closed-under-${Date.now()}`
+    for (const [p, slowRecovery] of [
+      [a, false],
+      [b, true],
+    ] as const) {
+      await p.goto(`${origin}/adapters.html`)
+      await p.evaluate((args) => (window as unknown as { startPeer(x: typeof args): Promise<string> }).startPeer(args), {
+        room,
+        transport: 'broadcast',
+        slowRecovery,
+      })
+    }
+    const connected = () => (window as unknown as { peer: { state: string } }).peer.state === 'connected'
+    for (const p of [a, b]) await p.waitForFunction(connected)
+    await a.evaluate(() => {
+      const peer = (window as unknown as { peer: { connection: RTCPeerConnection } }).peer
+      ;(window as unknown as { closedUnderIt: RTCPeerConnection }).closedUnderIt = peer.connection
+      peer.connection.close()
+    })
+    // b's own recovery waits a minute: a is what brings the pair back.
+    await a.waitForFunction(() => (window as unknown as { log: string[] }).log.filter((line) => line === 'open').length === 2)
+    for (const p of [a, b]) await p.waitForFunction(connected)
+    const log = await a.evaluate(() => (window as unknown as { log: string[] }).log)
+    expect(log.filter((line) => /^(close|error)/.test(line))).toEqual(['close connection-lost'])
+    expect(
+      await a.evaluate(() => {
+        const w = window as unknown as { peer: { connection: RTCPeerConnection }; closedUnderIt: RTCPeerConnection }
+        return w.peer.connection !== w.closedUnderIt
+      }),
+    ).toBe(true)
+    await context.close()
+  })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { BroadcastChannelSignaler, type PerfectNegotiationPeer, type Signaler } from '../../src/index'
 import { chaos } from '../support/chaos'
-import { opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
+import { next, opened, roundTrip, STACKS, uniqueRoom, useStack } from '../support/stacks'
 import { until } from '../support/until'
 
 /** Both connections stable, every transceiver negotiated, the same m-lines on both sides, at least `minimum` of them. */
@@ -109,6 +109,25 @@ describe.each(STACKS)('$name', ({ name, make: makeStack }) => {
       expect([...first.errors, ...joiner.errors]).toEqual([])
     })
   }
+
+  test('its RTCPeerConnection closed under it (by the app): it notices by itself, rebuilds, both open again', async () => {
+    const room = uniqueRoom()
+    const a = peer(room)
+    // The remote's own recovery waits a minute: what brings the pair back is `a` noticing.
+    const b = peer(room, { reconnectDelay: () => 60_000 })
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([opened(a), opened(b)])
+    const closes: string[] = []
+    a.on('close', ({ reason }) => closes.push(reason))
+    const reopened = Promise.all([next((h) => a.on('open', h)), next((h) => b.on('open', h))])
+    const closedUnderIt = a.connection as RTCPeerConnection
+    closedUnderIt.close()
+    await reopened
+    expect(closes[0]).toBe('connection-lost')
+    expect(a.connection).not.toBe(closedUnderIt)
+    await roundTrip(a, b, 'on the rebuilt connection')
+    expect([...a.errors, ...b.errors]).toEqual([])
+  })
 
   for (const lost of ['answer', 'offer'] as const) {
     test(`a lost ${lost}: the offer goes again, and the pair connects without a rebuild`, async () => {
