@@ -145,8 +145,8 @@ interface Scripts {
   politelyRefreshHolds(...args: unknown[]): Promise<unknown>
 }
 
-/** What a Redis stream id looks like: the only resume positions this hub orders. */
-const STREAM_ID = /^\d+-\d+$/
+/** What a Redis stream id looks like (two 64-bit numbers): the only resume positions this hub orders. */
+const isStreamId = (text: string) => /^\d{1,20}-\d{1,20}$/.test(text) && text.split('-').every((part) => BigInt(part) < 2n ** 64n)
 
 /** Compares two stream ids (`ms-seq`). */
 function compareIds(a: string, b: string): number {
@@ -183,8 +183,11 @@ export class RedisHub implements Hub {
   readonly #prefix: string
   /** Local listeners per room; a room is subscribed on Redis while it has any. */
   readonly #listeners = new Map<string, Set<(event: RoomEvent) => void>>()
-  /** Per subscribed room, its SUBSCRIBE's answer: a replay read before it could miss what is published in between. */
-  readonly #subscribed = new Map<string, Promise<unknown>>()
+  /**
+   * Per subscribed room, whether its SUBSCRIBE went through, once Redis answered: a replay read
+   * before then could miss what is published in between.
+   */
+  readonly #subscribed = new Map<string, Promise<boolean>>()
   /**
    * While the subscriber connection is down and catching up, per room not caught up yet, the live
    * events that came meanwhile: they wait for the stream read, which holds older ones.
@@ -390,10 +393,7 @@ export class RedisHub implements Hub {
       this.#listeners.set(room, listeners)
       // A new subscription replays from the stream itself: nothing held from before is for it.
       this.#catchingUp?.delete(room)
-      this.#subscribed.set(
-        room,
-        this.#subscriber.subscribe(this.#key(room, 'ev')).catch(() => {}),
-      )
+      this.#subscribeRooms([room]).catch(() => {})
     }
     listeners.add(listener)
     return () => {
@@ -408,27 +408,35 @@ export class RedisHub implements Hub {
 
   after(id: string, position: string): boolean {
     // A position that is no stream id (a client's, or another hub's) orders nothing: `since()` says `gap`.
-    return !STREAM_ID.test(position) || compareIds(id, position) > 0
+    return !isStreamId(position) || compareIds(id, position) > 0
   }
 
   async since(room: string, lastId: string | undefined): Promise<RoomEvent[] | 'gap'> {
-    const stream = this.#key(room, 'log')
-    // Read once the room's subscription is on: what is published later then comes live.
-    await this.#subscribed.get(room)
-    if (lastId !== undefined) {
-      if (!STREAM_ID.test(lastId)) return 'gap'
-      // Entries trimmed after lastId were lost to this reader.
-      const info = (await this.#client.call('XINFO', 'STREAM', stream).catch(() => undefined)) as unknown[] | undefined
-      if (!info) return 'gap'
-      const deleted = String(info[info.indexOf('max-deleted-entry-id') + 1])
-      if (compareIds(deleted, lastId) > 0) return 'gap'
-      // A position past the newest event was never handed out (as the hub in memory says).
-      if (compareIds(lastId, String(info[info.indexOf('last-generated-id') + 1])) > 0) return 'gap'
-    }
-    // All of them: the stream, trimmed in whole nodes, holds about replayMessages and may hold more
-    // (a COUNT would leave out the newest, and no gap would say so). Its trims bound it.
-    const entries = await this.#client.xrange(stream, lastId === undefined ? '-' : `(${lastId}`, '+')
-    return entries.map(toEvent)
+    if (lastId !== undefined && !isStreamId(lastId)) return 'gap'
+    // Read once the room's subscription is on: what is published later then comes live. One that
+    // failed (Redis away) is made again; failing again, it is the caller's: no replay is complete
+    // without the live events after it.
+    if (this.#listeners.has(room) && (await this.#subscribed.get(room)) === false) await this.#subscribeRooms([room])
+    // From lastId itself, which must still be there: Redis records no trim's extent (its
+    // max-deleted-entry-id counts XDEL only), so a position trimmed away may have taken what
+    // followed it. Nor is a position there that was never handed out, or whose stream expired.
+    // All entries after it: the stream, trimmed in whole nodes, holds about replayMessages and may
+    // hold more (a COUNT would leave out the newest, and no gap would say so); its trims bound it.
+    const entries = await this.#client.xrange(this.#key(room, 'log'), lastId ?? '-', '+')
+    if (lastId === undefined) return entries.map(toEvent)
+    if (entries[0]?.[0] !== lastId) return 'gap'
+    return entries.slice(1).map(toEvent)
+  }
+
+  /** Subscribes `rooms` on Redis; rejects when that fails (Redis away), which `since()` then tries again. */
+  #subscribeRooms(rooms: string[]): Promise<unknown> {
+    const subscribing = this.#subscriber.subscribe(...rooms.map((room) => this.#key(room, 'ev')))
+    const done = subscribing.then(
+      () => true,
+      () => false,
+    )
+    for (const room of rooms) this.#subscribed.set(room, done)
+    return subscribing
   }
 
   async present(room: string): Promise<string[]> {
@@ -474,24 +482,45 @@ export class RedisHub implements Hub {
     for (const listener of this.#listeners.get(room) ?? []) listener(event)
   }
 
+  /**
+   * After the subscriber connection came back: subscribes the rooms again, then reads what their
+   * streams got meanwhile, in one round trip, and hands it over before the live events held since
+   * the connection went down. A room whose read failed keeps holding them, and is read again.
+   */
   async #catchUp(): Promise<void> {
     const waiting = this.#catchingUp ?? new Map<string, RoomEvent[]>()
-    const rooms = [...this.#listeners.keys()]
-    if (rooms.length) {
-      // Subscribed first (again: SUBSCRIBE is idempotent), then read the streams: every event is
-      // then either in what we read or held live, and #fanOut drops the overlap.
-      await this.#subscriber.subscribe(...rooms.map((room) => this.#key(room, 'ev'))).catch(() => {})
+    const rooms = [...this.#listeners.keys()].filter((room) => waiting.has(room) || !this.#delivered.has(room))
+    // Subscribed first (SUBSCRIBE is idempotent), then read: every event is then either in what
+    // is read or live, and #fanOut drops the overlap.
+    let read: Array<[Error | null, unknown]> | undefined
+    if (
+      rooms.length &&
+      (await this.#subscribeRooms(rooms).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      const pipeline = this.#client.pipeline()
+      for (const room of rooms) {
+        const last = this.#delivered.get(room)
+        pipeline.xrange(this.#key(room, 'log'), last ? `(${last}` : '-', '+')
+      }
+      read = (await pipeline.exec().catch(() => undefined)) ?? undefined
     }
-    for (const room of rooms) {
-      const last = this.#delivered.get(room)
-      const stream = this.#key(room, 'log')
-      const entries = await this.#client.xrange(stream, last ? `(${last}` : '-', '+').catch(() => [])
-      for (const entry of entries) this.#fanOut(room, toEvent(entry))
+    rooms.forEach((room, i) => {
+      const [error, entries] = read?.[i] ?? [new Error('not read')]
+      if (error) return
+      for (const entry of entries as Array<[string, string[]]>) this.#fanOut(room, toEvent(entry))
       for (const event of waiting.get(room) ?? []) this.#fanOut(room, event)
       waiting.delete(room)
-    }
-    // Rooms no longer subscribed held nothing anyone needs; a newer outage keeps its own.
-    if (this.#catchingUp === waiting) this.#catchingUp = undefined
+    })
+    if (this.#catchingUp !== waiting) return // a newer drop: its own catch-up follows
+    if (![...waiting.keys()].some((room) => this.#listeners.has(room))) this.#catchingUp = undefined
+    else
+      setTimeout(
+        () => this.#catchingUp === waiting && this.#subscriber.status === 'ready' && void this.#catchUp(),
+        1000,
+      ).unref?.()
   }
 
   async #refresh(): Promise<void> {

@@ -305,10 +305,13 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     hubs.push(hub)
     return hub
   }
-  const proxied = async (options: Partial<RedisHubOptions> = {}) => {
+  /** A hub through a proxy; with `commandTimeout`, a command unanswered that long fails (ioredis). */
+  const proxied = async (options: Partial<RedisHubOptions> = {}, commandTimeout?: number) => {
     const proxy = await redisProxy(redis.port)
     proxies.push(proxy)
-    return { proxy, hub: await hubOn(proxy.url, options) }
+    const { port } = new URL(proxy.url)
+    const at = commandTimeout ? { redis: { host: '127.0.0.1', port: Number(port), commandTimeout } } : {}
+    return { proxy, hub: await hubOn(proxy.url, { ...options, ...at }) }
   }
   const data = (events: RoomEvent[]) => events.map((event) => event.data)
   // Time for a hub to act on what it was sent, where the fixed hub does nothing and the test
@@ -349,6 +352,8 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
       replay = events
     })
     await Promise.race([replayed, settle()])
+    expect(replay).toBeUndefined()
+    expect(proxy.connections.some((connection) => /\r\nxrange\r\n/i.test(connection.sent))).toBe(false)
     await one.publish(room, { from: 'a', data: 'while subscribing' })
     for (const connection of proxy.connections) connection.release()
     await replayed
@@ -359,9 +364,13 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     unsubscribe()
   })
 
-  test('the subscriber connection dropped: what was published meanwhile comes before what comes live, none lost', async () => {
+  /**
+   * `two`'s subscriber connection drops while an event is published ('during': in the stream, its
+   * pub/sub message lost); its catch-up read of the stream is held on its way back for `readHeldMs`
+   * after a live event ('after') overtook it. What `two`'s listener got, in order.
+   */
+  const dropWhilePublishing = async (two: RedisHub, proxy: Awaited<ReturnType<typeof redisProxy>>, readHeldMs: number) => {
     const one = await hubOn(redis.url)
-    const { proxy, hub: two } = await proxied()
     const room = uniqueRoom()
     const live: RoomEvent[] = []
     const unsubscribe = two.subscribe(room, (event) => live.push(event))
@@ -370,20 +379,63 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     await until(() => data(live).includes('before'), 'a live event')
     const subscriber = proxy.connections.find((connection) => connection.subscriber) as ProxiedConnection
     const commands = proxy.connections.find((connection) => !connection.subscriber) as ProxiedConnection
-    // Published while the subscriber connection is down: in the stream, its pub/sub message lost.
     subscriber.holdReplies()
     await one.publish(room, { from: 'a', data: 'during' })
     await until(() => subscriber.held > 0, 'its pub/sub message held')
-    // The hub's stream read after it reconnects is slow; a live event overtakes it.
     commands.holdReplies()
     const sentBefore = commands.sent.length
     subscriber.drop()
     await until(() => /\r\nxrange\r\n/i.test(commands.sent.slice(sentBefore)), 'the catch-up read of the stream')
     await one.publish(room, { from: 'a', data: 'after' })
-    await settle()
+    const again = () => proxy.connections.filter((connection) => connection.subscriber).at(-1)
+    await until(() => again() !== subscriber && !!again()?.received.includes('after'), 'the live event, at the hub')
+    await new Promise((resolve) => setTimeout(resolve, readHeldMs))
     commands.release()
-    await until(() => data(live).includes('after'), 'the live event')
-    expect(data(live)).toEqual(['before', 'during', 'after'])
+    await until(() => data(live).includes('after'), 'the live event, at the listener')
+    unsubscribe()
+    return data(live)
+  }
+
+  test('the subscriber connection dropped: what was published meanwhile comes before what comes live, none lost', async () => {
+    const { proxy, hub } = await proxied()
+    // Time for the hub to take the live event (the old hub handed it over then, and dropped 'during').
+    expect(await dropWhilePublishing(hub, proxy, 300)).toEqual(['before', 'during', 'after'])
+  })
+
+  test('…and its catch-up read failed (a command timeout): the stream is read again, none lost', async () => {
+    const { proxy, hub } = await proxied({}, 200)
+    expect(await dropWhilePublishing(hub, proxy, 600)).toEqual(['before', 'during', 'after'])
+  })
+
+  test("a resume position trimmed away, even while the replay's read is on its way: a gap, never a part of the missed events", async () => {
+    const one = await hubOn(redis.url, { replayMessages: 4 })
+    const { proxy, hub: two } = await proxied({ replayMessages: 4 })
+    const room = uniqueRoom()
+    const position = (await one.publish(room, { from: 'a', data: '0' })).id
+    await one.publish(room, { from: 'a', data: '1' })
+    proxy.holdCommand(/\r\nxrange\r\n/i)
+    const replay = two.since(room, position)
+    await until(() => proxy.connections.some((connection) => connection.held > 0), 'the read held on its way')
+    proxy.holdCommand()
+    // Another process publishes meanwhile: the stream is trimmed (in whole nodes of 100 entries).
+    for (let n = 2; n < 300; n++) await one.publish(room, { from: 'a', data: String(n) })
+    for (const connection of proxy.connections) connection.release()
+    expect(await replay).toBe('gap')
+  })
+
+  test("a room's subscription cannot be made (a command timeout): the replay fails rather than miss live events, and works once it can", async () => {
+    const one = await hubOn(redis.url)
+    const { proxy, hub: two } = await proxied({}, 200)
+    const room = uniqueRoom()
+    proxy.holdCommand(/\r\nsubscribe\r\n/i)
+    const live: RoomEvent[] = []
+    const unsubscribe = two.subscribe(room, (event) => live.push(event))
+    await expect(two.since(room, undefined)).rejects.toThrow(/timed out/i)
+    proxy.holdCommand()
+    for (const connection of proxy.connections) connection.release()
+    expect(await two.since(room, undefined)).toEqual([])
+    await one.publish(room, { from: 'a', data: 'live' })
+    await until(() => data(live).includes('live'), 'a live event')
     unsubscribe()
   })
 })
