@@ -57,10 +57,14 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return result`
 
 // Append to the room's stream and fan out, in one atomic step so every process sees
-// events in stream order. KEYS: stream, channel. ARGV: from, to, data, maxlen, minid, ttl.
+// events in stream order. Each entry names the one before it ('prev'): a resume position
+// trimmed away resumes from the entry that names it. Aged out on Redis's clock, which made
+// the ids (not on this process's, which may be ahead). KEYS: stream, channel. ARGV: from, to, data, maxlen, maxAgeMs, ttl.
 const PUBLISH = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'from', ARGV[1], 'to', ARGV[2], 'data', ARGV[3])
-redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[5])
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'from', ARGV[1], 'to', ARGV[2], 'data', ARGV[3], 'prev', last and last[1] or '')
+local now = redis.call('TIME')
+redis.call('XTRIM', KEYS[1], 'MINID', '~', now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[5]))
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', KEYS[2], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3]}))
 return id`
@@ -155,7 +159,7 @@ function compareIds(a: string, b: string): number {
   return am - bm || as - bs
 }
 
-/** A room event from a stream entry (its fields as PUBLISH writes them: from, to, data). */
+/** A room event from a stream entry (its fields as PUBLISH writes them: from, to, data, prev). */
 function toEvent([id, fields]: [string, string[]]): RoomEvent {
   const [, from = '', , to = '', , data = ''] = fields
   return to ? { id, from, to, data } : { id, from, data }
@@ -235,7 +239,7 @@ export class RedisHub implements Hub {
     this.#client.defineCommand('politelyUnhold', { numberOfKeys: 1, lua: UNHOLD })
     this.#client.defineCommand('politelyRefreshHolds', { lua: REFRESH })
     this.#subscriber.on('message', (channel: string, text: string) => {
-      const room = channel.slice(this.#prefix.length + 1, -3) // <prefix>:<room>:ev
+      const room = channel.slice(this.#prefix.length + 2, -4) // <prefix>:{<room>}:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
       const event = to ? { id, from, to, data } : { id, from, data }
       const waiting = this.#catchingUp?.get(room)
@@ -269,8 +273,13 @@ export class RedisHub implements Hub {
     await Promise.all([this.#client.connect(), this.#subscriber.connect()])
   }
 
+  /**
+   * A key of `room`: `<prefix>:{<room>}:<part>…`. The braces (which no room name holds) keep one
+   * room's keys apart from another's whose name goes on with `:` (room `a:peer`'s zset of peers
+   * present is not peer `live`'s binding in room `a`), and put a room's keys in one Redis Cluster slot.
+   */
   #key(room: string, ...parts: string[]): string {
-    return [this.#prefix, room, ...parts].join(':')
+    return [this.#prefix, `{${room}}`, ...parts].join(':')
   }
 
   async claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult> {
@@ -378,7 +387,7 @@ export class RedisHub implements Hub {
       event.to ?? '',
       event.data,
       replayMessages,
-      Date.now() - replayAgeMs,
+      replayAgeMs,
       replayAgeMs * 2,
     )
     return event.to === undefined
@@ -417,15 +426,18 @@ export class RedisHub implements Hub {
     // failed (Redis away) is made again; failing again, it is the caller's: no replay is complete
     // without the live events after it.
     if (this.#listeners.has(room) && (await this.#subscribed.get(room)) === false) await this.#subscribeRooms([room])
-    // From lastId itself, which must still be there: Redis records no trim's extent (its
-    // max-deleted-entry-id counts XDEL only), so a position trimmed away may have taken what
-    // followed it. Nor is a position there that was never handed out, or whose stream expired.
-    // All entries after it: the stream, trimmed in whole nodes, holds about replayMessages and may
-    // hold more (a COUNT would leave out the newest, and no gap would say so); its trims bound it.
+    // All entries from lastId on: the stream, trimmed in whole nodes, holds about replayMessages
+    // and may hold more (a COUNT would leave out the newest, and no gap would say so); its trims
+    // bound it. One read, so no trim falls between a check and it.
     const entries = await this.#client.xrange(this.#key(room, 'log'), lastId ?? '-', '+')
     if (lastId === undefined) return entries.map(toEvent)
-    if (entries[0]?.[0] !== lastId) return 'gap'
-    return entries.slice(1).map(toEvent)
+    // lastId itself must still be there, or (trimmed since) the entry that names it as the one
+    // before: Redis records no trim's extent (max-deleted-entry-id counts XDEL only), and what
+    // followed a trimmed position may be gone too. Neither is there for a position never handed
+    // out, or one whose stream expired.
+    const [first] = entries
+    if (first?.[0] === lastId) return entries.slice(1).map(toEvent)
+    return first?.[1][6] === 'prev' && first[1][7] === lastId ? entries.map(toEvent) : 'gap'
   }
 
   /** Subscribes `rooms` on Redis; rejects when that fails (Redis away), which `since()` then tries again. */

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, expect, test, vi } from 'vitest'
 import type { RoomEvent } from '../../src/server/hub'
 import { startSignalingServer } from '../../src/server/index'
 import { RedisHub, type RedisHubOptions } from '../../src/server/redis-hub'
@@ -334,6 +335,57 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     for (let n = 1; n <= 10; n++) await hub.publish(room, { from: 'a', data: String(n) })
     const missed = await hub.since(room, position)
     expect(missed === 'gap' ? 'gap' : data(missed)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'])
+  })
+
+  test('a resume position aged out of the stream while the event after it is still there: resumes from that event', async () => {
+    const hub = await hubOn(redis.url)
+    const room = uniqueRoom()
+    const ids: string[] = []
+    for (const n of [0, 1, 2]) ids.push((await hub.publish(room, { from: 'a', data: String(n) })).id)
+    const [position, next, third] = ids as [string, string, string]
+    // The hub's own trims remove whole nodes of ~100 entries; this one ends exactly at the position.
+    const client = new Redis(redis.url)
+    try {
+      const stream = `politely:{${room}}:log`
+      await client.xtrim(stream, 'MINID', next)
+      expect(await hub.since(room, position)).toEqual([
+        expect.objectContaining({ id: next, data: '1' }),
+        expect.objectContaining({ id: third, data: '2' }),
+      ])
+      // …and the event after it trimmed too: what followed the position is not all there.
+      await client.xtrim(stream, 'MINID', third)
+      expect(await hub.since(room, position)).toBe('gap')
+    } finally {
+      client.disconnect()
+    }
+  })
+
+  test("a process whose clock is ahead by more than replayAgeMs keeps the room's events (ages are Redis's)", async () => {
+    const hub = await hubOn(redis.url, { replayAgeMs: 1000 })
+    const room = uniqueRoom()
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(Date.now() + 60_000)
+      for (const n of [0, 1]) await hub.publish(room, { from: 'a', data: String(n) })
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(data((await hub.since(room, undefined)) as RoomEvent[])).toEqual(['0', '1'])
+  })
+
+  test("a room whose name goes on with ':' shares no key with another room's peers (room `r:peer`, peer `live` of room `r`)", async () => {
+    const hub = await hubOn(redis.url)
+    const room = uniqueRoom()
+    const other = `${room}:peer`
+    expect(await hub.claim(other, 'x', token('x'), 16)).toBe('created')
+    await hub.publish(other, { from: 'x', data: 'theirs' })
+    expect(await hub.claim(room, 'live', token('l'), 16)).toBe('created')
+    expect(await hub.claim(room, 'log', token('g'), 16)).toBe('claimed')
+    await hub.publish(room, { from: 'live', data: 'ours' })
+    expect(data((await hub.since(other, undefined)) as RoomEvent[])).toEqual(['theirs'])
+    expect(data((await hub.since(room, undefined)) as RoomEvent[])).toEqual(['ours'])
+    expect((await hub.present(room)).sort()).toEqual(['live', 'log'])
+    expect(await hub.present(other)).toEqual(['x'])
   })
 
   test("a room's first subscription on a process: an event published while its SUBSCRIBE is on its way is in the replay or live", async () => {
