@@ -76,8 +76,12 @@ export interface Hub {
    * answers at once (no promise per message); one that waits on a store returns a promise.
    */
   publish(room: string, event: Omit<RoomEvent, 'id'>): RoomEvent | Promise<RoomEvent>
-  /** Live events of a room; returns the unsubscribe function. */
-  subscribe(room: string, listener: (event: RoomEvent) => void): () => void
+  /**
+   * Live events of a room; returns the unsubscribe function. `lost`, when given, is told that
+   * events of the room could not be handed to `listener` (a hub that catches up after an outage
+   * found some gone from its buffer): the server then resets that peer, which announces itself again.
+   */
+  subscribe(room: string, listener: (event: RoomEvent) => void, lost?: () => void): () => void
   /**
    * Whether event `id` comes after `position` in its room. A hub whose listeners may get an event
    * late (Redis: one still on its way to this process when a peer resumed past it elsewhere) must

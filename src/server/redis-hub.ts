@@ -187,6 +187,8 @@ export class RedisHub implements Hub {
   readonly #prefix: string
   /** Local listeners per room; a room is subscribed on Redis while it has any. */
   readonly #listeners = new Map<string, Set<(event: RoomEvent) => void>>()
+  /** What each listener that asked to be told of lost events gave for that. */
+  readonly #lost = new Map<(event: RoomEvent) => void, () => void>()
   /**
    * Per subscribed room, whether its SUBSCRIBE went through, once Redis answered: a replay read
    * before then could miss what is published in between.
@@ -395,7 +397,7 @@ export class RedisHub implements Hub {
       : { id, from: event.from, to: event.to, data: event.data }
   }
 
-  subscribe(room: string, listener: (event: RoomEvent) => void): () => void {
+  subscribe(room: string, listener: (event: RoomEvent) => void, lost?: () => void): () => void {
     let listeners = this.#listeners.get(room)
     if (!listeners) {
       listeners = new Set()
@@ -405,8 +407,10 @@ export class RedisHub implements Hub {
       this.#subscribeRooms([room]).catch(() => {})
     }
     listeners.add(listener)
+    if (lost) this.#lost.set(listener, lost)
     return () => {
       listeners.delete(listener)
+      this.#lost.delete(listener)
       if (listeners.size || this.#listeners.get(room) !== listeners) return
       this.#listeners.delete(room)
       this.#subscribed.delete(room)
@@ -513,16 +517,24 @@ export class RedisHub implements Hub {
       ))
     ) {
       const pipeline = this.#client.pipeline()
-      for (const room of rooms) {
-        const last = this.#delivered.get(room)
-        pipeline.xrange(this.#key(room, 'log'), last ? `(${last}` : '-', '+')
-      }
+      // From the newest delivered on, which tells (as in since()) whether what followed it is all there.
+      for (const room of rooms) pipeline.xrange(this.#key(room, 'log'), this.#delivered.get(room) ?? '-', '+')
       read = (await pipeline.exec().catch(() => undefined)) ?? undefined
     }
     rooms.forEach((room, i) => {
-      const [error, entries] = read?.[i] ?? [new Error('not read')]
+      const [error, result] = read?.[i] ?? [new Error('not read')]
       if (error) return
-      for (const entry of entries as Array<[string, string[]]>) this.#fanOut(room, toEvent(entry))
+      let entries = result as Array<[string, string[]]>
+      const last = this.#delivered.get(room)
+      const [first] = entries
+      if (last !== undefined && first) {
+        if (first[0] === last) entries = entries.slice(1)
+        else if (first[1][6] !== 'prev' || first[1][7] !== last) {
+          // Trimmed away during the outage: the room's listeners start again from what is there.
+          for (const listener of this.#listeners.get(room) ?? []) this.#lost.get(listener)?.()
+        }
+      }
+      for (const entry of entries) this.#fanOut(room, toEvent(entry))
       for (const event of waiting.get(room) ?? []) this.#fanOut(room, event)
       waiting.delete(room)
     })

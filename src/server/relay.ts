@@ -111,6 +111,11 @@ export class Subscription {
     this.sink.send(event)
   }
 
+  /** The hub lost events it owed this peer: it is told to announce itself again, as after a gap on resume. */
+  lost(): void {
+    if (!this.#stopped) this.sink.reset()
+  }
+
   /** Ends it (once). */
   stop(): void {
     if (this.#stopped) return
@@ -184,7 +189,11 @@ export class Relay {
     this.#live.get(key)?.close()
     this.#live.set(key, sink)
     const subscription = new Subscription(target, sink, this)
-    subscription.unsubscribe = this.#hub.subscribe(room, subscription.deliver.bind(subscription))
+    subscription.unsubscribe = this.#hub.subscribe(
+      room,
+      subscription.deliver.bind(subscription),
+      subscription.lost.bind(subscription),
+    )
     try {
       await this.#replay(subscription)
     } catch (error) {

@@ -101,6 +101,39 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
     }
   })
 
+  test("events a process's room subscription lost during an outage of its Redis connection: its peers there are reset", async () => {
+    const proxy = await redisProxy(redis.port)
+    const two = await startOnRedis({ redis: proxy.url })
+    const client = new Redis(redis.url)
+    try {
+      const one = await startOne()
+      const room = uniqueRoom()
+      const b = await stream(`${two.url}/${room}?peer=b&token=${token('b')}`)
+      const a = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+      await until(() => a.events.length === 1 && b.events.length === 1, 'welcomes')
+      expect((await publish(one.url, room, 'a', 1)).status).toBe(202)
+      await until(() => b.events.length === 2, 'message 1 at b')
+      const subscriber = proxy.connections.find((connection) => connection.subscriber) as ProxiedConnection
+      subscriber.holdReplies()
+      for (const n of [2, 3, 4]) expect((await publish(one.url, room, 'a', n)).status).toBe(202)
+      await until(() => subscriber.held > 0, 'their pub/sub messages held')
+      // The buffer lets go of messages 1 and 2 (as its trims would, in whole nodes).
+      const entries = await client.xrange(`politely:{${room}}:log`, '-', '+')
+      await client.xtrim(`politely:{${room}}:log`, 'MINID', entries[2]?.[0] as string)
+      subscriber.drop()
+      await until(() => b.events.some((e) => !e.event && JSON.parse(e.data as string).session === 4), 'message 4 at b')
+      const after = b.events.slice(2)
+      expect(after[0]?.event).toBe('reset')
+      expect(after.slice(1).map((e) => JSON.parse(e.data as string).session)).toEqual([3, 4])
+      a.close()
+      b.close()
+    } finally {
+      client.disconnect()
+      await two.close()
+      proxy.close()
+    }
+  })
+
   test('a resume position that is no stream id, or one past the newest event: reset, then live events come', async () => {
     const [one, two] = [await startOne(), await startOne()]
     const room = uniqueRoom()
@@ -425,7 +458,11 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     const one = await hubOn(redis.url)
     const room = uniqueRoom()
     const live: RoomEvent[] = []
-    const unsubscribe = two.subscribe(room, (event) => live.push(event))
+    const unsubscribe = two.subscribe(
+      room,
+      (event) => live.push(event),
+      () => live.push({ id: '', from: '', data: '(lost)' }),
+    )
     await two.since(room, undefined)
     await one.publish(room, { from: 'a', data: 'before' })
     await until(() => data(live).includes('before'), 'a live event')
@@ -452,6 +489,35 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     const { proxy, hub } = await proxied()
     // Time for the hub to take the live event (the old hub handed it over then, and dropped 'during').
     expect(await dropWhilePublishing(hub, proxy, 300)).toEqual(['before', 'during', 'after'])
+  })
+
+  test('…and some of what was published meanwhile was trimmed away: the listener is told, then gets what is there', async () => {
+    const one = await hubOn(redis.url)
+    const { proxy, hub: two } = await proxied()
+    const room = uniqueRoom()
+    const live: string[] = []
+    const unsubscribe = two.subscribe(
+      room,
+      (event) => live.push(event.data),
+      () => live.push('(lost)'),
+    )
+    await two.since(room, undefined)
+    await one.publish(room, { from: 'a', data: 'before' })
+    await until(() => live.includes('before'), 'a live event')
+    const subscriber = proxy.connections.find((connection) => connection.subscriber) as ProxiedConnection
+    subscriber.holdReplies()
+    const ids: string[] = []
+    for (const n of [1, 2, 3]) ids.push((await one.publish(room, { from: 'a', data: `during ${n}` })).id)
+    await until(() => subscriber.held > 0, 'their pub/sub messages held')
+    // The room's buffer lets go of what the listener had and of the first it missed (as the
+    // hub's own trims would, in whole nodes of ~100 entries).
+    const client = new Redis(redis.url)
+    await client.xtrim(`politely:{${room}}:log`, 'MINID', ids[1] as string)
+    client.disconnect()
+    subscriber.drop()
+    await until(() => live.includes('during 3'), 'the catch-up')
+    expect(live).toEqual(['before', '(lost)', 'during 2', 'during 3'])
+    unsubscribe()
   })
 
   test('…and its catch-up read failed (a command timeout): the stream is read again, none lost', async () => {
