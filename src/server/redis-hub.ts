@@ -38,42 +38,57 @@ export interface RedisHubOptions {
   onError?: (error: Error) => void
 }
 
+// Presence is kept on Redis's clock: a peer is present until its score (Redis's time when its
+// process last refreshed it, plus releaseMs), whatever the processes' own clocks say.
+const NOW = `
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+`
+
 // Claim a peer id: the same secret may claim again; another is refused while the binding
 // lives; a new binding needs a free seat among the peers connected now.
-// KEYS: binding, live set. ARGV: hash, releaseMs, now, maxPeers, liveUntil, peer.
-const CLAIM = `
+// KEYS: binding, live set. ARGV: hash, releaseMs, maxPeers, peer.
+const CLAIM = `${NOW}
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 'id-taken' end
 local result = 'resumed'
 if not current then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
   local connected = redis.call('ZCARD', KEYS[2])
-  if connected >= tonumber(ARGV[4]) then return 'room-full' end
+  if connected >= tonumber(ARGV[3]) then return 'room-full' end
   if connected == 0 then result = 'created' else result = 'claimed' end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return result`
+
+// Keeps a live binding and its presence. SET, not PEXPIRE: after a Redis restart (no
+// persistence) this puts the binding back. KEYS: binding, live set. ARGV: hash, releaseMs, peer.
+const KEEP = `${NOW}
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])`
+
+// The peers present in a room. KEYS: live set.
+const PRESENT = `${NOW}
+return redis.call('ZRANGEBYSCORE', KEYS[1], ms, '+inf')`
 
 // Append to the room's stream and fan out, in one atomic step so every process sees
 // events in stream order. Each entry names the one before it ('prev'): a resume position
 // trimmed away resumes from the entry that names it. Aged out on Redis's clock, which made
 // the ids (not on this process's, which may be ahead). KEYS: stream, channel. ARGV: from, to, data, maxlen, maxAgeMs, ttl.
-const PUBLISH = `
+const PUBLISH = `${NOW}
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'from', ARGV[1], 'to', ARGV[2], 'data', ARGV[3], 'prev', last and last[1] or '')
-local now = redis.call('TIME')
-redis.call('XTRIM', KEYS[1], 'MINID', '~', now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[5]))
+redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[5]))
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', KEYS[2], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3]}))
 return id`
 
 // A token bucket shared by every process, on Redis's clock (the processes' clocks may differ).
 // KEYS: bucket. ARGV: count, ratePerSecond, burst. Returns 1 when the tokens were taken.
-const TAKE = `
-local now = redis.call('TIME')
-local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+const TAKE = `${NOW}
 local rate, burst, count = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[1])
 local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(held[1]) or burst
@@ -92,9 +107,7 @@ return taken`
 // process holding some of them. A process is alive while its score in the processes set (Redis's
 // clock + ttl, refreshed by its timer) is ahead; a dead one's fields are dropped, not counted.
 // KEYS: counts, processes. ARGV: process, limit, ttl. Returns 1 when counted.
-const HOLD = `
-local now = redis.call('TIME')
-local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+const HOLD = `${NOW}
 local ttl = tonumber(ARGV[3])
 redis.call('ZADD', KEYS[2], ms + ttl, ARGV[1])
 if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
@@ -118,9 +131,7 @@ if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS
 // it holds — between `low` (answered) and `high` (also those still asked for), so a count that a
 // lost reply left doubled, or that a Redis restart lost, is put right — and kept from expiring.
 // Dead processes leave the set. KEYS: processes, counts…. ARGV: process, ttl, then low, high per count.
-const REFRESH = `
-local now = redis.call('TIME')
-local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+const REFRESH = `${NOW}
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
 redis.call('ZADD', KEYS[1], ms + ttl, ARGV[1])
@@ -147,6 +158,8 @@ interface Scripts {
   politelyUnhold(...args: unknown[]): Promise<unknown>
   politelyPublish(...args: unknown[]): Promise<string>
   politelyRefreshHolds(...args: unknown[]): Promise<unknown>
+  politelyKeep(...args: unknown[]): Promise<unknown>
+  politelyPresent(...args: unknown[]): Promise<string[]>
 }
 
 /** What a Redis stream id looks like (two 64-bit numbers): the only resume positions this hub orders. */
@@ -240,6 +253,8 @@ export class RedisHub implements Hub {
     this.#client.defineCommand('politelyHold', { numberOfKeys: 2, lua: HOLD })
     this.#client.defineCommand('politelyUnhold', { numberOfKeys: 1, lua: UNHOLD })
     this.#client.defineCommand('politelyRefreshHolds', { lua: REFRESH })
+    this.#client.defineCommand('politelyKeep', { numberOfKeys: 2, lua: KEEP })
+    this.#client.defineCommand('politelyPresent', { numberOfKeys: 1, lua: PRESENT })
     this.#subscriber.on('message', (channel: string, text: string) => {
       const room = channel.slice(this.#prefix.length + 2, -4) // <prefix>:{<room>}:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
@@ -289,15 +304,12 @@ export class RedisHub implements Hub {
     const rooms = new Set([...this.#local.values()].map((binding) => binding.room))
     if (!rooms.has(room) && rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
     const tokenHash = this.#digests.of(token)
-    const now = Date.now()
     const result = (await this.#scripts.politelyClaim(
       this.#key(room, 'peer', peer),
       this.#key(room, 'live'),
       tokenHash,
       this.#options.releaseMs,
-      now,
       maxPeers,
-      now + this.#options.releaseMs,
       peer,
     )) as ClaimResult
     if (result !== 'created' && result !== 'claimed' && result !== 'resumed') return result
@@ -456,7 +468,7 @@ export class RedisHub implements Hub {
   }
 
   async present(room: string): Promise<string[]> {
-    return this.#client.zrangebyscore(this.#key(room, 'live'), Date.now(), '+inf')
+    return this.#scripts.politelyPresent(this.#key(room, 'live'))
   }
 
   rooms(): number {
@@ -550,12 +562,9 @@ export class RedisHub implements Hub {
   async #refresh(): Promise<void> {
     if (!this.#local.size) return
     const { releaseMs } = this.#options
-    const pipeline = this.#client.pipeline()
+    const pipeline = this.#client.pipeline() as unknown as Scripts & { exec(): Promise<unknown> }
     for (const { room, peer, tokenHash } of this.#local.values()) {
-      // SET, not PEXPIRE: after a Redis restart (no persistence) this puts our live bindings back.
-      pipeline.set(this.#key(room, 'peer', peer), tokenHash, 'PX', releaseMs)
-      pipeline.zadd(this.#key(room, 'live'), Date.now() + releaseMs, peer)
-      pipeline.pexpire(this.#key(room, 'live'), releaseMs)
+      pipeline.politelyKeep(this.#key(room, 'peer', peer), this.#key(room, 'live'), tokenHash, releaseMs, peer)
     }
     await pipeline.exec().catch(() => {})
   }

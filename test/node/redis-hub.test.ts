@@ -406,6 +406,20 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     expect(data((await hub.since(room, undefined)) as RoomEvent[])).toEqual(['0', '1'])
   })
 
+  test('a process whose clock is behind by more than releaseMs: its peers are present on every process, and hold their seats', async () => {
+    const [one, two] = [await hubOn(redis.url), await hubOn(redis.url)]
+    const room = uniqueRoom()
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      vi.setSystemTime(Date.now() - 60_000)
+      expect(await one.claim(room, 'a', token('a'), 2)).toBe('created')
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(await two.present(room)).toEqual(['a'])
+    expect(await two.claim(room, 'b', token('b'), 1)).toBe('room-full')
+  })
+
   test("a room whose name goes on with ':' shares no key with another room's peers (room `r:peer`, peer `live` of room `r`)", async () => {
     const hub = await hubOn(redis.url)
     const room = uniqueRoom()
