@@ -521,6 +521,8 @@ export class RedisHub implements Hub {
     // Subscribed first (SUBSCRIBE is idempotent), then read: every event is then either in what
     // is read or live, and #fanOut drops the overlap.
     let read: Array<[Error | null, unknown]> | undefined
+    // Where each room's read starts, as it is sent (a room not held may get live events meanwhile).
+    const from = rooms.map((room) => this.#delivered.get(room))
     if (
       rooms.length &&
       (await this.#subscribeRooms(rooms).then(
@@ -530,14 +532,14 @@ export class RedisHub implements Hub {
     ) {
       const pipeline = this.#client.pipeline()
       // From the newest delivered on, which tells (as in since()) whether what followed it is all there.
-      for (const room of rooms) pipeline.xrange(this.#key(room, 'log'), this.#delivered.get(room) ?? '-', '+')
+      rooms.forEach((room, i) => pipeline.xrange(this.#key(room, 'log'), from[i] ?? '-', '+'))
       read = (await pipeline.exec().catch(() => undefined)) ?? undefined
     }
     rooms.forEach((room, i) => {
       const [error, result] = read?.[i] ?? [new Error('not read')]
       if (error) return
       let entries = result as Array<[string, string[]]>
-      const last = this.#delivered.get(room)
+      const last = from[i]
       const [first] = entries
       if (last !== undefined && first) {
         if (first[0] === last) entries = entries.slice(1)

@@ -534,6 +534,42 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     unsubscribe()
   })
 
+  test('…and a room first subscribed while it was down gets its live events, and no word of a loss', async () => {
+    const one = await hubOn(redis.url)
+    const { proxy, hub: two } = await proxied()
+    const [held, fresh] = [uniqueRoom(), uniqueRoom()]
+    const unsubscribeHeld = two.subscribe(held, () => {})
+    await two.since(held, undefined)
+    const subscriber = proxy.connections.find((connection) => connection.subscriber) as ProxiedConnection
+    const commands = proxy.connections.find((connection) => !connection.subscriber) as ProxiedConnection
+    // The subscriber connection comes back but is not ready yet (its ready check held).
+    proxy.holdCommand(/\r\ninfo\r\n/i)
+    subscriber.drop()
+    await until(() => proxy.connections.some((connection) => connection.held > 0), 'the ready check held')
+    proxy.holdCommand()
+    // The new room has an event from before: its catch-up read (from the start) finds it first.
+    await one.publish(fresh, { from: 'a', data: 'earlier' })
+    const live: string[] = []
+    const unsubscribe = two.subscribe(
+      fresh,
+      (event) => live.push(event.data),
+      () => live.push('(lost)'),
+    )
+    // The catch-up reads both rooms' streams; a live event of the new room overtakes that read.
+    commands.holdReplies()
+    const sentBefore = commands.sent.length
+    for (const connection of proxy.connections) if (connection !== commands) connection.release()
+    await until(() => /\r\nxrange\r\n/i.test(commands.sent.slice(sentBefore)), 'the catch-up read')
+    await one.publish(fresh, { from: 'a', data: 'live' })
+    await until(() => live.includes('live'), 'the live event')
+    commands.release()
+    // A read on the same connection after it: once it is answered, the catch-up's was handled.
+    await two.since(fresh, undefined)
+    expect(live).toEqual(['live'])
+    unsubscribe()
+    unsubscribeHeld()
+  })
+
   test('…and its catch-up read failed (a command timeout): the stream is read again, none lost', async () => {
     const { proxy, hub } = await proxied({}, 200)
     expect(await dropWhilePublishing(hub, proxy, 600)).toEqual(['before', 'during', 'after'])
