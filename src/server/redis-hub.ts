@@ -77,13 +77,24 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], ms, '+inf')`
 // Append to the room's stream and fan out, in one atomic step so every process sees
 // events in stream order. Each entry names the one before it ('prev'): a resume position
 // trimmed away resumes from the entry that names it. Aged out on Redis's clock, which made
-// the ids (not on this process's, which may be ahead). KEYS: stream, channel. ARGV: from, to, data, maxlen, maxAgeMs, ttl.
+// the ids (not on this process's, which may be ahead). Once per publish: ioredis sends a
+// command again when its connection dropped before the answer came, and the script may have
+// run; a process numbers its publishes, which run in that order, and the room keeps the
+// newest number it ran of each process (with its id, the answer to a repeat).
+// KEYS: stream, channel, numbers. ARGV: from, to, data, maxlen, maxAgeMs, ttl, process, number.
 const PUBLISH = `${NOW}
+local ran = redis.call('HGET', KEYS[3], ARGV[7])
+if ran then
+  local number, ranId = string.match(ran, '^(%d+) (.+)$')
+  if tonumber(number) >= tonumber(ARGV[8]) then return ranId end
+end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'from', ARGV[1], 'to', ARGV[2], 'data', ARGV[3], 'prev', last and last[1] or '')
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[5]))
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', KEYS[2], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3]}))
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[8] .. ' ' .. id)
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return id`
 
 // A token bucket shared by every process, on Redis's clock (the processes' clocks may differ).
@@ -218,8 +229,10 @@ export class RedisHub implements Hub {
   readonly #digests = new Digests()
   /** Newest event id handed to local listeners, per room: no event twice, none skipped after a reconnect. */
   readonly #delivered = new Map<string, string>()
-  /** This process, as the counts of {@link hold} name it. */
+  /** This process, as the counts of {@link hold} and the numbers of its publishes name it. */
   readonly #process = randomUUID()
+  /** Publishes this process has sent (see PUBLISH: each runs once). */
+  #published = 0
   /**
    * Connections this process counts in Redis per key: `held` (answered), `pending` (asked for).
    * A key stays until a refresh has set its count in Redis with nothing pending.
@@ -248,7 +261,7 @@ export class RedisHub implements Hub {
       })
     }
     this.#client.defineCommand('politelyClaim', { numberOfKeys: 2, lua: CLAIM })
-    this.#client.defineCommand('politelyPublish', { numberOfKeys: 2, lua: PUBLISH })
+    this.#client.defineCommand('politelyPublish', { numberOfKeys: 3, lua: PUBLISH })
     this.#client.defineCommand('politelyTake', { numberOfKeys: 1, lua: TAKE })
     this.#client.defineCommand('politelyHold', { numberOfKeys: 2, lua: HOLD })
     this.#client.defineCommand('politelyUnhold', { numberOfKeys: 1, lua: UNHOLD })
@@ -397,12 +410,15 @@ export class RedisHub implements Hub {
     const id = await this.#scripts.politelyPublish(
       this.#key(room, 'log'),
       this.#key(room, 'ev'),
+      this.#key(room, 'published'),
       event.from,
       event.to ?? '',
       event.data,
       replayMessages,
       replayAgeMs,
       replayAgeMs * 2,
+      this.#process,
+      ++this.#published,
     )
     return event.to === undefined
       ? { id, from: event.from, data: event.data }

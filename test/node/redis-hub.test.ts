@@ -591,6 +591,30 @@ describeRequiring(redisServer, 'RedisHub: every event once, in order, whatever t
     expect(await replay).toBe('gap')
   })
 
+  test('a publish whose answer was lost with its connection runs once, though ioredis sends it again', async () => {
+    const { proxy, hub } = await proxied()
+    const room = uniqueRoom()
+    // Redis has the script by now (a first call may be answered NOSCRIPT and sent again, as EVAL).
+    await hub.publish(room, { from: 'a', data: 'first' })
+    for (const connection of proxy.connections) connection.holdReplies()
+    const published = hub.publish(room, { from: 'a', data: 'once' })
+    await until(() => proxy.connections.some((connection) => connection.held > 0), 'its answer held')
+    // The script ran; its answer is lost with the connection, and ioredis sends it again on a new one.
+    proxy.connections.find((connection) => connection.held > 0)?.drop()
+    const { id } = await published
+    const client = new Redis(redis.url)
+    try {
+      const entries = await client.xrange(`politely:{${room}}:log`, '-', '+')
+      expect(entries.map(([, fields]) => fields[5])).toEqual(['first', 'once'])
+      expect(entries[1]?.[0]).toBe(id)
+    } finally {
+      client.disconnect()
+    }
+    // …and the publishes after it run as before.
+    await hub.publish(room, { from: 'a', data: 'then' })
+    expect(data((await hub.since(room, id)) as RoomEvent[])).toEqual(['then'])
+  })
+
   test("a room's subscription cannot be made (a command timeout): the replay fails rather than miss live events, and works once it can", async () => {
     const one = await hubOn(redis.url)
     const { proxy, hub: two } = await proxied({}, 200)
