@@ -104,6 +104,13 @@ export interface Hub {
   /** Whether the hub can serve now (Redis reachable); a hub without it always can. */
   ready?(): Promise<boolean>
   /**
+   * Gives the hub what to call when a peer bound through this server turns out bound to another
+   * token (a store shared by processes lost the binding: Redis restarted empty, or this process
+   * stalled past `releaseMs`, and another client claimed the id meanwhile). The server then ends
+   * that peer's connections here, which the other token's now hold.
+   */
+  onEvicted?(evicted: (room: string, peer: string) => void): void
+  /**
    * Takes `count` tokens from the bucket named `key` (`ratePerSecond`, at most `burst` held);
    * whether it could. A hub shared by several processes (Redis) keeps the bucket there, so a
    * peer's rate limit holds across the processes its requests reach; without it, each server

@@ -64,11 +64,15 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return result`
 
 // Keeps a live binding and its presence. SET, not PEXPIRE: after a Redis restart (no
-// persistence) this puts the binding back. KEYS: binding, live set. ARGV: hash, releaseMs, peer.
+// persistence) this puts the binding back — unless another token claimed the id meanwhile:
+// then it is theirs, and 0 says so. KEYS: binding, live set. ARGV: hash, releaseMs, peer.
 const KEEP = `${NOW}
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])`
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1`
 
 // The peers present in a room. KEYS: live set.
 const PRESENT = `${NOW}
@@ -233,6 +237,8 @@ export class RedisHub implements Hub {
   readonly #process = randomUUID()
   /** Publishes this process has sent (see PUBLISH: each runs once). */
   #published = 0
+  /** What the server gave {@link onEvicted}. */
+  #evicted?: (room: string, peer: string) => void
   /**
    * Connections this process counts in Redis per key: `held` (answered), `pending` (asked for).
    * A key stays until a refresh has set its count in Redis with nothing pending.
@@ -260,6 +266,13 @@ export class RedisHub implements Hub {
         reported = false
       })
     }
+    // Back after an outage (Redis may have restarted empty): our bindings at once, before anyone
+    // else can claim them, not at the next refresh.
+    let connected = false
+    this.#client.on('ready', () => {
+      if (connected) void this.#refresh()
+      connected = true
+    })
     this.#client.defineCommand('politelyClaim', { numberOfKeys: 2, lua: CLAIM })
     this.#client.defineCommand('politelyPublish', { numberOfKeys: 3, lua: PUBLISH })
     this.#client.defineCommand('politelyTake', { numberOfKeys: 1, lua: TAKE })
@@ -491,6 +504,10 @@ export class RedisHub implements Hub {
     return new Set([...this.#local.values()].map((binding) => binding.room)).size
   }
 
+  onEvicted(evicted: (room: string, peer: string) => void): void {
+    this.#evicted = evicted
+  }
+
   /**
    * Whether both Redis connections are up and Redis answers a PING within `timeoutMs` (while
    * Redis is away, ioredis would queue the PING until it is back).
@@ -580,11 +597,18 @@ export class RedisHub implements Hub {
   async #refresh(): Promise<void> {
     if (!this.#local.size) return
     const { releaseMs } = this.#options
-    const pipeline = this.#client.pipeline() as unknown as Scripts & { exec(): Promise<unknown> }
-    for (const { room, peer, tokenHash } of this.#local.values()) {
+    const pipeline = this.#client.pipeline() as unknown as Scripts & { exec(): Promise<Array<[unknown, unknown]>> }
+    const bindings = [...this.#local]
+    for (const [, { room, peer, tokenHash }] of bindings) {
       pipeline.politelyKeep(this.#key(room, 'peer', peer), this.#key(room, 'live'), tokenHash, releaseMs, peer)
     }
-    await pipeline.exec().catch(() => {})
+    const kept = await pipeline.exec().catch(() => [])
+    bindings.forEach(([key, binding], i) => {
+      // Another token holds the id now: no longer ours to vouch for, and our connections of it end.
+      if (kept[i]?.[1] !== 0 || this.#local.get(key) !== binding) return
+      this.#local.delete(key)
+      this.#evicted?.(binding.room, binding.peer)
+    })
   }
 
   async #refreshHolds(): Promise<void> {

@@ -7,14 +7,17 @@ import type { Hub, RoomEvent } from './hub.js'
 import { Observers } from './observer.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { RateLimiter } from './rate-limit.js'
-import type { Target } from './target.js'
+import { peerKey, type Target } from './target.js'
 
 /** Where a subscription writes: an SSE stream or a WebSocket. */
 export interface Sink {
   send(event: RoomEvent): void
   /** The resume position could not be honoured: the client may have missed messages. */
   reset(): void
-  /** Closes the connection (another connection of the same peer took over). */
+  /**
+   * Closes the connection: another connection of the same peer took over (here; or elsewhere with
+   * another token, after the hub lost the binding — see `Hub.onEvicted`).
+   */
   close(): void
 }
 
@@ -145,6 +148,7 @@ export class Relay {
     this.#options = options
     this.#limiter = limiter
     this.#admission = admission
+    this.#hub.onEvicted?.((room, peer) => this.#live.get(peerKey(room, peer))?.close())
   }
 
   /**

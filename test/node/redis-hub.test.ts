@@ -271,6 +271,71 @@ describeRequiring(redisServer, 'Redis restarted under live peers', () => {
   )
 })
 
+describeRequiring(redisServer, 'a peer id whose binding Redis lost', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined
+  const servers: Array<Awaited<ReturnType<typeof startSignalingServer>>> = []
+  afterAll(async () => {
+    for (const server of servers) await server.close()
+    await redis?.stop()
+  })
+  /** A process whose own refresh is 20 s away: what happens sooner is not its timer's doing. */
+  const startSlow = async (url: string) => {
+    const hub = new RedisHub({ ...limits, releaseMs: 60_000, redis: url, onError: () => {} })
+    await hub.connect()
+    const server = await startSignalingServer({ port: 0, hub, ...limits, releaseMs: 60_000 })
+    servers.push(server)
+    return { hub, url: server.url }
+  }
+
+  test('Redis restarted empty: a live peer’s binding is back as soon as its process reconnects, before another token can claim the id', async () => {
+    redis = await startRedis()
+    const [one, two] = [await startSlow(redis.url), await startSlow(redis.url)]
+    const room = uniqueRoom()
+    const a = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+    await until(() => a.events.length === 1, 'welcome')
+    await redis.stop()
+    redis = await startRedis(redis.port)
+    await until(() => one.hub.ready(), 'process one back on Redis')
+    const thief = await stream(`${two.url}/${room}?peer=a&token=${token('t')}`)
+    expect(thief.response.status).toBe(409)
+    expect(a.events.some((e) => e.event === 'replaced')).toBe(false)
+    a.close()
+  })
+
+  test('…and a token that claimed the id in between holds it alone: the first holder’s connection ends, its POSTs are refused', async () => {
+    redis ??= await startRedis()
+    const [one, two] = [await startSlow(redis.url), await startSlow(redis.url)]
+    const room = uniqueRoom()
+    const a = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+    const b = await stream(`${two.url}/${room}?peer=b&token=${token('b')}`)
+    await until(() => a.events.length === 1 && b.events.length === 1, 'welcomes')
+    const client = new Redis(redis.url)
+    try {
+      // Redis loses every binding; before process one puts a's back, another token claims it.
+      await client.flushall()
+      const thief = await stream(`${two.url}/${room}?peer=a&token=${token('t')}`)
+      expect(thief.response.status).toBe(200)
+      // Process one's connection to Redis drops and comes back: it puts its bindings back, and finds a's taken.
+      await client.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+      await until(() => a.events.some((e) => e.event === 'replaced'), 'the first holder’s connection ended')
+      expect((await publish(one.url, room, 'a', 1)).status).toBe(403)
+      const asThief = await fetch(`${one.url}/${room}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token('t')}` },
+        body: JSON.stringify({ kind: 'hello', from: 'a', to: 'b', session: 2 }),
+      })
+      expect(asThief.status).toBe(202)
+      await until(() => b.events.some((e) => !e.event && JSON.parse(e.data as string).session === 2), 'the holder’s message at b')
+      expect(b.events.filter((e) => !e.event).map((e) => JSON.parse(e.data as string).session)).toEqual([2])
+      thief.close()
+    } finally {
+      client.disconnect()
+      a.close()
+      b.close()
+    }
+  })
+})
+
 describeRequiring(redisServer, 'a publish that failed during a Redis outage', () => {
   test.each(ADAPTERS)('$name: is sent again when Redis is back, once, with no rebuild', async (adapter) => {
     const redis = await startRedis()
