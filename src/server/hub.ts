@@ -63,7 +63,7 @@ export interface Hub {
    * A fresh binding needs a seat: fewer than `maxPeers` peers connected (peers
    * in their release grace hold none, so a reloaded page gets its seat back).
    */
-  claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult>
+  claim(room: string, peer: string, token: string, maxPeers: number, connection?: string): Promise<ClaimResult>
   /**
    * Whether `token` holds `peer` in `room`. A hub in memory answers at once (no promise per POST);
    * one that answers later may return any promise-like.
@@ -104,12 +104,13 @@ export interface Hub {
   /** Whether the hub can serve now (Redis reachable); a hub without it always can. */
   ready?(): Promise<boolean>
   /**
-   * Gives the hub what to call when a peer bound through this server turns out bound to another
-   * token (a store shared by processes lost the binding: Redis restarted empty, or this process
-   * stalled past `releaseMs`, and another client claimed the id meanwhile). The server then ends
-   * that peer's connections here, which the other token's now hold.
+   * Gives the hub what to call when a peer connected through this server was taken over
+   * elsewhere: by another connection with its token on another process (`connection` names it,
+   * as `claim()` was told), or by another token after a store shared by processes lost the
+   * binding (Redis restarted empty, or this process stalled past `releaseMs`). The server then
+   * ends that peer's connection here, unless it is `connection`.
    */
-  onEvicted?(evicted: (room: string, peer: string) => void): void
+  onEvicted?(evicted: (room: string, peer: string, connection?: string) => void): void
   /**
    * Takes `count` tokens from the bucket named `key` (`ratePerSecond`, at most `burst` held);
    * whether it could. A hub shared by several processes (Redis) keeps the bucket there, so a

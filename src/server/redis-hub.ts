@@ -45,9 +45,10 @@ local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
 `
 
-// Claim a peer id: the same secret may claim again; another is refused while the binding
-// lives; a new binding needs a free seat among the peers connected now.
-// KEYS: binding, live set. ARGV: hash, releaseMs, maxPeers, peer.
+// Claim a peer id: the same secret may claim again (the processes holding a connection of it
+// hear it on the room's channel: one that is not this claim's connection ends); another is
+// refused while the binding lives; a new binding needs a free seat among the peers connected now.
+// KEYS: binding, live set, channel. ARGV: hash, releaseMs, maxPeers, peer, connection, process.
 const CLAIM = `${NOW}
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 'id-taken' end
@@ -61,6 +62,7 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if result == 'resumed' then redis.call('PUBLISH', KEYS[3], cjson.encode({'', ARGV[4], ARGV[5], ARGV[6]})) end
 return result`
 
 // Keeps a live binding and its presence. SET, not PEXPIRE: after a Redis restart (no
@@ -228,7 +230,7 @@ export class RedisHub implements Hub {
    */
   #catchingUp: Map<string, RoomEvent[]> | undefined
   /** Connections of this process per `room\u0000peer`, kept alive in Redis while > 0. */
-  readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number }>()
+  readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number; elsewhere?: boolean }>()
   readonly #refresher: ReturnType<typeof setInterval>
   readonly #digests = new Digests()
   /** Newest event id handed to local listeners, per room: no event twice, none skipped after a reconnect. */
@@ -238,7 +240,7 @@ export class RedisHub implements Hub {
   /** Publishes this process has sent (see PUBLISH: each runs once). */
   #published = 0
   /** What the server gave {@link onEvicted}. */
-  #evicted?: (room: string, peer: string) => void
+  #evicted?: (room: string, peer: string, connection?: string) => void
   /**
    * Connections this process counts in Redis per key: `held` (answered), `pending` (asked for).
    * A key stays until a refresh has set its count in Redis with nothing pending.
@@ -273,7 +275,7 @@ export class RedisHub implements Hub {
       if (connected) void this.#refresh()
       connected = true
     })
-    this.#client.defineCommand('politelyClaim', { numberOfKeys: 2, lua: CLAIM })
+    this.#client.defineCommand('politelyClaim', { numberOfKeys: 3, lua: CLAIM })
     this.#client.defineCommand('politelyPublish', { numberOfKeys: 3, lua: PUBLISH })
     this.#client.defineCommand('politelyTake', { numberOfKeys: 1, lua: TAKE })
     this.#client.defineCommand('politelyHold', { numberOfKeys: 2, lua: HOLD })
@@ -284,6 +286,8 @@ export class RedisHub implements Hub {
     this.#subscriber.on('message', (channel: string, text: string) => {
       const room = channel.slice(this.#prefix.length + 2, -4) // <prefix>:{<room>}:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
+      // No id: not an event but a claim that resumed `from` (CLAIM) through connection `to`, on process `data`.
+      if (!id) return this.#resumed(room, from, to, data)
       const event = to ? { id, from, to, data } : { id, from, data }
       const waiting = this.#catchingUp?.get(room)
       if (waiting) waiting.push(event)
@@ -325,7 +329,7 @@ export class RedisHub implements Hub {
     return [this.#prefix, `{${room}}`, ...parts].join(':')
   }
 
-  async claim(room: string, peer: string, token: string, maxPeers: number): Promise<ClaimResult> {
+  async claim(room: string, peer: string, token: string, maxPeers: number, connection = ''): Promise<ClaimResult> {
     const local = peerKey(room, peer)
     const rooms = new Set([...this.#local.values()].map((binding) => binding.room))
     if (!rooms.has(room) && rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
@@ -333,10 +337,13 @@ export class RedisHub implements Hub {
     const result = (await this.#scripts.politelyClaim(
       this.#key(room, 'peer', peer),
       this.#key(room, 'live'),
+      this.#key(room, 'ev'),
       tokenHash,
       this.#options.releaseMs,
       maxPeers,
       peer,
+      connection,
+      this.#process,
     )) as ClaimResult
     if (result !== 'created' && result !== 'claimed' && result !== 'resumed') return result
     const binding = this.#local.get(local)
@@ -414,8 +421,16 @@ export class RedisHub implements Hub {
     const binding = this.#local.get(local)
     if (!binding || !sameDigest(binding.tokenHash, this.#digests.of(token)) || --binding.connections > 0) return
     this.#local.delete(local)
-    // Not present any more; the binding itself lives out its grace (releaseMs) for a resume.
-    this.#client.zrem(this.#key(room, 'live'), peer).catch(() => {})
+    // Not present any more (unless it went on on another process); the binding itself lives out
+    // its grace (releaseMs) for a resume.
+    if (!binding.elsewhere) this.#client.zrem(this.#key(room, 'live'), peer).catch(() => {})
+  }
+
+  /** A claim resumed `peer` through `connection` on `process`: a connection of it here ends, unless it is that one. */
+  #resumed(room: string, peer: string, connection: string, process: string): void {
+    const binding = this.#local.get(peerKey(room, peer))
+    if (binding && process !== this.#process) binding.elsewhere = true
+    this.#evicted?.(room, peer, connection)
   }
 
   async publish(room: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
@@ -504,7 +519,7 @@ export class RedisHub implements Hub {
     return new Set([...this.#local.values()].map((binding) => binding.room)).size
   }
 
-  onEvicted(evicted: (room: string, peer: string) => void): void {
+  onEvicted(evicted: (room: string, peer: string, connection?: string) => void): void {
     this.#evicted = evicted
   }
 

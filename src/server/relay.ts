@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { PolitelyError } from '../errors.js'
 import { parseSignal, type SignalMessage } from '../protocol.js'
 import type { Admission } from './admission.js'
@@ -138,6 +139,8 @@ export class Relay {
   readonly #limiter: RateLimiter
   /** The live connection of each peer, so a reconnect of the same peer replaces it. */
   readonly #live = new Map<string, Sink>()
+  /** The name of each live connection (`Target.connection`), so a takeover elsewhere spares the newest. */
+  readonly #connections = new Map<string, string>()
 
   readonly #admission: Admission
   /** Who watches this server (metrics, logs). */
@@ -148,7 +151,10 @@ export class Relay {
     this.#options = options
     this.#limiter = limiter
     this.#admission = admission
-    this.#hub.onEvicted?.((room, peer) => this.#live.get(peerKey(room, peer))?.close())
+    this.#hub.onEvicted?.((room, peer, connection) => {
+      const key = peerKey(room, peer)
+      if (connection === undefined || this.#connections.get(key) !== connection) this.#live.get(key)?.close()
+    })
   }
 
   /**
@@ -170,7 +176,14 @@ export class Relay {
       if (!this.#admission.mayCreateRoom(address) && !(await this.#hub.present(room)).length) {
         throw new Refusal('rate-limited', 'Too many new rooms from this address; try again later')
       }
-      result = await this.#hub.claim(room, peer, token, Math.min(maxPeersPerRoom, target.maxPeers ?? maxPeersPerRoom))
+      target.connection = randomUUID()
+      result = await this.#hub.claim(
+        room,
+        peer,
+        token,
+        Math.min(maxPeersPerRoom, target.maxPeers ?? maxPeersPerRoom),
+        target.connection,
+      )
     } catch (error) {
       if (!(error instanceof Refusal)) this.observers.emit('hubError', 'admit', error)
       throw error
@@ -192,6 +205,7 @@ export class Relay {
     const { room, key } = target
     this.#live.get(key)?.close()
     this.#live.set(key, sink)
+    this.#connections.set(key, target.connection ?? '')
     const subscription = new Subscription(target, sink, this)
     subscription.unsubscribe = this.#hub.subscribe(
       room,
@@ -213,7 +227,10 @@ export class Relay {
   /** `subscription` ended: its peer's live connection is gone, and so is its claim (after the hub's grace). */
   ended({ target, sink }: Subscription): void {
     const { room, peer, token, key } = target
-    if (this.#live.get(key) === sink) this.#live.delete(key)
+    if (this.#live.get(key) === sink) {
+      this.#live.delete(key)
+      this.#connections.delete(key)
+    }
     this.#hub.release(room, peer, token)
   }
 

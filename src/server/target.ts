@@ -15,6 +15,8 @@ export interface Target {
   maxPeers?: number
   /** Set on admission: the id was bound afresh (not a resume), so nothing published before belongs to it. */
   fresh?: boolean
+  /** Set on admission: names this connection among every process's (see `Hub.onEvicted`). */
+  connection?: string
 }
 
 /** One string for a peer of a room: the key of its live connection, rate-limit bucket and process-local counts. */

@@ -20,11 +20,12 @@ async function startOnRedis(hubOptions: Partial<RedisHubOptions> & Pick<RedisHub
 }
 const limits = { maxPeersPerRoom: 16, maxRooms: 1000, replayMessages: 64, replayAgeMs: 60_000, releaseMs: 3000 }
 
+/** A hello from `from` to `to` (to everyone for `''`). */
 const publish = (url: string, room: string, from: string, session: number, to = 'b') =>
   fetch(`${url}/${room}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token(from)}` },
-    body: JSON.stringify({ kind: 'hello', from, to, session }),
+    body: JSON.stringify({ kind: 'hello', from, ...(to && { to }), session }),
   })
 
 describeRequiring(redisServer, 'several server processes on one Redis', () => {
@@ -154,6 +155,26 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
       resumed.close()
     }
     a.close()
+  })
+
+  test('a connection with the same token on another process takes over: the older ends (`replaced`), the peer stays present', async () => {
+    const [one, two] = [await startOne(), await startOne()]
+    const room = uniqueRoom()
+    const older = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+    const b = await stream(`${one.url}/${room}?peer=b&token=${token('b')}`)
+    await until(() => older.events.length === 1 && b.events.length === 1, 'welcomes')
+    const newer = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
+    await until(() => older.events.some((e) => e.event === 'replaced'), 'the older connection ended')
+    expect(newer.events.some((e) => e.event === 'replaced')).toBe(false)
+    // b's message to a reaches the newer connection alone.
+    expect((await publish(one.url, room, 'b', 7, 'a')).status).toBe(202)
+    await until(() => newer.events.some((e) => !e.event && JSON.parse(e.data as string).session === 7), 'b’s message at a')
+    expect(older.events.filter((e) => !e.event)).toEqual([])
+    // a is still present: a newcomer on process one is handed its hello.
+    expect((await publish(two.url, room, 'a', 8, '')).status).toBe(202)
+    const c = await stream(`${one.url}/${room}?peer=c&token=${token('c')}`)
+    await until(() => c.events.some((e) => !e.event && JSON.parse(e.data as string).session === 8), 'a’s hello at the newcomer')
+    for (const s of [newer, b, c]) s.close()
   })
 
   test('sender authentication holds across processes: a live id cannot be claimed on another process', async () => {
