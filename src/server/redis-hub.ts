@@ -86,20 +86,20 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], ms, '+inf')`
 // the ids (not on this process's, which may be ahead). Once per publish: ioredis sends a
 // command again when its connection dropped before the answer came, and the script may have
 // run; a process numbers its publishes, which run in that order, and the room keeps the
-// newest number it ran of each process (with its id, the answer to a repeat).
+// newest number it ran of each process (with its id, the answer to a repeat), and under the
+// field '' the newest id (no process is named '').
 // KEYS: stream, channel, numbers. ARGV: from, to, data, maxlen, maxAgeMs, ttl, process, number.
 const PUBLISH = `${NOW}
-local ran = redis.call('HGET', KEYS[3], ARGV[7])
-if ran then
-  local number, ranId = string.match(ran, '^(%d+) (.+)$')
+local held = redis.call('HMGET', KEYS[3], ARGV[7], '')
+if held[1] then
+  local number, ranId = string.match(held[1], '^(%d+) (.+)$')
   if tonumber(number) >= tonumber(ARGV[8]) then return ranId end
 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'from', ARGV[1], 'to', ARGV[2], 'data', ARGV[3], 'prev', last and last[1] or '')
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'from', ARGV[1], 'to', ARGV[2], 'data', ARGV[3], 'prev', held[2] or '')
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[5]))
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', KEYS[2], cjson.encode({id, ARGV[1], ARGV[2], ARGV[3]}))
-redis.call('HSET', KEYS[3], ARGV[7], ARGV[8] .. ' ' .. id)
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[8] .. ' ' .. id, '', id)
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return id`
 
