@@ -580,7 +580,9 @@ export class RedisHub implements Hub {
     ) {
       const pipeline = this.#client.pipeline()
       // From the newest delivered on, which tells (as in since()) whether what followed it is all there.
-      rooms.forEach((room, i) => pipeline.xrange(this.#key(room, 'log'), from[i] ?? '-', '+'))
+      rooms.forEach((room, i) => {
+        pipeline.xrange(this.#key(room, 'log'), from[i] ?? '-', '+')
+      })
       read = (await pipeline.exec().catch(() => undefined)) ?? undefined
     }
     rooms.forEach((room, i) => {
