@@ -105,12 +105,12 @@ export interface Hub {
   ready?(): Promise<boolean>
   /**
    * Gives the hub what to call when a peer connected through this server was taken over
-   * elsewhere: by another connection with its token on another process (`connection` names it,
-   * as `claim()` was told), or by another token after a store shared by processes lost the
-   * binding (Redis restarted empty, or this process stalled past `releaseMs`). The server then
-   * ends that peer's connection here, unless it is `connection`.
+   * elsewhere: by a newer connection with its token on another process (`newest` names it, as
+   * `claim()` was told), or by another token after a store shared by processes lost the binding
+   * (Redis restarted empty, or this process stalled past `releaseMs`). The server then ends that
+   * peer's connection here, unless it is `newest`.
    */
-  onEvicted?(evicted: (room: string, peer: string, connection?: string) => void): void
+  onEvicted?(evicted: (room: string, peer: string, newest?: string) => void): void
   /**
    * Takes `count` tokens from the bucket named `key` (`ratePerSecond`, at most `burst` held);
    * whether it could. A hub shared by several processes (Redis) keeps the bucket there, so a

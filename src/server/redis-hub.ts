@@ -45,10 +45,11 @@ local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
 `
 
-// Claim a peer id: the same secret may claim again (the processes holding a connection of it
-// hear it on the room's channel: one that is not this claim's connection ends); another is
-// refused while the binding lives; a new binding needs a free seat among the peers connected now.
-// KEYS: binding, live set, channel. ARGV: hash, releaseMs, maxPeers, peer, connection, process.
+// Claim a peer id: the same secret may claim again; another is refused while the binding lives;
+// a new binding needs a free seat among the peers connected now. The room keeps each peer's
+// newest connection (the relay names them): a process holding an older one ends it, told on the
+// room's channel when a claim resumes (and by KEEP, should that message be lost).
+// KEYS: binding, live set, channel, newest. ARGV: hash, releaseMs, maxPeers, peer, connection.
 const CLAIM = `${NOW}
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 'id-taken' end
@@ -62,19 +63,33 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-if result == 'resumed' then redis.call('PUBLISH', KEYS[3], cjson.encode({'', ARGV[4], ARGV[5], ARGV[6]})) end
+redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[4], ARGV[2])
+if result == 'resumed' then redis.call('PUBLISH', KEYS[3], cjson.encode({'', ARGV[4], ARGV[5]})) end
 return result`
 
 // Keeps a live binding and its presence. SET, not PEXPIRE: after a Redis restart (no
 // persistence) this puts the binding back — unless another token claimed the id meanwhile:
-// then it is theirs, and 0 says so. KEYS: binding, live set. ARGV: hash, releaseMs, peer.
+// then it is theirs, and 0 says so; or a newer connection of the peer holds it (elsewhere), named.
+// KEYS: binding, live set, newest. ARGV: hash, releaseMs, peer, connection.
 const KEEP = `${NOW}
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 0 end
+local newest = redis.call('HGET', KEYS[3], ARGV[3])
+if newest and newest ~= ARGV[4] then return newest end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return 1`
+
+// A peer's last connection here ended: it is no longer present, unless a newer connection of it
+// is (elsewhere). KEYS: live set, newest. ARGV: peer, connection.
+const LEAVE = `
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])`
 
 // The peers present in a room. KEYS: live set.
 const PRESENT = `${NOW}
@@ -176,6 +191,7 @@ interface Scripts {
   politelyPublish(...args: unknown[]): Promise<string>
   politelyRefreshHolds(...args: unknown[]): Promise<unknown>
   politelyKeep(...args: unknown[]): Promise<unknown>
+  politelyLeave(...args: unknown[]): Promise<unknown>
   politelyPresent(...args: unknown[]): Promise<string[]>
 }
 
@@ -230,7 +246,8 @@ export class RedisHub implements Hub {
    */
   #catchingUp: Map<string, RoomEvent[]> | undefined
   /** Connections of this process per `room\u0000peer`, kept alive in Redis while > 0. */
-  readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number; elsewhere?: boolean }>()
+  /** …and the newest of them (the relay's name for it, as `claim()` was told). */
+  readonly #local = new Map<string, { room: string; peer: string; tokenHash: string; connections: number; connection: string }>()
   readonly #refresher: ReturnType<typeof setInterval>
   readonly #digests = new Digests()
   /** Newest event id handed to local listeners, per room: no event twice, none skipped after a reconnect. */
@@ -239,8 +256,8 @@ export class RedisHub implements Hub {
   readonly #process = randomUUID()
   /** Publishes this process has sent (see PUBLISH: each runs once). */
   #published = 0
-  /** What the server gave {@link onEvicted}. */
-  #evicted?: (room: string, peer: string, connection?: string) => void
+  /** What each server on this hub gave {@link onEvicted}. */
+  readonly #evicted = new Set<(room: string, peer: string, newest?: string) => void>()
   /**
    * Connections this process counts in Redis per key: `held` (answered), `pending` (asked for).
    * A key stays until a refresh has set its count in Redis with nothing pending.
@@ -275,19 +292,20 @@ export class RedisHub implements Hub {
       if (connected) void this.#refresh()
       connected = true
     })
-    this.#client.defineCommand('politelyClaim', { numberOfKeys: 3, lua: CLAIM })
+    this.#client.defineCommand('politelyClaim', { numberOfKeys: 4, lua: CLAIM })
     this.#client.defineCommand('politelyPublish', { numberOfKeys: 3, lua: PUBLISH })
     this.#client.defineCommand('politelyTake', { numberOfKeys: 1, lua: TAKE })
     this.#client.defineCommand('politelyHold', { numberOfKeys: 2, lua: HOLD })
     this.#client.defineCommand('politelyUnhold', { numberOfKeys: 1, lua: UNHOLD })
     this.#client.defineCommand('politelyRefreshHolds', { lua: REFRESH })
-    this.#client.defineCommand('politelyKeep', { numberOfKeys: 2, lua: KEEP })
+    this.#client.defineCommand('politelyKeep', { numberOfKeys: 3, lua: KEEP })
+    this.#client.defineCommand('politelyLeave', { numberOfKeys: 2, lua: LEAVE })
     this.#client.defineCommand('politelyPresent', { numberOfKeys: 1, lua: PRESENT })
     this.#subscriber.on('message', (channel: string, text: string) => {
       const room = channel.slice(this.#prefix.length + 2, -4) // <prefix>:{<room>}:ev
       const [id, from, to, data] = JSON.parse(text) as [string, string, string, string]
-      // No id: not an event but a claim that resumed `from` (CLAIM) through connection `to`, on process `data`.
-      if (!id) return this.#resumed(room, from, to, data)
+      // No id: not an event but a claim that resumed `from` (CLAIM) through connection `to`.
+      if (!id) return void this.#resumed(room, from, to)
       const event = to ? { id, from, to, data } : { id, from, data }
       const waiting = this.#catchingUp?.get(room)
       if (waiting) waiting.push(event)
@@ -338,17 +356,19 @@ export class RedisHub implements Hub {
       this.#key(room, 'peer', peer),
       this.#key(room, 'live'),
       this.#key(room, 'ev'),
+      this.#key(room, 'newest'),
       tokenHash,
       this.#options.releaseMs,
       maxPeers,
       peer,
       connection,
-      this.#process,
     )) as ClaimResult
     if (result !== 'created' && result !== 'claimed' && result !== 'resumed') return result
     const binding = this.#local.get(local)
-    if (binding) binding.connections++
-    else this.#local.set(local, { room, peer, tokenHash, connections: 1 })
+    if (binding) {
+      binding.connections++
+      binding.connection = connection
+    } else this.#local.set(local, { room, peer, tokenHash, connections: 1, connection })
     return result
   }
 
@@ -423,14 +443,24 @@ export class RedisHub implements Hub {
     this.#local.delete(local)
     // Not present any more (unless it went on on another process); the binding itself lives out
     // its grace (releaseMs) for a resume.
-    if (!binding.elsewhere) this.#client.zrem(this.#key(room, 'live'), peer).catch(() => {})
+    this.#scripts.politelyLeave(this.#key(room, 'live'), this.#key(room, 'newest'), peer, binding.connection).catch(() => {})
   }
 
-  /** A claim resumed `peer` through `connection` on `process`: a connection of it here ends, unless it is that one. */
-  #resumed(room: string, peer: string, connection: string, process: string): void {
+  /**
+   * A claim resumed `peer` through `connection`: a connection of it here ends if it is not the
+   * newest. Asked of Redis, which ordered the claims: this message may come after a newer claim
+   * made here (it travels on another connection than the claims' answers).
+   */
+  async #resumed(room: string, peer: string, connection: string): Promise<void> {
     const binding = this.#local.get(peerKey(room, peer))
-    if (binding && process !== this.#process) binding.elsewhere = true
-    this.#evicted?.(room, peer, connection)
+    if (!binding || binding.connection === connection) return
+    const newest = await this.#client.hget(this.#key(room, 'newest'), peer).catch(() => null)
+    if (newest !== null && newest !== binding.connection) this.#evict(room, peer, newest)
+  }
+
+  /** Tells the server to end its connection of `peer`, unless it is `newest`. */
+  #evict(room: string, peer: string, newest?: string): void {
+    for (const evicted of this.#evicted) evicted(room, peer, newest)
   }
 
   async publish(room: string, event: Omit<RoomEvent, 'id'>): Promise<RoomEvent> {
@@ -519,8 +549,8 @@ export class RedisHub implements Hub {
     return new Set([...this.#local.values()].map((binding) => binding.room)).size
   }
 
-  onEvicted(evicted: (room: string, peer: string, connection?: string) => void): void {
-    this.#evicted = evicted
+  onEvicted(evicted: (room: string, peer: string, newest?: string) => void): void {
+    this.#evicted.add(evicted)
   }
 
   /**
@@ -616,15 +646,20 @@ export class RedisHub implements Hub {
     const { releaseMs } = this.#options
     const pipeline = this.#client.pipeline() as unknown as Scripts & { exec(): Promise<Array<[unknown, unknown]>> }
     const bindings = [...this.#local]
-    for (const [, { room, peer, tokenHash }] of bindings) {
-      pipeline.politelyKeep(this.#key(room, 'peer', peer), this.#key(room, 'live'), tokenHash, releaseMs, peer)
+    for (const [, { room, peer, tokenHash, connection }] of bindings) {
+      const keys = [this.#key(room, 'peer', peer), this.#key(room, 'live'), this.#key(room, 'newest')]
+      pipeline.politelyKeep(...keys, tokenHash, releaseMs, peer, connection)
     }
     const kept = await pipeline.exec().catch(() => [])
     bindings.forEach(([key, binding], i) => {
+      if (this.#local.get(key) !== binding) return
+      // A newer connection of the peer (the message that said so was lost): ours ends, not that one.
+      const answer = kept[i]?.[1]
+      if (typeof answer === 'string') return this.#evict(binding.room, binding.peer, answer)
       // Another token holds the id now: no longer ours to vouch for, and our connections of it end.
-      if (kept[i]?.[1] !== 0 || this.#local.get(key) !== binding) return
+      if (answer !== 0) return
       this.#local.delete(key)
-      this.#evicted?.(binding.room, binding.peer)
+      this.#evict(binding.room, binding.peer)
     })
   }
 

@@ -151,9 +151,9 @@ export class Relay {
     this.#options = options
     this.#limiter = limiter
     this.#admission = admission
-    this.#hub.onEvicted?.((room, peer, connection) => {
+    this.#hub.onEvicted?.((room, peer, newest) => {
       const key = peerKey(room, peer)
-      if (connection === undefined || this.#connections.get(key) !== connection) this.#live.get(key)?.close()
+      if (newest === undefined || this.#connections.get(key) !== newest) this.#live.get(key)?.close()
     })
   }
 
