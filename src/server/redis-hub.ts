@@ -46,10 +46,11 @@ local ms = now[1] * 1000 + math.floor(now[2] / 1000)
 `
 
 // Claim a peer id: the same secret may claim again; another is refused while the binding lives;
-// a new binding needs a free seat among the peers connected now. The room keeps each peer's
-// newest connection (the relay names them): a process holding an older one ends it, told on the
-// room's channel when a claim resumes (and by KEEP, should that message be lost).
-// KEYS: binding, live set, channel, newest. ARGV: hash, releaseMs, maxPeers, peer, connection.
+// a new binding needs a free seat among the peers connected now. A key per peer names its
+// newest connection (the relay names them), for releaseMs after its last refresh: a process
+// holding an older one ends it, told on the room's channel when a claim resumes (and by KEEP,
+// should that message be lost). KEYS: binding, live set, channel, newest.
+// ARGV: hash, releaseMs, maxPeers, peer, connection.
 const CLAIM = `${NOW}
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 'id-taken' end
@@ -63,8 +64,7 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
-redis.call('PEXPIRE', KEYS[4], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[2])
 if result == 'resumed' then redis.call('PUBLISH', KEYS[3], cjson.encode({'', ARGV[4], ARGV[5]})) end
 return result`
 
@@ -75,21 +75,20 @@ return result`
 const KEEP = `${NOW}
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 0 end
-local newest = redis.call('HGET', KEYS[3], ARGV[3])
+local newest = redis.call('GET', KEYS[3])
 if newest and newest ~= ARGV[4] then return newest end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[2])
 return 1`
 
 // A peer's last connection here ended: it is no longer present, unless a newer connection of it
-// is (elsewhere). KEYS: live set, newest. ARGV: peer, connection.
+// is (elsewhere). Its newest key stays until it expires: an older connection that missed the
+// takeover is still told by its next KEEP. KEYS: live set, newest. ARGV: peer, connection.
 const LEAVE = `
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])`
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return end
+redis.call('ZREM', KEYS[1], ARGV[1])`
 
 // The peers present in a room. KEYS: live set.
 const PRESENT = `${NOW}
@@ -356,7 +355,7 @@ export class RedisHub implements Hub {
       this.#key(room, 'peer', peer),
       this.#key(room, 'live'),
       this.#key(room, 'ev'),
-      this.#key(room, 'newest'),
+      this.#key(room, 'newest', peer),
       tokenHash,
       this.#options.releaseMs,
       maxPeers,
@@ -443,7 +442,9 @@ export class RedisHub implements Hub {
     this.#local.delete(local)
     // Not present any more (unless it went on on another process); the binding itself lives out
     // its grace (releaseMs) for a resume.
-    this.#scripts.politelyLeave(this.#key(room, 'live'), this.#key(room, 'newest'), peer, binding.connection).catch(() => {})
+    this.#scripts
+      .politelyLeave(this.#key(room, 'live'), this.#key(room, 'newest', peer), peer, binding.connection)
+      .catch(() => {})
   }
 
   /**
@@ -454,7 +455,7 @@ export class RedisHub implements Hub {
   async #resumed(room: string, peer: string, connection: string): Promise<void> {
     const binding = this.#local.get(peerKey(room, peer))
     if (!binding || binding.connection === connection) return
-    const newest = await this.#client.hget(this.#key(room, 'newest'), peer).catch(() => null)
+    const newest = await this.#client.get(this.#key(room, 'newest', peer)).catch(() => null)
     if (newest !== null && newest !== binding.connection) this.#evict(room, peer, newest)
   }
 
@@ -647,20 +648,21 @@ export class RedisHub implements Hub {
     const pipeline = this.#client.pipeline() as unknown as Scripts & { exec(): Promise<Array<[unknown, unknown]>> }
     const bindings = [...this.#local]
     for (const [, { room, peer, tokenHash, connection }] of bindings) {
-      const keys = [this.#key(room, 'peer', peer), this.#key(room, 'live'), this.#key(room, 'newest')]
+      const keys = [this.#key(room, 'peer', peer), this.#key(room, 'live'), this.#key(room, 'newest', peer)]
       pipeline.politelyKeep(...keys, tokenHash, releaseMs, peer, connection)
     }
     const kept = await pipeline.exec().catch(() => [])
-    bindings.forEach(([key, binding], i) => {
-      if (this.#local.get(key) !== binding) return
+    for (const [i, [key, binding]] of bindings.entries()) {
+      if (this.#local.get(key) !== binding) continue
       // A newer connection of the peer (the message that said so was lost): ours ends, not that one.
       const answer = kept[i]?.[1]
-      if (typeof answer === 'string') return this.#evict(binding.room, binding.peer, answer)
+      if (typeof answer === 'string') this.#evict(binding.room, binding.peer, answer)
       // Another token holds the id now: no longer ours to vouch for, and our connections of it end.
-      if (answer !== 0) return
-      this.#local.delete(key)
-      this.#evict(binding.room, binding.peer)
-    })
+      else if (answer === 0) {
+        this.#local.delete(key)
+        this.#evict(binding.room, binding.peer)
+      }
+    }
   }
 
   async #refreshHolds(): Promise<void> {

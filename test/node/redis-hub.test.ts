@@ -177,24 +177,37 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
     for (const s of [newer, b, c]) s.close()
   })
 
-  test('a peer back on its first process before the takeover message reached it: the newest connection stays, the others end', async () => {
-    // Process two's pub/sub connection is slow: the message of a claim made elsewhere reaches it late.
+  /**
+   * Process two (its pub/sub connection behind a proxy) holds peer a's older connection; a newer one
+   * is made on process one while the message saying so is held on its way to process two.
+   */
+  const takeoverHeld = async () => {
     const proxy = await redisProxy(redis.port)
     const two = await startOnRedis({ redis: proxy.url })
+    const one = await startOne()
+    const room = uniqueRoom()
+    const older = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
+    await until(() => older.events.length === 1, 'welcome')
+    const subscriber = proxy.connections.find((connection) => connection.subscriber) as ProxiedConnection
+    subscriber.holdReplies()
+    const newer = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
+    await until(() => subscriber.held > 0, 'the takeover message held on its way to process two')
+    const close = async () => {
+      // Process two first: its Redis clients would go on reconnecting to the closed proxy.
+      await two.close()
+      proxy.close()
+    }
+    return { one, two, room, older, newer, subscriber, close }
+  }
+
+  test('a peer back on its first process before the takeover message reached it: the newest connection stays, the others end', async () => {
+    const { one, two, room, older, newer, subscriber, close } = await takeoverHeld()
     try {
-      const one = await startOne()
-      const room = uniqueRoom()
-      const first = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
-      await until(() => first.events.length === 1, 'welcome')
-      const subscriber = proxy.connections.find((connection) => connection.subscriber) as ProxiedConnection
-      subscriber.holdReplies()
-      const second = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
-      await until(() => subscriber.held > 0, 'the takeover message held on its way to process two')
       const third = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
       await until(() => third.events.length === 1, 'the third connection’s welcome')
       subscriber.release()
-      await until(() => second.events.some((e) => e.event === 'replaced'), 'the second connection ended')
-      await until(() => first.events.some((e) => e.event === 'replaced'), 'the first connection ended')
+      await until(() => newer.events.some((e) => e.event === 'replaced'), 'the second connection ended')
+      await until(() => older.events.some((e) => e.event === 'replaced'), 'the first connection ended')
       // …and the third, the newest, goes on: a message to a reaches it.
       const b = await stream(`${one.url}/${room}?peer=b&token=${token('b')}`)
       expect((await publish(one.url, room, 'b', 9, 'a')).status).toBe(202)
@@ -202,33 +215,24 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
       expect(third.events.some((e) => e.event === 'replaced')).toBe(false)
       for (const s of [third, b]) s.close()
     } finally {
-      await two.close()
-      proxy.close()
+      await close()
     }
   })
 
-  test('the takeover message lost with a pub/sub connection: the older connection still ends, at the next refresh', async () => {
-    const proxy = await redisProxy(redis.port)
-    const two = await startOnRedis({ redis: proxy.url })
-    try {
-      const one = await startOne()
-      const room = uniqueRoom()
-      const older = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
-      await until(() => older.events.length === 1, 'welcome')
-      const subscriber = proxy.connections.find((connection) => connection.subscriber) as ProxiedConnection
-      subscriber.holdReplies()
-      const newer = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
-      await until(() => subscriber.held > 0, 'the takeover message held')
-      subscriber.drop()
-      // releaseMs 3 s: process two refreshes its bindings every second.
-      await until(() => older.events.some((e) => e.event === 'replaced'), 'the older connection ended')
-      expect(newer.events.some((e) => e.event === 'replaced')).toBe(false)
-      newer.close()
-    } finally {
-      await two.close()
-      proxy.close()
-    }
-  })
+  for (const newerGone of [false, true])
+    test(`the takeover message lost with a pub/sub connection${newerGone ? ', the newer connection gone since' : ''}: the older still ends, at the next refresh`, async () => {
+      const { older, newer, subscriber, close } = await takeoverHeld()
+      try {
+        subscriber.drop()
+        if (newerGone) newer.close()
+        // releaseMs 3 s: process two refreshes its bindings every second.
+        await until(() => older.events.some((e) => e.event === 'replaced'), 'the older connection ended')
+        expect(newer.events.some((e) => e.event === 'replaced')).toBe(false)
+        newer.close()
+      } finally {
+        await close()
+      }
+    })
 
   test('sender authentication holds across processes: a live id cannot be claimed on another process', async () => {
     const [one, two] = [await startOne(), await startOne()]
