@@ -9,6 +9,9 @@
 //          its own signaling server.
 //      Next to it, a politely PerfectNegotiationPeer pair in the same setting (start → first
 //      message both ways), so "full mesh / 1:1" says what the mesh costs over one link.
+//      In every scenario, the floor: hand-written WebRTC with no library (raw() in bench/mesh.html)
+//      over a bare relay (bench/server-runner.mjs floor-room) or a BroadcastChannel, so "raw /
+//      y-webrtc" says how far under y-webrtc any library could get on this machine.
 //   2. Reload: a mesh of 6 is up; one page reloads (it comes back as a new member); from the
 //      reload() until every link of the mesh carried a probe again (the 5 surviving members
 //      probe each other again at that moment; the reloaded one probes as its links open).
@@ -60,7 +63,7 @@ const SETTINGS = {
   shared: { label: 'one context', transport: 'broadcast', separate: false },
   separate: { label: 'separate contexts', transport: 'websocket', separate: true },
 }
-const LIBS = { room: 'politely', ywebrtc: 'y-webrtc', pair: 'politely 1:1' }
+const LIBS = { room: 'politely', ywebrtc: 'y-webrtc', pair: 'politely 1:1', raw: 'raw WebRTC' }
 
 const sorted = (values) => [...values].sort((a, b) => a - b)
 const median = (values) => (values.length ? sorted(values)[Math.floor(values.length / 2)] : undefined)
@@ -134,7 +137,14 @@ let rooms = 0
 /** `n` loaded, not yet joined pages of one new room: in one context, or one context each. */
 async function openMembers(lib, setting, n) {
   const room = `mesh-${lib}-${process.pid}-${++rooms}`
-  const query = new URLSearchParams({ lib, room, transport: setting.transport, ysignal: ySignalUrl, psignal: pSignalUrl })
+  const query = new URLSearchParams({
+    lib,
+    room,
+    transport: setting.transport,
+    ysignal: ySignalUrl,
+    psignal: pSignalUrl,
+    rsignal: rSignalUrl,
+  })
   if (TRACE) query.set('trace', '1')
   const contexts = []
   const pages = []
@@ -326,18 +336,30 @@ function rows() {
         setting: key,
         what: `mesh N=${n}`,
         n,
-        runs: { room: () => meshOnce('room', setting, n), ywebrtc: () => meshOnce('ywebrtc', setting, n) },
+        runs: {
+          room: () => meshOnce('room', setting, n),
+          ywebrtc: () => meshOnce('ywebrtc', setting, n),
+          raw: () => meshOnce('raw', setting, n),
+        },
       })
     }
     list.push({
       setting: key,
       what: 'reload, N=6',
-      runs: { room: () => reloadOnce('room', setting), ywebrtc: () => reloadOnce('ywebrtc', setting) },
+      runs: {
+        room: () => reloadOnce('room', setting),
+        ywebrtc: () => reloadOnce('ywebrtc', setting),
+        raw: () => reloadOnce('raw', setting),
+      },
     })
     list.push({
       setting: key,
       what: 'late joiner, 5+1',
-      runs: { room: () => lateJoinOnce('room', setting), ywebrtc: () => lateJoinOnce('ywebrtc', setting) },
+      runs: {
+        room: () => lateJoinOnce('room', setting),
+        ywebrtc: () => lateJoinOnce('ywebrtc', setting),
+        raw: () => lateJoinOnce('raw', setting),
+      },
     })
   }
   return list.filter((row) => ONLY.test(`${row.setting} ${row.what}`))
@@ -376,25 +398,32 @@ function print(list) {
     console.log(`\n${setting.label}: ${signaling}`)
     console.log(
       `  ${'scenario'.padEnd(17)}${pad('politely', 10)}${pad('p90', 9)}${pad('ok', 6)}` +
-        `${pad('y-webrtc', 10)}${pad('p90', 9)}${pad('ok', 6)}${pad('pol/y-w', 9)}` +
-        `${pad('pol mesh/1:1', 14)}${pad('y-w mesh/1:1', 14)}`,
+        `${pad('y-webrtc', 10)}${pad('p90', 9)}${pad('ok', 6)}${pad('raw', 10)}${pad('ok', 6)}` +
+        `${pad('pol/y-w', 9)}${pad('raw/y-w', 9)}${pad('pol/raw', 9)}${pad('pol mesh/1:1', 14)}${pad('y-w mesh/1:1', 14)}`,
     )
     const oneToOne = summary(mine.find((row) => row.what === '1:1')?.results.pair ?? [])
     for (const row of mine) {
       const p = summary(row.results.room ?? row.results.pair)
       const y = row.results.ywebrtc ? summary(row.results.ywebrtc) : undefined
+      const r = row.results.raw ? summary(row.results.raw) : undefined
       const label = row.what === '1:1' ? '1:1 (PNPeer pair)' : row.what
       console.log(
         `  ${label.padEnd(17)}${pad(fmt(p.median), 10)}${pad(fmt(p.p90), 9)}${pad(p.ok, 6)}` +
+          (y ? `${pad(fmt(y.median), 10)}${pad(fmt(y.p90), 9)}${pad(y.ok, 6)}` : ' '.repeat(25)) +
+          (r ? `${pad(fmt(r.median), 10)}${pad(r.ok, 6)}` : ' '.repeat(16)) +
           (y
-            ? `${pad(fmt(y.median), 10)}${pad(fmt(y.p90), 9)}${pad(y.ok, 6)}${pad(ratio(p.median, y.median), 9)}`
-            : ' '.repeat(34)) +
+            ? `${pad(ratio(p.median, y.median), 9)}${pad(ratio(r?.median, y.median), 9)}${pad(ratio(p.median, r?.median), 9)}`
+            : ' '.repeat(27)) +
           (row.n ? `${pad(ratio(p.median, oneToOne.median), 14)}${pad(ratio(y?.median, oneToOne.median), 14)}` : ''),
       )
     }
   }
   console.log(`
   pol/y-w: politely median / y-webrtc median (below 1: politely faster).
+  raw: the floor, hand-written WebRTC with no library over a bare relay (separate contexts) or a
+  BroadcastChannel (one context), the lower id of each pair offering at once (bench/mesh.html):
+  raw/y-w is the least any library's ratio to y-webrtc can be on this machine; pol/raw what politely
+  costs over it.
   mesh/1:1: that contender's full-mesh median / the politely pair's 1:1 median in the same setting.
   mesh: start → every link carried a probe both ways. reload: reload() → every link of the 6 carried
   a probe again (page load included). late joiner: its start → its 5 links carried a probe both ways.`)
@@ -423,11 +452,15 @@ const ySignalUrl = `ws://127.0.0.1:${yServer.port}`
 // per-address room credit (60 a minute) would meter the bench; the pages' origin is another port.
 const pServer = await startServer('politely', { newRoomsPerMinute: 1_000_000, allowedOrigins: '*' })
 const pSignalUrl = `http://127.0.0.1:${pServer.port}/signal`
+// The floor's bare relay (raw WebRTC, separate contexts), likewise.
+const rServer = await startServer('floor-room')
+const rSignalUrl = `ws://127.0.0.1:${rServer.port}`
 const pageServer = await startPageServer(bundleDir)
 const browser = await launchChromium()
 try {
   // Warm-up, not counted: the first pages of a fresh browser are slower for everyone.
-  for (const lib of ['room', 'ywebrtc', 'pair']) for (const setting of Object.values(SETTINGS)) await meshOnce(lib, setting, 2)
+  for (const lib of ['room', 'ywebrtc', 'pair', 'raw'])
+    for (const setting of Object.values(SETTINGS)) await meshOnce(lib, setting, 2)
   const list = rows()
   await measure(list)
   print(list)
@@ -437,6 +470,7 @@ try {
   await pageServer.close()
   await yServer.stop()
   await pServer.stop()
+  await rServer.stop()
   await rm(bundleDir, { recursive: true, force: true })
 }
 process.exit(0)

@@ -1,7 +1,7 @@
-// One signaling server in a process of its own, for bench/server.mjs and bench/redis.mjs:
+// One signaling server in a process of its own, for bench/server.mjs, bench/redis.mjs and bench/mesh.mjs:
 // alone in its process, its RSS and CPU time are its own, and it gets a core of its own.
 //
-//   node bench/server-runner.mjs <politely|politely-redis|peerjs|y-webrtc|floor|floor-sse> '<options as JSON>'
+//   node bench/server-runner.mjs <politely|politely-redis|peerjs|y-webrtc|floor|floor-room|floor-sse> '<options as JSON>'
 //
 // politely-redis: politely on a RedisHub at options.redisUrl (the other options go to both).
 //
@@ -73,6 +73,34 @@ async function start() {
       peers.set(query.get('id'), ws)
       ws.on('message', (data) => peers.get(query.get('to'))?.send(data, { binary: false }))
       ws.send('{"type":"welcome"}')
+    })
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
+  }
+  if (kind === 'floor-room') {
+    // A reference for bench/mesh.mjs: the least a room's signaling needs — each frame (JSON with
+    // `from` and maybe `to`) forwarded as it came to `to`, or to everyone else in the URL's room;
+    // `{"type":"bye","from":…}` to the room when a socket closes. No checks, no limits.
+    const { WebSocketServer } = await import('ws')
+    const server = http.createServer()
+    const rooms = new Map()
+    new WebSocketServer({ server }).on('connection', (ws, request) => {
+      const query = new URL(request.url, 'http://localhost').searchParams
+      const id = query.get('id')
+      const members = rooms.get(query.get('room')) ?? new Map()
+      rooms.set(query.get('room'), members)
+      members.set(id, ws)
+      const others = (text) => {
+        for (const [other, socket] of members) if (other !== id) socket.send(text)
+      }
+      ws.on('message', (data) => {
+        const { to } = JSON.parse(data)
+        if (to) members.get(to)?.send(data, { binary: false })
+        else others(data.toString())
+      })
+      ws.on('close', () => {
+        members.delete(id)
+        others(JSON.stringify({ type: 'bye', from: id }))
+      })
     })
     return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
   }
