@@ -28,6 +28,16 @@ if (process.env.LAG) {
   }, 10).unref()
 }
 
+/** A `ws` server on 127.0.0.1 and a free port calling `serve(ws, query)` for each connection; resolves to its port. */
+async function wsRelay(serve) {
+  const { WebSocketServer } = await import('ws')
+  const server = http.createServer()
+  new WebSocketServer({ server }).on('connection', (ws, request) =>
+    serve(ws, new URL(request.url, 'http://localhost').searchParams),
+  )
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
+}
+
 async function start() {
   if (kind === 'politely') {
     const { startSignalingServer } = await import('../dist/server.mjs')
@@ -65,26 +75,19 @@ async function start() {
   if (kind === 'floor') {
     // A reference, not a contender: the least a Node WebSocket relay can do per message —
     // no parsing, no checks, each frame forwarded as it came to the peer named in the URL.
-    const { WebSocketServer } = await import('ws')
-    const server = http.createServer()
     const peers = new Map()
-    new WebSocketServer({ server }).on('connection', (ws, request) => {
-      const query = new URL(request.url, 'http://localhost').searchParams
+    return wsRelay((ws, query) => {
       peers.set(query.get('id'), ws)
       ws.on('message', (data) => peers.get(query.get('to'))?.send(data, { binary: false }))
       ws.send('{"type":"welcome"}')
     })
-    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
   }
   if (kind === 'floor-room') {
     // A reference for bench/mesh.mjs: the least a room's signaling needs — each frame (JSON with
     // `from` and maybe `to`) forwarded as it came to `to`, or to everyone else in the URL's room;
     // `{"type":"bye","from":…}` to the room when a socket closes. No checks, no limits.
-    const { WebSocketServer } = await import('ws')
-    const server = http.createServer()
     const rooms = new Map()
-    new WebSocketServer({ server }).on('connection', (ws, request) => {
-      const query = new URL(request.url, 'http://localhost').searchParams
+    return wsRelay((ws, query) => {
       const id = query.get('id')
       const members = rooms.get(query.get('room')) ?? new Map()
       rooms.set(query.get('room'), members)
@@ -102,7 +105,6 @@ async function start() {
         others(JSON.stringify({ type: 'bye', from: id }))
       })
     })
-    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
   }
   if (kind === 'floor-sse') {
     // A reference for part 1: what Node's own HTTP server costs per held event stream — each

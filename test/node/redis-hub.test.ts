@@ -65,10 +65,21 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
     resumed.close()
   })
 
-  test('an event still on its way to a process when a peer resumes there past it is not sent to it twice', async () => {
-    // Process two's subscription to the room is slow: what a publish fans out reaches it late.
+  /** Process two, on Redis through a proxy (which holds or drops its connections' bytes); `close()` ends both. */
+  const proxiedProcess = async () => {
     const proxy = await redisProxy(redis.port)
     const two = await startOnRedis({ redis: proxy.url })
+    const close = async () => {
+      // Process two first: its Redis clients would go on reconnecting to the closed proxy.
+      await two.close()
+      proxy.close()
+    }
+    return { proxy, two, close }
+  }
+
+  test('an event still on its way to a process when a peer resumes there past it is not sent to it twice', async () => {
+    // Process two's subscription to the room is slow: what a publish fans out reaches it late.
+    const { proxy, two, close } = await proxiedProcess()
     try {
       const one = await startOne()
       const room = uniqueRoom()
@@ -96,15 +107,12 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
       a.close()
       resumed.close()
     } finally {
-      // Process two first: its Redis clients would go on reconnecting to the closed proxy.
-      await two.close()
-      proxy.close()
+      await close()
     }
   })
 
   test("events a process's room subscription lost during an outage of its Redis connection: its peers there are reset", async () => {
-    const proxy = await redisProxy(redis.port)
-    const two = await startOnRedis({ redis: proxy.url })
+    const { proxy, two, close } = await proxiedProcess()
     const client = new Redis(redis.url)
     try {
       const one = await startOne()
@@ -130,8 +138,7 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
       b.close()
     } finally {
       client.disconnect()
-      await two.close()
-      proxy.close()
+      await close()
     }
   })
 
@@ -182,8 +189,7 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
    * is made on process one while the message saying so is held on its way to process two.
    */
   const takeoverHeld = async () => {
-    const proxy = await redisProxy(redis.port)
-    const two = await startOnRedis({ redis: proxy.url })
+    const { proxy, two, close } = await proxiedProcess()
     const one = await startOne()
     const room = uniqueRoom()
     const older = await stream(`${two.url}/${room}?peer=a&token=${token('a')}`)
@@ -192,11 +198,6 @@ describeRequiring(redisServer, 'several server processes on one Redis', () => {
     subscriber.holdReplies()
     const newer = await stream(`${one.url}/${room}?peer=a&token=${token('a')}`)
     await until(() => subscriber.held > 0, 'the takeover message held on its way to process two')
-    const close = async () => {
-      // Process two first: its Redis clients would go on reconnecting to the closed proxy.
-      await two.close()
-      proxy.close()
-    }
     return { one, two, room, older, newer, subscriber, close }
   }
 
