@@ -276,20 +276,25 @@ export async function runRelay({
   const drain = async () => {
     for (const deadline = performance.now() + 5000; received < sent && performance.now() < deadline; ) await sleep(20)
   }
-  /** The servers' CPU time so far (ms); `clocks` gets each server's clock reading (µs, its profile's clock). */
-  const serverCpuMs = async (clocks = []) => {
+  /**
+   * The servers' CPU time so far (ms); `clocks` gets each server's clock reading (µs, its profile's
+   * clock), `gc` the time each spent in GC pauses so far (ms).
+   */
+  const serverCpuMs = async (clocks = [], gc = []) => {
     let total = 0
-    for (const { cpu, now } of await Promise.all(servers.map((server) => server.stats(true)))) {
+    for (const { cpu, now, gcMs } of await Promise.all(servers.map((server) => server.stats(true)))) {
       total += cpu.user + cpu.system
       clocks.push(now)
+      gc.push(gcMs ?? Number.NaN)
     }
     return total / 1000
   }
   const measure = async (seconds) => {
     const from = []
     const to = []
+    const [gc0, gc1] = [[], []]
     const [server0, backend0, client0, machine0] = [
-      await serverCpuMs(from),
+      await serverCpuMs(from, gc0),
       (await backendCpuMs?.()) ?? 0,
       process.cpuUsage(),
       machineBusyMs(),
@@ -301,7 +306,7 @@ export async function runRelay({
     samples = undefined
     const elapsed = performance.now() - started
     const [server1, backend1, client1, machine1] = [
-      await serverCpuMs(to),
+      await serverCpuMs(to, gc1),
       (await backendCpuMs?.()) ?? 0,
       process.cpuUsage(client0),
       machineBusyMs(),
@@ -317,6 +322,8 @@ export async function runRelay({
       serverCpu: serverMs / elapsed,
       // Server CPU time per relayed message: unlike msg/s, barely moved by whatever else runs on the machine.
       serverUs: (serverMs * 1000) / messages,
+      // Time in GC pauses over server CPU time, as V8 reports the pauses (no profiler).
+      gcShare: gc1.reduce((sum, ms, k) => sum + ms - gc0[k], 0) / serverMs,
       backendCpu: backendMs / elapsed,
       backendUs: (backendMs * 1000) / messages,
       clientCpu: clientMs / elapsed,

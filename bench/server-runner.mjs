@@ -8,15 +8,24 @@
 // LAG=ms (in the environment): prints each event-loop stall longer than that, with its Date.now().
 //
 // IPC: sends { type: 'ready', port } once listening; answers { type: 'stats', id, cpuOnly }
-// with memory (after a full collection, unless cpuOnly), peak RSS, CPU time, open file descriptors and
-// `now` (µs, the monotonic clock of --cpu-prof's samples); exits on { type: 'exit' } (so --cpu-prof can write its
+// with memory (after a full collection, unless cpuOnly), peak RSS, CPU time, time in GC pauses so far (`gcMs`),
+// open file descriptors and `now` (µs, the monotonic clock of --cpu-prof's samples); exits on { type: 'exit' } (so --cpu-prof can write its
 // profile) or as soon as the parent is gone, so it can never outlive the bench.
 import { readdirSync, readFileSync } from 'node:fs'
 import http from 'node:http'
+import { PerformanceObserver } from 'node:perf_hooks'
 
 const [kind, json = '{}'] = process.argv.slice(2)
 const options = JSON.parse(json)
 process.on('disconnect', () => process.exit(0))
+/**
+ * Time this process's main thread spent in GC pauses (ms), as V8 reports each one: the GC share
+ * measured without a profiler (whose sampling weighs some system calls more than others).
+ */
+let gcMs = 0
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration
+}).observe({ entryTypes: ['gc'] })
 // LAG=ms: prints each event-loop stall longer than that (a timer due every 10 ms, late), with Date.now().
 if (process.env.LAG) {
   let last = Date.now()
@@ -143,7 +152,7 @@ process.on('message', (message) => {
     const peakRss = process.resourceUsage().maxRSS * 1024
     // now: this process's monotonic clock in µs, the clock of --cpu-prof's sample times.
     const now = Number(process.hrtime.bigint() / 1000n)
-    process.send({ type: 'stats', id: message.id, memory, peakRss, cpu: process.cpuUsage(), files: files(), now })
+    process.send({ type: 'stats', id: message.id, memory, peakRss, cpu: process.cpuUsage(), gcMs, files: files(), now })
   }
 })
 

@@ -240,7 +240,7 @@ const CONTENDERS = ALL.filter(({ name }) => new RegExp(process.env.ONLY ?? '', '
 
 // The issue's bars, politely / PeerJS: msg/s at least (by window), server µs CPU per message at most.
 const RELAY_BARS = {
-  'politely WebSocket': { rate: { 2: 1.0, 32: 1.2 }, cpu: 0.85 },
+  'politely WebSocket': { rate: { 2: 1.0, 32: 1.2 }, cpu: 0.85, gc: 1 },
   'politely SSE + POST': { rate: { 2: 0.5, 32: 0.8 } },
 }
 const labelOf = (contender, window) => `${contender.name.replace(/\W+/g, '-')}-w${window}`
@@ -273,7 +273,7 @@ function versus(a, b, measure, bar, atLeast) {
 
 function printRatios(results) {
   const find = (name, window) => results.find((r) => r.name === name && r.window === window)
-  const rows = [['', ...WINDOWS.flatMap((window) => [`msg/s at ${window}`, `µs CPU/msg at ${window}`])]]
+  const rows = [['', ...WINDOWS.flatMap((window) => [`msg/s at ${window}`, `µs CPU/msg at ${window}`, `GC pauses at ${window}`])]]
   for (const [name, other] of [
     ['politely WebSocket', 'PeerJS server'],
     ['politely SSE + POST', 'PeerJS server'],
@@ -285,12 +285,16 @@ function printRatios(results) {
       `${name} / ${other.replace(' server', '')}`,
       ...WINDOWS.flatMap((window) => {
         const [a, b] = [find(name, window), find(other, window)]
-        return [versus(a, b, (r) => r.rate, bars.rate?.[window], true), versus(a, b, (r) => r.serverUs, bars.cpu, false)]
+        return [
+          versus(a, b, (r) => r.rate, bars.rate?.[window], true),
+          versus(a, b, (r) => r.serverUs, bars.cpu, false),
+          versus(a, b, (r) => r.gcShare, bars.gc, false),
+        ]
       }),
     ])
   }
   printTable(rows)
-  console.log(`   (msg/s: higher is better; µs CPU/msg: lower is better; * a client process near 100% CPU capped that ratio's msg/s)
+  console.log(`   (msg/s: higher is better; µs CPU/msg and GC pauses (their share of server CPU): lower is better; * a client process near 100% CPU capped that ratio's msg/s)
    The floor row is a relay that forwards frames unread (bench/server-runner.mjs): no Node WebSocket server does less per message.`)
 }
 
@@ -315,7 +319,7 @@ async function compare() {
     }
   }
   const rows = [
-    'server|window|A sends|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|µs CPU/msg|client CPU|other CPU|peak RSS|lost|out of order|errors'.split(
+    'server|window|A sends|msg/s|p50 ms|p99 ms|light p50|light p99|server CPU|µs CPU/msg|GC pauses|client CPU|other CPU|peak RSS|lost|out of order|errors'.split(
       '|',
     ),
     ...results.map((r) => [
@@ -329,6 +333,7 @@ async function compare() {
       r.light ? ms(r.light.p99) : '',
       percent(r.serverCpu),
       r.serverUs.toFixed(1),
+      `${(100 * r.gcShare).toFixed(1)}%`,
       percent(r.clientCpu),
       percent(r.otherCpu),
       mb(r.peakRss),
@@ -345,6 +350,8 @@ async function compare() {
    the bottleneck; a client near 100% (msg/s marked *), or other CPU well above 0 (${os.cpus().length} cores here), limited that row.
    Saturated latency is queueing: about ${PAIRS} pairs × window in flight / msg/s. "A sends" is the size of A's frame (same SDP in each).
    µs CPU/msg (server CPU time / messages relayed) is the number least moved by a busy machine.
+   GC pauses: the time the server's main thread spent in garbage collection, as V8 reports each pause
+   (a PerformanceObserver in bench/server-runner.mjs), over its CPU time in the measured window.
 `)
 }
 

@@ -3,6 +3,7 @@ import { parseBatch } from './body.js'
 import { Refusal } from './http-errors.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay } from './relay.js'
+import { scanBatch } from './scan.js'
 import { bearer, peerKey } from './target.js'
 
 /** Reads a request body up to `limit` bytes; a larger one is refused with 413 without reading it all. */
@@ -45,7 +46,7 @@ export async function servePublish(
   const token = bearer(request)
   if (!token) throw new Refusal('unauthorized', 'Send `Authorization: Bearer <token>`, the token your subscription used')
   const body = await readBody(request, options.maxBodyBytes)
-  const batch = parseBatch(body, options.maxBatch)
+  const batch = scanBatch(body, undefined, options.maxBatch, options.maxMessageBytes) ?? parseBatch(body, options.maxBatch)
   const from = (batch.messages[0] as { from?: unknown } | null)?.from
   if (typeof from !== 'string') throw new Refusal('invalid-signal', 'Each message needs `from`, your peer id')
   // Awaited only when the hub answers later (Redis): in memory, a POST waits for nothing but its

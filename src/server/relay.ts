@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import type { PolitelyError } from '../errors.js'
-import { parseSignal, type SignalMessage } from '../protocol.js'
 import type { Admission } from './admission.js'
-import { type Batch, outline } from './body.js'
+import type { Batch } from './body.js'
 import { Refusal } from './http-errors.js'
 import type { Hub, RoomEvent } from './hub.js'
 import { Observers } from './observer.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { RateLimiter } from './rate-limit.js'
 import { peerKey, type Target } from './target.js'
+import { validateBatch } from './validate.js'
 
 /** Where a subscription writes: an SSE stream or a WebSocket. */
 export interface Sink {
@@ -30,51 +29,6 @@ const answersLater = <T>(answer: T | PromiseLike<T>): answer is PromiseLike<T> =
   typeof (answer as Partial<PromiseLike<T>>).then === 'function'
 
 const isFor = (event: RoomEvent, peer: string) => event.from !== peer && (event.to === undefined || event.to === peer)
-
-/**
- * Whether a message's own text may be relayed as it came, before a closer look ({@link asItCame}):
- * within the size limit; no CR or LF (JSON allows them between tokens, and in an SSE stream they
- * would end the `data:` line); no `\u` escape (a key spelled two ways, a character some parser
- * reads otherwise).
- */
-function relayable(text: string, maxBytes: number): boolean {
-  // indexOf searches natively (memchr for one character): a regular expression here cost as much as the JSON.stringify it saves.
-  return text.length <= maxBytes && text.indexOf('\n') < 0 && text.indexOf('\r') < 0 && text.indexOf('\\u') < 0
-}
-
-/**
- * How many keys `raw` (a message as parsed) holds, all levels together, if it holds exactly what
- * its validated `copy` holds: no key more (an unknown field, `__proto__`), none less, every value
- * the same; else -1. Keys are counted with `for…in`, which allocates nothing; parsed JSON has no
- * inherited enumerable keys.
- */
-function sameKeys(raw: unknown, copy: unknown): number {
-  if (typeof copy !== 'object' || copy === null) return raw === copy ? 0 : -1
-  if (typeof raw !== 'object' || raw === null) return -1
-  let extra = 0
-  for (const _ in raw) extra++
-  let keys = extra
-  for (const key in copy) {
-    const inner = sameKeys((raw as Record<string, unknown>)[key], (copy as Record<string, unknown>)[key])
-    if (inner < 0) return -1
-    keys += inner
-    extra--
-  }
-  return extra === 0 ? keys : -1
-}
-
-/**
- * Whether `text`, which parsed to `raw`, may go out as it came instead of its validated `copy`
- * serialized again (`JSON.stringify` per message was a fifth of the server's time under load):
- * {@link relayable}, the same content ({@link sameKeys}), and no key written twice — as many keys
- * in the text as in what it parsed to. JSON.parse keeps the last of duplicate keys; a client whose
- * parser keeps the first would read another `from`, `to` or SDP than the one we validated.
- */
-function asItCame(text: string, raw: unknown, copy: unknown, maxBytes: number): boolean {
-  if (!relayable(text, maxBytes)) return false
-  const keys = sameKeys(raw, copy)
-  return keys >= 0 && outline(text, false).keys === keys
-}
 
 /**
  * One peer's subscription to its room: it hands the peer's events to its sink. An object with
@@ -306,47 +260,26 @@ export class Relay {
   }
 
   /** Validates the batch's messages, then publishes them. */
-  #validated(room: string, peer: string, { messages, texts }: Batch): string[] | Promise<string[]> {
-    const parsed: SignalMessage[] = []
-    const maxBytes = this.#options.maxMessageBytes
-    for (let i = 0; i < messages.length; i++) {
-      const raw = messages[i]
-      let message: SignalMessage
-      try {
-        message = parseSignal(raw, maxBytes)
-      } catch (error) {
-        const code = (error as PolitelyError).code === 'signal-too-large' ? 'too-large' : 'invalid-signal'
-        throw new Refusal(code, (error as Error).message)
-      }
-      if (message.from !== peer) throw new Refusal('spoofed-sender', '`from` must be your own peer id')
-      // The validator lets optional fields be null (an end-of-candidates `candidate` is); a null
-      // `to` would be published to nobody, and the sender told it went out.
-      if (message.to === null) throw new Refusal('invalid-signal', '`to` must be a peer id, or absent to reach everyone')
-      parsed.push(message)
-      // Kept as it came, or made the text of the validated copy below.
-      if (!asItCame(texts[i] as string, raw, message, maxBytes)) texts[i] = ''
-    }
-    return this.#publishFrom(room, peer, parsed, texts, [])
+  #validated(room: string, peer: string, batch: Batch): string[] | Promise<string[]> {
+    const recipients = validateBatch(batch, peer, this.#options.maxMessageBytes)
+    return this.#publishFrom(room, peer, recipients, batch.texts, [])
   }
 
-  /**
-   * Publishes `parsed` from `ids.length` on, one after the other, in order: each as its `texts`
-   * entry, or serialized where that is empty.
-   */
+  /** Publishes the messages from `ids.length` on, one after the other, in order: each its `texts` entry, to its recipient. */
   #publishFrom(
     room: string,
     peer: string,
-    parsed: SignalMessage[],
+    recipients: (string | undefined)[],
     texts: string[],
     ids: string[],
   ): string[] | Promise<string[]> {
-    while (ids.length < parsed.length) {
-      const message = parsed[ids.length] as SignalMessage
-      const data = texts[ids.length] || JSON.stringify(message)
+    while (ids.length < texts.length) {
+      const to = recipients[ids.length]
+      const data = texts[ids.length] as string
       const start = this.observers.size ? performance.now() : 0
       let event: RoomEvent | PromiseLike<RoomEvent>
       try {
-        event = this.#hub.publish(room, { from: peer, to: message.to, data })
+        event = this.#hub.publish(room, { from: peer, to, data })
       } catch (error) {
         throw this.#hubFailed(error, ids.length)
       }
@@ -355,7 +288,7 @@ export class Relay {
         return Promise.resolve(event).then(
           (done) => {
             this.#published(ids, done, start)
-            return this.#publishFrom(room, peer, parsed, texts, ids)
+            return this.#publishFrom(room, peer, recipients, texts, ids)
           },
           (error) => {
             throw this.#hubFailed(error, ids.length)

@@ -9,6 +9,7 @@ import { closeCodeOf, Refusal } from './http-errors.js'
 import type { RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay, Subscription } from './relay.js'
+import { scanBatch } from './scan.js'
 import type { Target } from './target.js'
 import { iceServersFor } from './turn.js'
 import { closeSocket, ONE_BUFFER_BELOW, PROTOCOL_CLOSE, textFrame, WebSocketConnection } from './ws-connection.js'
@@ -359,7 +360,9 @@ export class WebSocketRoute {
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
       const { room, peer, key } = client.target
-      published = this.relay.publish(room, peer, parseBatch(text, this.#options.maxBatch), key)
+      const { maxBatch, maxMessageBytes } = this.#options
+      const batch = scanBatch(text, peer, maxBatch, maxMessageBytes) ?? parseBatch(text, maxBatch)
+      published = this.relay.publish(room, peer, batch, key)
     } catch (error) {
       this.#refused(client, error)
       return
