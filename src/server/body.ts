@@ -72,6 +72,11 @@ export interface Batch {
    * it validates to exactly what the text says, instead of serializing the message again.
    */
   texts: string[]
+  /**
+   * Each message's UTF-8 bytes as they came, when a scan took the batch (`scanBatch`): then they,
+   * not `texts`, are what is relayed. Views of the frame or body, which stays as it is.
+   */
+  bytes?: Buffer[]
 }
 
 /** Parses a POST body or WebSocket frame: one message or an array of 1 to `maxBatch`. Throws a {@link Refusal}. */

@@ -23,6 +23,31 @@ export interface RoomEvent {
 }
 
 /**
+ * An event whose data the hub was given as UTF-8 bytes ({@link Hub.publishBytes}): `bytes` is
+ * what a sink writes, and `data` is decoded from them only if something reads it. Handed only to
+ * listeners that subscribed with `bytes` (they read fields; a spread or `JSON.stringify` would
+ * not see `data`, a getter); every other listener gets a plain {@link RoomEvent}.
+ *
+ * @example
+ * hub.subscribe('demo', (event) => socket.write(event instanceof ByteEvent ? event.bytes : event.data), undefined, true)
+ */
+export class ByteEvent implements RoomEvent {
+  #data?: string
+  constructor(
+    readonly id: string,
+    readonly from: string,
+    readonly to: string | undefined,
+    /** The message's JSON, as UTF-8. */
+    readonly bytes: Uint8Array,
+  ) {}
+
+  get data(): string {
+    this.#data ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString()
+    return this.#data
+  }
+}
+
+/**
  * Why a claim of a peer id was refused.
  *
  * @example
@@ -77,11 +102,20 @@ export interface Hub {
    */
   publish(room: string, event: Omit<RoomEvent, 'id'>): RoomEvent | Promise<RoomEvent>
   /**
+   * {@link publish}, for data given as its UTF-8 bytes (valid JSON, which stay as they are): a hub
+   * that keeps bytes (the in-memory one) is spared a decode and an encode per message, and hands
+   * listeners that subscribed with `bytes` a {@link ByteEvent}. Optional: without it, the server
+   * decodes the bytes and calls `publish`.
+   */
+  publishBytes?(room: string, from: string, to: string | undefined, bytes: Uint8Array): RoomEvent | Promise<RoomEvent>
+  /**
    * Live events of a room; returns the unsubscribe function. `lost`, when given, is told that
    * events of the room could not be handed to `listener` (a hub that catches up after an outage
    * found some gone from its buffer): the server then resets that peer, which announces itself again.
+   * `bytes`: `listener` may be handed a {@link ByteEvent} for what was published as bytes (a hub
+   * without {@link publishBytes} never has one).
    */
-  subscribe(room: string, listener: (event: RoomEvent) => void, lost?: () => void): () => void
+  subscribe(room: string, listener: (event: RoomEvent) => void, lost?: () => void, bytes?: boolean): () => void
   /**
    * Whether event `id` comes after `position` in its room. A hub whose listeners may get an event
    * late (Redis: one still on its way to this process when a peer resumed past it elsewhere) must

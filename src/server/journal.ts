@@ -53,8 +53,11 @@ export class Journal {
   /** Bytes of data held (UTF-8): what the replay limits count. */
   bytes = 0
 
-  /** Appends an event; returns the bytes of data it added. Throws a RangeError for a peer id of 255 bytes or more. */
-  append(seq: number, at: number, from: string, to: string | undefined, data: string): number {
+  /**
+   * Appends an event, its data a string or its UTF-8 bytes; returns the bytes of data it added.
+   * Throws a RangeError for a peer id of 255 bytes or more.
+   */
+  append(seq: number, at: number, from: string, to: string | undefined, data: string | Uint8Array): number {
     // Room for the worst case (3 bytes per UTF-16 unit); the exact size is measured only when that does not fit.
     const units = from.length + (to?.length ?? 0) + data.length
     const length = this.#buffer?.length ?? 0
@@ -69,7 +72,13 @@ export class Journal {
     const fromBytes = writeId(buffer, from, head + HEADER)
     const toBytes = to === undefined ? 0 : writeId(buffer, to, head + HEADER + fromBytes)
     if (fromBytes >= BROADCAST || toBytes >= BROADCAST) throw new RangeError('A peer id of 255 bytes or more')
-    const dataBytes = buffer.write(data, head + HEADER + fromBytes + toBytes)
+    const dataAt = head + HEADER + fromBytes + toBytes
+    let dataBytes: number
+    if (typeof data === 'string') dataBytes = buffer.write(data, dataAt)
+    else {
+      buffer.set(data, dataAt)
+      dataBytes = data.length
+    }
     buffer.writeDoubleLE(seq, head)
     buffer.writeDoubleLE(at, head + 8)
     buffer[head + 16] = fromBytes

@@ -1,4 +1,4 @@
-import type { ClaimResult, Hub, RoomEvent } from './hub.js'
+import { ByteEvent, type ClaimResult, type Hub, type RoomEvent } from './hub.js'
 import { Journal } from './journal.js'
 import { Digests, sameDigest } from './secret.js'
 
@@ -44,8 +44,14 @@ interface Room {
    * Replaced, never changed in place: a publish goes on over the list it began with. An array the
    * size of its members (two in a 1:1 room), where a Set kept a hash table of its own.
    */
-  listeners: ReadonlyArray<(event: RoomEvent) => void>
+  listeners: ReadonlyArray<Listener>
+  /** Listeners that take a {@link ByteEvent} (subscribed with `bytes`), kept apart the same way. */
+  byteListeners: ReadonlyArray<Listener>
 }
+
+type Listener = (event: RoomEvent) => void
+/** Shared by every room with no listener of a kind. */
+const NONE: readonly Listener[] = []
 
 /** The binding of `peer` in `room`, if any: a look through a few peers. */
 const bindingOf = (room: Room, peer: string) => room.bindings.find((binding) => binding.peer === peer)
@@ -88,7 +94,7 @@ export class MemoryHub implements Hub {
     let room = this.#rooms.get(roomId)
     if (!room) {
       if (this.#rooms.size >= this.#options.maxRooms) return 'too-many-rooms'
-      room = { bindings: [], events: new Journal(), seq: 0, listeners: [] }
+      room = { bindings: [], events: new Journal(), seq: 0, listeners: NONE, byteListeners: NONE }
       this.#rooms.set(roomId, room)
     }
     const tokenHash = this.#digests.of(token)
@@ -129,6 +135,32 @@ export class MemoryHub implements Hub {
   }
 
   publish(roomId: string, { from, to, data }: Omit<RoomEvent, 'id'>): RoomEvent | Promise<RoomEvent> {
+    const room = this.#append(roomId, from, to, data)
+    // One object per message, handed to every subscriber (and dead once they wrote it out).
+    const relayed = { id: `${this.#epoch}-${room.seq}`, from, to, data }
+    for (const listener of room.listeners) listener(relayed)
+    for (const listener of room.byteListeners) listener(relayed)
+    return relayed
+  }
+
+  /** Keeps the bytes as they are (the journal holds bytes) and hands them on: no decode, no encode. */
+  publishBytes(roomId: string, from: string, to: string | undefined, bytes: Uint8Array): RoomEvent | Promise<RoomEvent> {
+    // A subclass that overrides `publish` (to log, count or fail) still sees every message there.
+    if (this.publish !== MemoryHub.prototype.publish) {
+      return this.publish(roomId, { from, to, data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString() })
+    }
+    const room = this.#append(roomId, from, to, bytes)
+    const relayed = new ByteEvent(`${this.#epoch}-${room.seq}`, from, to, bytes)
+    for (const listener of room.byteListeners) listener(relayed)
+    if (room.listeners.length) {
+      const plain = { id: relayed.id, from, to, data: relayed.data }
+      for (const listener of room.listeners) listener(plain)
+    }
+    return relayed
+  }
+
+  /** Appends to a room's replay buffer, within its limits and the total's; returns the room (its `seq`, the event's). */
+  #append(roomId: string, from: string, to: string | undefined, data: string | Uint8Array): Room {
     const room = this.#rooms.get(roomId)
     if (!room) throw new Error(`No room ${roomId}`)
     const seq = ++room.seq
@@ -139,18 +171,17 @@ export class MemoryHub implements Hub {
     const { replayMessages, replayBytes, replayBytesTotal } = this.#options
     if (events.count > replayMessages || events.bytes > replayBytes) this.#trim(room)
     if (this.#held > replayBytesTotal) this.#shed()
-    // One object per message, handed to every subscriber (and dead once they wrote it out).
-    const relayed = { id: `${this.#epoch}-${seq}`, from, to, data }
-    for (const listener of room.listeners) listener(relayed)
-    return relayed
+    return room
   }
 
-  subscribe(roomId: string, listener: (event: RoomEvent) => void): () => void {
+  subscribe(roomId: string, listener: Listener, _lost?: () => void, bytes = false): () => void {
     const room = this.#rooms.get(roomId)
     if (!room) return () => {}
-    room.listeners = room.listeners.concat([listener])
+    if (bytes) room.byteListeners = room.byteListeners.concat([listener])
+    else room.listeners = room.listeners.concat([listener])
     return () => {
-      room.listeners = without(room.listeners, listener)
+      if (bytes) room.byteListeners = without(room.byteListeners, listener)
+      else room.listeners = without(room.listeners, listener)
     }
   }
 
@@ -239,7 +270,7 @@ export class MemoryHub implements Hub {
     this.#bytes -= room.events.bytes
     this.#held -= room.events.footprint
     room.events.clear()
-    if (!room.listeners.length && this.#rooms.get(id) === room) this.#rooms.delete(id)
+    if (!room.listeners.length && !room.byteListeners.length && this.#rooms.get(id) === room) this.#rooms.delete(id)
   }
 
   #sweep(): void {

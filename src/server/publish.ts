@@ -7,7 +7,7 @@ import { scanBatch } from './scan.js'
 import { bearer, peerKey } from './target.js'
 
 /** Reads a request body up to `limit` bytes; a larger one is refused with 413 without reading it all. */
-function readBody(request: IncomingMessage, limit: number): Promise<string> {
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(request.headers['content-length'])
     if (declared > limit) {
@@ -26,7 +26,7 @@ function readBody(request: IncomingMessage, limit: number): Promise<string> {
       }
       chunks.push(chunk)
     })
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    request.on('end', () => resolve(Buffer.concat(chunks)))
     request.on('error', reject)
   })
 }
@@ -46,7 +46,8 @@ export async function servePublish(
   const token = bearer(request)
   if (!token) throw new Refusal('unauthorized', 'Send `Authorization: Bearer <token>`, the token your subscription used')
   const body = await readBody(request, options.maxBodyBytes)
-  const batch = scanBatch(body, undefined, options.maxBatch, options.maxMessageBytes) ?? parseBatch(body, options.maxBatch)
+  const batch =
+    scanBatch(body, undefined, options.maxBatch, options.maxMessageBytes) ?? parseBatch(body.toString(), options.maxBatch)
   const from = (batch.messages[0] as { from?: unknown } | null)?.from
   if (typeof from !== 'string') throw new Refusal('invalid-signal', 'Each message needs `from`, your peer id')
   // Awaited only when the hub answers later (Redis): in memory, a POST waits for nothing but its

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Admission } from './admission.js'
 import type { Batch } from './body.js'
 import { Refusal } from './http-errors.js'
-import type { Hub, RoomEvent } from './hub.js'
+import { ByteEvent, type Hub, type RoomEvent } from './hub.js'
 import { Observers } from './observer.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { RateLimiter } from './rate-limit.js'
@@ -27,6 +27,9 @@ export interface Sink {
  */
 const answersLater = <T>(answer: T | PromiseLike<T>): answer is PromiseLike<T> =>
   typeof (answer as Partial<PromiseLike<T>>).then === 'function'
+
+/** Bytes of an event's data, without decoding a {@link ByteEvent}'s. */
+const dataBytes = (event: RoomEvent) => (event instanceof ByteEvent ? event.bytes.length : Buffer.byteLength(event.data))
 
 const isFor = (event: RoomEvent, peer: string) => event.from !== peer && (event.to === undefined || event.to === peer)
 
@@ -165,6 +168,7 @@ export class Relay {
       room,
       subscription.deliver.bind(subscription),
       subscription.lost.bind(subscription),
+      true,
     )
     try {
       await this.#replay(subscription)
@@ -239,6 +243,11 @@ export class Relay {
    */
   publish(room: string, peer: string, batch: Batch, key: string): string[] | Promise<string[]> {
     const { ratePerSecond, rateBurst } = this.#options
+    // A hub that takes no bytes gets text, decoded now: nothing of the frame is held across an await.
+    if (batch.bytes && !this.#hub.publishBytes) {
+      batch.texts = batch.bytes.map((bytes) => bytes.toString())
+      batch.bytes = undefined
+    }
     // A shared hub keeps the bucket, so the limit holds across processes (one round trip more).
     if (this.#hub.take) {
       return Promise.resolve(this.#hub.take(key, batch.messages.length, ratePerSecond, rateBurst)).then(
@@ -262,24 +271,29 @@ export class Relay {
   /** Validates the batch's messages, then publishes them. */
   #validated(room: string, peer: string, batch: Batch): string[] | Promise<string[]> {
     const recipients = validateBatch(batch, peer, this.#options.maxMessageBytes)
-    return this.#publishFrom(room, peer, recipients, batch.texts, [])
+    return this.#publishFrom(room, peer, recipients, batch, [])
   }
 
-  /** Publishes the messages from `ids.length` on, one after the other, in order: each its `texts` entry, to its recipient. */
+  /**
+   * Publishes the messages from `ids.length` on, one after the other, in order, each to its
+   * recipient: its bytes as they came, or its `texts` entry.
+   */
   #publishFrom(
     room: string,
     peer: string,
     recipients: (string | undefined)[],
-    texts: string[],
+    batch: Batch,
     ids: string[],
   ): string[] | Promise<string[]> {
-    while (ids.length < texts.length) {
+    while (ids.length < recipients.length) {
       const to = recipients[ids.length]
-      const data = texts[ids.length] as string
+      const bytes = batch.bytes?.[ids.length]
       const start = this.observers.size ? performance.now() : 0
       let event: RoomEvent | PromiseLike<RoomEvent>
       try {
-        event = this.#hub.publish(room, { from: peer, to, data })
+        event = bytes
+          ? (this.#hub.publishBytes as NonNullable<Hub['publishBytes']>)(room, peer, to, bytes)
+          : this.#hub.publish(room, { from: peer, to, data: batch.texts[ids.length] as string })
       } catch (error) {
         throw this.#hubFailed(error, ids.length)
       }
@@ -288,7 +302,7 @@ export class Relay {
         return Promise.resolve(event).then(
           (done) => {
             this.#published(ids, done, start)
-            return this.#publishFrom(room, peer, recipients, texts, ids)
+            return this.#publishFrom(room, peer, recipients, batch, ids)
           },
           (error) => {
             throw this.#hubFailed(error, ids.length)
@@ -303,7 +317,7 @@ export class Relay {
   /** One message out; observers hear of it (`start`: when it went to the hub, if anyone listens). */
   #published(ids: string[], event: RoomEvent, start: number): void {
     ids.push(event.id)
-    if (start) this.observers.emit('relayed', Buffer.byteLength(event.data), (performance.now() - start) / 1000)
+    if (start) this.observers.emit('relayed', dataBytes(event), (performance.now() - start) / 1000)
   }
 
   /** The hub (Redis) failed: say how much of the batch went out, so a retry sends only the rest. */

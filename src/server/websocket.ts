@@ -6,7 +6,7 @@ import { writeAscii } from './ascii.js'
 import { parseBatch } from './body.js'
 import { TurnCorks } from './cork.js'
 import { closeCodeOf, Refusal } from './http-errors.js'
-import type { RoomEvent } from './hub.js'
+import { ByteEvent, type RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { Relay, Subscription } from './relay.js'
 import { scanBatch } from './scan.js'
@@ -85,7 +85,7 @@ class Client extends WebSocketConnection {
   }
 
   /** Sends one frame of `parts` joined (see {@link WebSocketConnection.sendText}). */
-  write(...parts: string[]): void {
+  write(...parts: (string | Uint8Array)[]): void {
     if (!this.open) return
     this.route.corks.hold(this)
     this.sendText(...parts)
@@ -108,8 +108,11 @@ class Client extends WebSocketConnection {
   }
 
   // The relay's sink. Event ids are [A-Za-z0-9_-] (hub ids): no escaping needed.
-  send({ id, data }: RoomEvent): void {
+  send(event: RoomEvent): void {
     if (!this.open) return
+    // A message published as bytes (the in-memory hub) goes out as those bytes: never decoded.
+    const data = event instanceof ByteEvent ? event.bytes : event.data
+    const { id } = event
     const dataBytes = Buffer.byteLength(data)
     const length = EVENT_HEAD.length + id.length + EVENT_MIDDLE.length + dataBytes + 1
     if (length >= ONE_BUFFER_BELOW) {
@@ -117,8 +120,8 @@ class Client extends WebSocketConnection {
       return
     }
     // The frame of every relayed message: its fixed parts copied, the id's ASCII written byte by
-    // byte, the message encoded once. (Each Buffer#write and Buffer.byteLength is a call into C++:
-    // five of each per message, for strings mostly a few bytes long, before.)
+    // byte, the message copied or encoded once. (Each Buffer#write and Buffer.byteLength is a call
+    // into C++: five of each per message, for strings mostly a few bytes long, before.)
     const frame = textFrame(length)
     let at = frame.length - length
     frame.set(EVENT_HEAD, at)
@@ -132,14 +135,18 @@ class Client extends WebSocketConnection {
     at += idBytes
     frame.set(EVENT_MIDDLE, at)
     at += EVENT_MIDDLE.length
-    at += frame.write(data, at)
+    if (typeof data === 'string') at += frame.write(data, at)
+    else {
+      frame.set(data, at)
+      at += dataBytes
+    }
     frame[at] = 0x7d // }
     this.route.corks.hold(this)
     this.sendFrame(frame)
   }
 
   /** A `message` frame written part by part (see {@link WebSocketConnection.sendText}). */
-  #sendParts(id: string, data: string): void {
+  #sendParts(id: string, data: string | Uint8Array): void {
     this.write('{"type":"message","id":"', id, '","message":', data, '}')
   }
   reset(): void {
@@ -149,7 +156,7 @@ class Client extends WebSocketConnection {
     this.closeWith(WS_CLOSE.replaced, 'replaced')
   }
 
-  receive(text: string | undefined): void {
+  receive(text: Buffer | undefined): void {
     if (this.restarting || this.broken) return
     // Published in arrival order, one frame after the other; nothing after a frame the hub failed.
     const pending = this.inFlight
@@ -355,13 +362,13 @@ export class WebSocketRoute {
   }
 
   /** Publishes one frame of `client`'s and settles it: at once with the in-memory hub, or returns the promise of it. */
-  publish(client: Client, text: string | undefined): undefined | Promise<void> {
+  publish(client: Client, text: Buffer | undefined): undefined | Promise<void> {
     let published: string[] | Promise<string[]>
     try {
       if (text === undefined) throw new Refusal('bad-request', 'Send text frames of JSON')
       const { room, peer, key } = client.target
       const { maxBatch, maxMessageBytes } = this.#options
-      const batch = scanBatch(text, peer, maxBatch, maxMessageBytes) ?? parseBatch(text, maxBatch)
+      const batch = scanBatch(text, peer, maxBatch, maxMessageBytes) ?? parseBatch(text.toString(), maxBatch)
       published = this.relay.publish(room, peer, batch, key)
     } catch (error) {
       this.#refused(client, error)

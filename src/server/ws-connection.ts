@@ -203,8 +203,11 @@ export abstract class WebSocketConnection {
     readonly maxPayload: number,
   ) {}
 
-  /** A message came: its text, or undefined for a binary one. */
-  abstract receive(text: string | undefined): void
+  /**
+   * A message came: a text message's bytes (valid UTF-8: a view of what was read, which stays as
+   * it is), or undefined for a binary one.
+   */
+  abstract receive(text: Buffer | undefined): void
   /** The socket is gone. */
   abstract closed(): void
 
@@ -231,10 +234,11 @@ export abstract class WebSocketConnection {
   }
 
   /**
-   * Sends a text frame of `parts` joined. They are written one after the other into the frame,
-   * never joined into one string first: that string would be one more copy of each message.
+   * Sends a text frame of `parts` joined: strings, or UTF-8 bytes. They are written one after the
+   * other into the frame, never joined into one string first: that string would be one more copy
+   * of each message.
    */
-  sendText(...parts: string[]): void {
+  sendText(...parts: (string | Uint8Array)[]): void {
     if (!this.open) return
     let length = 0
     for (const part of parts) length += Buffer.byteLength(part)
@@ -245,7 +249,13 @@ export abstract class WebSocketConnection {
     }
     const frame = header(OPCODE.text, length, true)
     let at = frame.length - length
-    for (const part of parts) at += frame.write(part, at)
+    for (const part of parts) {
+      if (typeof part === 'string') at += frame.write(part, at)
+      else {
+        frame.set(part, at)
+        at += part.length
+      }
+    }
     this.socket.write(frame)
   }
 
@@ -390,10 +400,9 @@ export abstract class WebSocketConnection {
       this.receive(undefined)
       return
     }
-    const text = data.toString('utf8', start, end)
-    // Invalid UTF-8 decodes to U+FFFD, so only a text holding one (a client may send it as itself)
-    // is checked byte by byte; in a text of one-byte characters the search ends at once.
-    if (text.includes('\uFFFD') && !isUtf8(data.subarray(start, end))) {
+    // Checked natively (some 40 ns for 1 KB); not decoded here: the relay reads the bytes.
+    const text = data.subarray(start, end)
+    if (!isUtf8(text)) {
       this.#fail(PROTOCOL_CLOSE.invalidData, 'A text message must be UTF-8')
       return
     }

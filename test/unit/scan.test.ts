@@ -24,21 +24,22 @@ function outcome(batch: () => ReturnType<typeof parseBatch> | undefined): Outcom
     const taken = batch()
     if (!taken) return undefined
     const recipients = validateBatch(taken, PEER, MAX_BYTES)
-    return { recipients, texts: taken.texts }
+    // What goes out: the scan's bytes as they came, or the full way's texts.
+    return { recipients, texts: taken.bytes?.map((bytes) => bytes.toString()) ?? taken.texts }
   } catch (error) {
     if (!(error instanceof Refusal)) throw error
     return { refused: error.code }
   }
 }
 
-const fullWay = (text: string) => outcome(() => parseBatch(text, MAX_BATCH)) as Outcome
-const scanned = (text: string, maxBatch = MAX_BATCH, maxBytes = MAX_BYTES) =>
-  outcome(() => scanBatch(text, PEER, maxBatch, maxBytes))
+/** The full way, as the server takes a frame or body: its UTF-8 decoded (invalid bytes as U+FFFD), then parsed. */
+const fullWay = (wire: Buffer) => outcome(() => parseBatch(wire.toString(), MAX_BATCH)) as Outcome
+const scan = (text: string, maxBatch = MAX_BATCH, maxBytes = MAX_BYTES) => scanBatch(Buffer.from(text), PEER, maxBatch, maxBytes)
 
-/** Asserts the shortcut agrees with the full way on `text`; returns whether it took it. */
-function agrees(text: string): boolean {
-  const fast = scanned(text)
-  if (fast) expect(fast, text.slice(0, 300)).toEqual(fullWay(text))
+/** Asserts the shortcut agrees with the full way on the bytes of `text` (or `wire`); returns whether it took them. */
+function agrees(text: string, wire = Buffer.from(text)): boolean {
+  const fast = outcome(() => scanBatch(wire, PEER, MAX_BATCH, MAX_BYTES))
+  if (fast) expect(fast, text.slice(0, 300)).toEqual(fullWay(wire))
   return fast !== undefined
 }
 
@@ -112,11 +113,13 @@ describe('scanBatch: a shortcut that never disagrees with the full way', () => {
     for (let n = 0; n < 400; n++) {
       const message = signal(random, PEER)
       const text = JSON.stringify(n % 2 ? shuffled(random, message) : message)
-      expect(agrees(text), text.slice(0, 200)).toBe(text.length <= MAX_BYTES)
+      // A message's bytes are what the scan bounds (at least its characters, which the full way bounds).
+      const fitsOne = Buffer.byteLength(text) <= MAX_BYTES
+      expect(agrees(text), text.slice(0, 200)).toBe(fitsOne)
       const messages = Array.from({ length: 1 + int(random, 5) }, () => shuffled(random, signal(random, PEER)))
-      const fits = messages.every((each) => JSON.stringify(each).length <= MAX_BYTES)
+      const fits = messages.every((each) => Buffer.byteLength(JSON.stringify(each)) <= MAX_BYTES)
       expect(agrees(JSON.stringify(messages))).toBe(fits)
-      if (fits && text.length <= MAX_BYTES) taken++
+      if (fits && fitsOne) taken++
     }
     // The generator makes an SDP over maxBytes one time in 20: most are taken.
     expect(taken).toBeGreaterThan(300)
@@ -185,9 +188,14 @@ describe('scanBatch: a shortcut that never disagrees with the full way', () => {
     ['an empty batch', '[]'],
     ['a batch with room to spare after it', '[{"kind":"bye","from":"p","session":1}] '],
     ['a message then more', '{"kind":"bye","from":"p","session":1}{}'],
+    [
+      'a string of invalid UTF-8',
+      Buffer.from([...Buffer.from('{"kind":"hello","from":"p","session":1,"offer":"'), 0xc3, 0x28, 0x22, 0x7d]),
+    ],
+    ['a backslash then a u, after an escaped backslash', '{"kind":"hello","from":"p","session":1,"offer":"\\\\u"}'],
     ['an id of 65 characters', `{"kind":"bye","from":"${'p'.repeat(65)}","session":1}`],
   ])('leaves %s to the full way', (_name, text) => {
-    expect(scanBatch(text, PEER, MAX_BATCH, MAX_BYTES)).toBeUndefined()
+    expect(scanBatch(Buffer.from(text), PEER, MAX_BATCH, MAX_BYTES)).toBeUndefined()
   })
 
   test('measures a string by its characters once decoded, not as written: a candidate line may have 2048', () => {
@@ -196,20 +204,20 @@ describe('scanBatch: a shortcut that never disagrees with the full way', () => {
     const atLimit = candidate('a\n'.repeat(1024))
     expect(atLimit.length).toBeGreaterThan(3000)
     expect(agrees(atLimit)).toBe(true)
-    expect(scanBatch(candidate(`${'a\n'.repeat(1024)}a`), PEER, MAX_BATCH, MAX_BYTES)).toBeUndefined()
-    expect(fullWay(candidate(`${'a\n'.repeat(1024)}a`))).toEqual({ refused: 'invalid-signal' })
+    expect(scan(candidate(`${'a\n'.repeat(1024)}a`))).toBeUndefined()
+    expect(fullWay(Buffer.from(candidate(`${'a\n'.repeat(1024)}a`)))).toEqual({ refused: 'invalid-signal' })
   })
 
   test('leaves a batch over maxBatch, and a message over maxBytes, to the full way', () => {
     const bye = '{"kind":"bye","from":"p","session":1}'
-    expect(scanBatch(`[${Array(3).fill(bye).join(',')}]`, PEER, 2, MAX_BYTES)).toBeUndefined()
-    expect(scanBatch(`[${Array(2).fill(bye).join(',')}]`, PEER, 2, MAX_BYTES)?.messages).toHaveLength(2)
-    expect(scanBatch(bye, PEER, 2, bye.length - 1)).toBeUndefined()
-    expect(scanBatch(`[${bye}]`, PEER, 2, bye.length - 1)).toBeUndefined()
+    expect(scan(`[${Array(3).fill(bye).join(',')}]`, 2)).toBeUndefined()
+    expect(scan(`[${Array(2).fill(bye).join(',')}]`, 2)?.messages).toHaveLength(2)
+    expect(scan(bye, 2, bye.length - 1)).toBeUndefined()
+    expect(scan(`[${bye}]`, 2, bye.length - 1)).toBeUndefined()
   })
 
   test('hands on the expected sender without a string of its own, and every other sender as written', () => {
-    const first = (text: string) => scanBatch(text, PEER, 1, MAX_BYTES)?.messages[0]
+    const first = (text: string) => scan(text, 1)?.messages[0]
     expect(first('{"kind":"bye","from":"p","session":1}')).toEqual(new Scanned(PEER, undefined))
     expect(first('{"kind":"bye","from":"pq","to":"r","session":1}')).toEqual(new Scanned('pq', 'r'))
   })
@@ -223,9 +231,13 @@ describe('scanBatch: a shortcut that never disagrees with the full way', () => {
       const base = n % 10 === 0 ? pick(random, hostile)(random) : frameText(random, PEER)
       let text = base.length > 20_000 ? base.slice(0, 20_000) : base
       for (let k = 1 + int(random, 3); k > 0; k--) text = mutated(random, text)
-      if (agrees(text)) {
+      // Now and then a byte of the wire itself: a bit flip, or a stray byte of a multi-byte character.
+      const wire = Buffer.from(text)
+      if (n % 5 === 0 && wire.length)
+        wire[int(random, wire.length)] = pick(random, [0x80, 0xc3, 0xff, 0x22, 0x5c, int(random, 256)])
+      if (agrees(text, wire)) {
         taken++
-        if ('refused' in fullWay(text)) refusedByBoth++
+        if ('refused' in fullWay(wire)) refusedByBoth++
       }
     }
     // Not vacuous: some mutations leave a message the shortcut still takes (a changed SDP character, a spoofed `from`).
