@@ -65,7 +65,7 @@ function brackets(text: string): number {
 
 /** A POST body or WebSocket frame, parsed. */
 export interface Batch {
-  /** Its messages, as parsed (not yet validated). */
+  /** Its messages, as parsed; each becomes its validated copy once validated (`validateBatch`). */
   messages: unknown[]
   /**
    * The JSON text of each message, as it came: the relay passes a message on as its own text when

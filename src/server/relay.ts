@@ -270,23 +270,17 @@ export class Relay {
 
   /** Validates the batch's messages, then publishes them. */
   #validated(room: string, peer: string, batch: Batch): string[] | Promise<string[]> {
-    const recipients = validateBatch(batch, peer, this.#options.maxMessageBytes)
-    return this.#publishFrom(room, peer, recipients, batch, [])
+    validateBatch(batch, peer, this.#options.maxMessageBytes)
+    return this.#publishFrom(room, peer, batch, [])
   }
 
   /**
    * Publishes the messages from `ids.length` on, one after the other, in order, each to its
    * recipient: its bytes as they came, or its `texts` entry.
    */
-  #publishFrom(
-    room: string,
-    peer: string,
-    recipients: (string | undefined)[],
-    batch: Batch,
-    ids: string[],
-  ): string[] | Promise<string[]> {
-    while (ids.length < recipients.length) {
-      const to = recipients[ids.length]
+  #publishFrom(room: string, peer: string, batch: Batch, ids: string[]): string[] | Promise<string[]> {
+    while (ids.length < batch.messages.length) {
+      const { to } = batch.messages[ids.length] as { to?: string }
       const bytes = batch.bytes?.[ids.length]
       const start = this.observers.size ? performance.now() : 0
       let event: RoomEvent | PromiseLike<RoomEvent>
@@ -302,7 +296,7 @@ export class Relay {
         return Promise.resolve(event).then(
           (done) => {
             this.#published(ids, done, start)
-            return this.#publishFrom(room, peer, recipients, batch, ids)
+            return this.#publishFrom(room, peer, batch, ids)
           },
           (error) => {
             throw this.#hubFailed(error, ids.length)

@@ -89,6 +89,8 @@ const shortEscape = (byte: number) =>
   byte === 116
 const U = 117
 
+const EMPTY = Buffer.alloc(0)
+
 /**
  * One scan's state: where it is, and what the last string or number read was. A class rather than
  * closures or result objects, so a scan allocates nothing but the strings it hands on.
@@ -104,11 +106,18 @@ class Scanner {
   /** The last number read, or {@link NULL}, or {@link NO_NUMBER}. */
   number = NO_NUMBER
 
-  constructor(
-    readonly bytes: Buffer,
-    /** Where the text ends. */
-    readonly limit: number,
-  ) {}
+  /** The text scanned, and where it ends. */
+  bytes: Buffer = EMPTY
+  limit = 0
+
+  /** Starts on `bytes`, from its first byte. */
+  reset(bytes: Buffer): this {
+    this.bytes = bytes
+    this.limit = bytes.length
+    this.at = 0
+    this.wide = false
+    return this
+  }
 
   /**
    * Reads the string that opens at `at`: false if it is not one the full way would relay as it
@@ -353,30 +362,37 @@ function scanMessage(scanner: Scanner, peer: string | undefined, maxBytes: numbe
  * characters); `peer`, the sender expected, when known.
  */
 export function scanBatch(payload: Buffer, peer: string | undefined, maxBatch: number, maxBytes: number): Batch | undefined {
-  const scanner = new Scanner(payload, payload.length)
-  const messages: Scanned[] = []
-  const bytes: Buffer[] = []
+  const batch = scanWith(SCANNER.reset(payload), peer, maxBatch, maxBytes)
+  SCANNER.reset(EMPTY) // the frame is not kept alive by the scanner
+  return batch
+}
+
+/** The one scanner: a scan runs start to end in one call, so scans never overlap. */
+const SCANNER = new Scanner()
+
+function scanWith(scanner: Scanner, peer: string | undefined, maxBatch: number, maxBytes: number): Batch | undefined {
+  const payload = scanner.bytes
   if (payload[0] !== 91) {
     if (payload.length > maxBytes) return undefined
     const message = scanMessage(scanner, peer, maxBytes)
-    if (!message || scanner.at !== payload.length) return undefined
+    if (!message || scanner.at !== payload.length || (scanner.wide && !isUtf8(payload))) return undefined
+    // Arrays of their exact size: a push would make room for 17.
+    return { messages: [message], texts: [], bytes: [payload] }
+  }
+  const messages: Scanned[] = []
+  const bytes: Buffer[] = []
+  scanner.at = 1
+  for (;;) {
+    const start = scanner.at
+    const message = scanMessage(scanner, peer, maxBytes)
+    if (!message || scanner.at - start > maxBytes || messages.length === maxBatch) return undefined
     messages.push(message)
-    bytes.push(payload)
-  } else {
-    scanner.at = 1
-    for (;;) {
-      const start = scanner.at
-      const message = scanMessage(scanner, peer, maxBytes)
-      if (!message || scanner.at - start > maxBytes || messages.length === maxBatch) return undefined
-      messages.push(message)
-      bytes.push(payload.subarray(start, scanner.at))
-      const c = payload[scanner.at++]
-      if (c === 93) break // ]
-      if (c !== 44) return undefined // ,
-    }
-    if (scanner.at !== payload.length) return undefined
+    bytes.push(payload.subarray(start, scanner.at))
+    const c = payload[scanner.at++]
+    if (c === 93) break // ]
+    if (c !== 44) return undefined // ,
   }
   // Bytes beyond ASCII (in strings only): the full way would decode invalid UTF-8 to U+FFFD.
-  if (scanner.wide && !isUtf8(payload)) return undefined
+  if (scanner.at !== payload.length || (scanner.wide && !isUtf8(payload))) return undefined
   return { messages, texts: [], bytes }
 }

@@ -50,19 +50,17 @@ function asItCame(text: string, raw: unknown, copy: unknown, maxBytes: number): 
 }
 
 /**
- * Validates a batch's messages as sent by `peer`, in order, and returns each one's recipient
- * (undefined: everyone). Each `texts` entry becomes what goes out: the message's own text when
- * it says exactly what validation kept (and is within `maxBytes`), else the validated copy
- * serialized. A message `scanBatch` took is already both. Throws a {@link Refusal}: the first
- * message refused says why.
+ * Validates a batch's messages as sent by `peer`, in order. Each message becomes its validated
+ * copy (its `to` is where it goes: undefined, everyone), and each `texts` entry what goes out: the
+ * message's own text when it says exactly what validation kept (and is within `maxBytes`), else
+ * the validated copy serialized. A message `scanBatch` took is already all that. Throws a
+ * {@link Refusal}: the first message refused says why.
  */
-export function validateBatch({ messages, texts }: Batch, peer: string, maxBytes: number): (string | undefined)[] {
-  const recipients: (string | undefined)[] = []
+export function validateBatch({ messages, texts }: Batch, peer: string, maxBytes: number): void {
   for (let i = 0; i < messages.length; i++) {
     const raw = messages[i]
     if (raw instanceof Scanned) {
       if (raw.from !== peer) throw spoofed()
-      recipients.push(raw.to)
       continue
     }
     let message: ReturnType<typeof parseSignal>
@@ -76,10 +74,9 @@ export function validateBatch({ messages, texts }: Batch, peer: string, maxBytes
     // The validator lets optional fields be null (an end-of-candidates `candidate` is); a null
     // `to` would be published to nobody, and the sender told it went out.
     if (message.to === null) throw new Refusal('invalid-signal', '`to` must be a peer id, or absent to reach everyone')
-    recipients.push(message.to)
+    messages[i] = message
     if (!asItCame(texts[i] as string, raw, message, maxBytes)) texts[i] = JSON.stringify(message)
   }
-  return recipients
 }
 
 function spoofed(): Refusal {

@@ -23,7 +23,8 @@ function outcome(batch: () => ReturnType<typeof parseBatch> | undefined): Outcom
   try {
     const taken = batch()
     if (!taken) return undefined
-    const recipients = validateBatch(taken, PEER, MAX_BYTES)
+    validateBatch(taken, PEER, MAX_BYTES)
+    const recipients = taken.messages.map((message) => (message as { to?: string }).to)
     // What goes out: the scan's bytes as they came, or the full way's texts.
     return { recipients, texts: taken.bytes?.map((bytes) => bytes.toString()) ?? taken.texts }
   } catch (error) {
