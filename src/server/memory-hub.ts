@@ -174,7 +174,7 @@ export class MemoryHub implements Hub {
     return room
   }
 
-  subscribe(roomId: string, listener: Listener, _lost?: () => void, bytes = false): () => void {
+  subscribe(roomId: string, listener: (event: RoomEvent) => void, _lost?: () => void, bytes = false): () => void {
     const room = this.#rooms.get(roomId)
     if (!room) return () => {}
     if (bytes) room.byteListeners = room.byteListeners.concat([listener])
