@@ -11,6 +11,8 @@ export interface Corkable {
  */
 export class TurnCorks {
   #corked = new Set<Corkable>()
+  /** The set of the turn before, emptied: the next turn's (a new Set per turn was garbage per turn). */
+  #spare = new Set<Corkable>()
 
   /** Corks `target` until this turn of the event loop is over (once, however often it is called in the turn). */
   hold(target: Corkable): void {
@@ -22,9 +24,11 @@ export class TurnCorks {
   }
 
   readonly #release = () => {
-    // A fresh set first: whatever an uncork writes at once is held for the next turn, not lost.
+    // The other set first: whatever an uncork writes at once is held for the next turn, not lost.
     const corked = this.#corked
-    this.#corked = new Set()
+    this.#corked = this.#spare
     for (const target of corked) target.uncork()
+    corked.clear()
+    this.#spare = corked
   }
 }

@@ -271,46 +271,48 @@ export class Relay {
   /** Validates the batch's messages, then publishes them. */
   #validated(room: string, peer: string, batch: Batch): string[] | Promise<string[]> {
     validateBatch(batch, peer, this.#options.maxMessageBytes)
-    return this.#publishFrom(room, peer, batch, [])
+    return this.#publishFrom(room, peer, batch, new Array(batch.messages.length), 0)
   }
 
   /**
-   * Publishes the messages from `ids.length` on, one after the other, in order, each to its
-   * recipient: its bytes as they came, or its `texts` entry.
+   * Publishes the messages from `done` on, one after the other, in order, each to its recipient:
+   * its bytes as they came, or its `texts` entry. `ids` has a place for each (made at its size:
+   * an array grown by push would make room for 17).
    */
-  #publishFrom(room: string, peer: string, batch: Batch, ids: string[]): string[] | Promise<string[]> {
-    while (ids.length < batch.messages.length) {
-      const { to } = batch.messages[ids.length] as { to?: string }
-      const bytes = batch.bytes?.[ids.length]
+  #publishFrom(room: string, peer: string, batch: Batch, ids: string[], done: number): string[] | Promise<string[]> {
+    for (; done < ids.length; done++) {
+      const { to } = batch.messages[done] as { to?: string }
+      const bytes = batch.bytes?.[done]
       const start = this.observers.size ? performance.now() : 0
       let event: RoomEvent | PromiseLike<RoomEvent>
       try {
         event = bytes
           ? (this.#hub.publishBytes as NonNullable<Hub['publishBytes']>)(room, peer, to, bytes)
-          : this.#hub.publish(room, { from: peer, to, data: batch.texts[ids.length] as string })
+          : this.#hub.publish(room, { from: peer, to, data: batch.texts[done] as string })
       } catch (error) {
-        throw this.#hubFailed(error, ids.length)
+        throw this.#hubFailed(error, done)
       }
       // What this returns is the ids, or a Promise of them, whatever kind of promise-like the hub gave.
       if (answersLater(event)) {
+        const at = done
         return Promise.resolve(event).then(
-          (done) => {
-            this.#published(ids, done, start)
-            return this.#publishFrom(room, peer, batch, ids)
+          (published) => {
+            this.#published(ids, at, published, start)
+            return this.#publishFrom(room, peer, batch, ids, at + 1)
           },
           (error) => {
-            throw this.#hubFailed(error, ids.length)
+            throw this.#hubFailed(error, at)
           },
         )
       }
-      this.#published(ids, event, start)
+      this.#published(ids, done, event, start)
     }
     return ids
   }
 
-  /** One message out; observers hear of it (`start`: when it went to the hub, if anyone listens). */
-  #published(ids: string[], event: RoomEvent, start: number): void {
-    ids.push(event.id)
+  /** Message `at` went out; observers hear of it (`start`: when it went to the hub, if anyone listens). */
+  #published(ids: string[], at: number, event: RoomEvent, start: number): void {
+    ids[at] = event.id
     if (start) this.observers.emit('relayed', dataBytes(event), (performance.now() - start) / 1000)
   }
 
