@@ -87,6 +87,8 @@ export interface Hub {
    * is refused while the binding lives (connected, or within the release grace).
    * A fresh binding needs a seat: fewer than `maxPeers` peers connected (peers
    * in their release grace hold none, so a reloaded page gets its seat back).
+   * `connection` names the connection claiming, for {@link onEvicted}: the server names
+   * connections only for a hub that has `onEvicted`.
    */
   claim(room: string, peer: string, token: string, maxPeers: number, connection?: string): Promise<ClaimResult>
   /**
@@ -104,8 +106,10 @@ export interface Hub {
   /**
    * {@link publish}, for data given as its UTF-8 bytes (valid JSON, which stay as they are): a hub
    * that keeps bytes (the in-memory one) is spared a decode and an encode per message, and hands
-   * listeners that subscribed with `bytes` a {@link ByteEvent}. Optional: without it, the server
-   * decodes the bytes and calls `publish`.
+   * listeners that subscribed with `bytes` a {@link ByteEvent}. The bytes are a view of the frame
+   * or body they came in, which may be far larger: a hub that keeps them copies them (the
+   * in-memory hub's journal does). Optional: without it, the server decodes the bytes and calls
+   * `publish`.
    */
   publishBytes?(room: string, from: string, to: string | undefined, bytes: Uint8Array): RoomEvent | Promise<RoomEvent>
   /**

@@ -53,6 +53,14 @@ export const ONE_BUFFER_BELOW = 4096
 
 const PING = Buffer.from([0x80 | OPCODE.ping, 0])
 
+/**
+ * `bytes`, or a copy of them when they are a view that would keep much more alive: a relayed
+ * message's bytes are a view of the frame they came in (with whatever else it held, up to the
+ * payload limit), and a socket's queue counts only the view. A client that stops reading could
+ * otherwise pin 100 times what `maxBufferedBytes` allows.
+ */
+const owned = (bytes: Uint8Array): Uint8Array => (bytes.byteLength * 2 < bytes.buffer.byteLength ? Buffer.from(bytes) : bytes)
+
 /** Close codes a client may send (RFC 6455 §7.4, IANA registry): 1004-1006 and 1015 are never sent on the wire. */
 const sendableCode = (code: number) =>
   (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
@@ -244,7 +252,7 @@ export abstract class WebSocketConnection {
     for (const part of parts) length += Buffer.byteLength(part)
     if (length >= ONE_BUFFER_BELOW) {
       this.socket.write(header(OPCODE.text, length))
-      for (const part of parts) this.socket.write(part)
+      for (const part of parts) this.socket.write(typeof part === 'string' ? part : owned(part))
       return
     }
     const frame = header(OPCODE.text, length, true)

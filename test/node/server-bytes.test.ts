@@ -1,8 +1,10 @@
+import { type AddressInfo, createServer, connect as dial, type Socket } from 'node:net'
 import { expect, test } from 'vitest'
 import { WebSocket } from 'ws'
 import { ByteEvent, type RoomEvent } from '../../src/server/hub'
 import { MemoryHub } from '../../src/server/memory-hub'
 import { SERVER_DEFAULTS } from '../../src/server/options'
+import { WebSocketConnection } from '../../src/server/ws-connection'
 import { startServer } from '../support/server'
 import { readEvents as stream } from '../support/sse-reader'
 import { until } from '../support/until'
@@ -89,5 +91,60 @@ test.each([
     b.ws.close()
     c.close()
     await server.close()
+  }
+})
+
+/** A server side of a real TCP connection on 127.0.0.1, and the bytes its client receives. */
+async function tcpPair(): Promise<{ socket: Socket; received: () => Buffer; close: () => void }> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
+  const client = dial((server.address() as AddressInfo).port, '127.0.0.1')
+  const chunks: Buffer[] = []
+  client.on('data', (chunk) => chunks.push(chunk))
+  const socket = await accepted
+  return {
+    socket,
+    received: () => Buffer.concat(chunks),
+    close: () => {
+      client.destroy()
+      socket.destroy()
+      server.close()
+    },
+  }
+}
+
+class Sender extends WebSocketConnection {
+  receive(): void {}
+  closed(): void {}
+}
+
+test("a relayed message's bytes that are a small view of a large frame are queued as a copy: a socket's queue counts only the view", async () => {
+  const { socket, received, close } = await tcpPair()
+  try {
+    const queued: Uint8Array[] = []
+    const write = socket.write.bind(socket) as (chunk: unknown) => boolean
+    socket.write = ((chunk: unknown) => {
+      if (chunk instanceof Uint8Array) queued.push(chunk)
+      return write(chunk)
+    }) as typeof socket.write
+    // One message of 5 KB cut out of a 400 KB frame (a batch padded by its sender), then one that is most of its frame.
+    const frame = Buffer.alloc(400_000, 0x61)
+    const sender = new Sender(socket, 1 << 20)
+    sender.sendText('{"message":"', frame.subarray(0, 5000), '"}')
+    sender.sendText('{"message":"', frame.subarray(0, 300_000), '"}')
+    const large = queued.filter((chunk) => chunk.byteLength >= 5000)
+    expect(large.map((chunk) => [chunk.byteLength, chunk.buffer.byteLength])).toEqual([
+      [5000, 5000],
+      [300_000, 400_000],
+    ])
+    // And the frames are whole: header (4 and 10 bytes), then the text.
+    const texts = (length: number) => `{"message":"${'a'.repeat(length)}"}`
+    await until(() => received().length === 4 + 5014 + 10 + 300_014, 'both frames')
+    const bytes = received()
+    expect(bytes.subarray(4, 4 + 5014).toString()).toBe(texts(5000))
+    expect(bytes.subarray(4 + 5014 + 10).toString()).toBe(texts(300_000))
+  } finally {
+    close()
   }
 })
