@@ -1,7 +1,11 @@
+import { Gathered } from './gathered.js'
+
 /** What can hold back its writes: a socket, or an HTTP response (which corks its socket). */
 export interface Corkable {
   cork(): void
   uncork(): void
+  /** Whether a {@link TurnCorks} holds it this turn. Set by that alone. */
+  corked: boolean
 }
 
 /**
@@ -10,25 +14,17 @@ export interface Corkable {
  * message: a burst of events for one client (a batch's messages, an acknowledgement) is one write.
  */
 export class TurnCorks {
-  #corked = new Set<Corkable>()
-  /** The set of the turn before, emptied: the next turn's (a new Set per turn was garbage per turn). */
-  #spare = new Set<Corkable>()
+  readonly #held = new Gathered<'corked', Corkable>('corked')
 
   /** Corks `target` until this turn of the event loop is over (once, however often it is called in the turn). */
   hold(target: Corkable): void {
-    const corked = this.#corked
-    if (corked.has(target)) return
+    if (!this.#held.add(target)) return
     target.cork()
-    corked.add(target)
-    if (corked.size === 1) setImmediate(this.#release)
+    if (this.#held.size === 1) setImmediate(this.#release)
   }
 
-  readonly #release = () => {
-    // The other set first: whatever an uncork writes at once is held for the next turn, not lost.
-    const corked = this.#corked
-    this.#corked = this.#spare
-    for (const target of corked) target.uncork()
-    corked.clear()
-    this.#spare = corked
-  }
+  // Whatever an uncork writes at once is held for the next turn, not lost (see Gathered.take).
+  readonly #release = () => this.#held.take(uncork)
 }
+
+const uncork = (target: Corkable) => target.uncork()

@@ -42,6 +42,8 @@ interface Sink {
 /** One open event stream of an admitted peer: the relay's sink for it. */
 class Stream {
   closed = false
+  /** Held back by the route's {@link TurnCorks} this turn. */
+  corked = false
   /** Set once subscribed. */
   subscription?: Subscription
 

@@ -5,6 +5,7 @@ import type { Entry } from './admission.js'
 import { writeAscii } from './ascii.js'
 import { parseBatch } from './body.js'
 import { TurnCorks } from './cork.js'
+import { Gathered } from './gathered.js'
 import { closeCodeOf, Refusal } from './http-errors.js'
 import { ByteEvent, type RoomEvent } from './hub.js'
 import type { ResolvedServerOptions } from './options.js'
@@ -21,6 +22,7 @@ const EVENT_MIDDLE = Buffer.from('","message":')
 
 /** How long a processed frame may wait for its acknowledgement: acks of a busy connection share a frame. */
 const ACK_DELAY_MS = 100
+const acknowledge = (client: Client) => client.ack()
 
 /**
  * Close codes of the route besides a refusal's `4000 + status` and `ws`'s own (1002, 1007, 1009 for bad frames).
@@ -73,6 +75,10 @@ class Client extends WebSocketConnection {
   refusals = 0
   /** Set once subscribed. */
   subscription?: Subscription
+  /** Held back by the route's {@link TurnCorks} this turn. */
+  corked = false
+  /** Has frames done that the route's next round of `ack`s acknowledges. */
+  ackDue = false
 
   constructor(
     socket: Duplex,
@@ -226,7 +232,7 @@ export class WebSocketRoute {
   /** Every frame written to a socket in one turn of the event loop leaves in one write. */
   readonly corks = new TurnCorks()
   /** Clients with frames done since their last `ack`. */
-  readonly #acking = new Set<Client>()
+  readonly #acking = new Gathered<'ackDue', Client>('ackDue')
   #ackTimer?: ReturnType<typeof setTimeout>
   #heartbeat?: ReturnType<typeof setInterval>
   #draining = false
@@ -294,6 +300,7 @@ export class WebSocketRoute {
   close(): void {
     clearInterval(this.#heartbeat)
     clearTimeout(this.#ackTimer)
+    this.#acking.clear()
     for (const client of this.#served) client.terminate()
     for (const socket of this.#refusing) socket.destroy()
   }
@@ -313,17 +320,18 @@ export class WebSocketRoute {
   /** `client` has frames done: they are acknowledged within {@link ACK_DELAY_MS}, with everyone else's. */
   acknowledgeSoon(client: Client): void {
     this.#acking.add(client)
-    this.#ackTimer ??= setTimeout(() => {
-      this.#ackTimer = undefined
-      for (const waiting of this.#acking) waiting.ack()
-      this.#acking.clear()
-    }, ACK_DELAY_MS)
+    this.#ackTimer ??= setTimeout(this.#acknowledge, ACK_DELAY_MS)
+  }
+
+  readonly #acknowledge = () => {
+    this.#ackTimer = undefined
+    this.#acking.take(acknowledge)
   }
 
   /** `client`'s socket ended. */
   forget(client: Client): void {
     this.#served.delete(client)
-    this.#acking.delete(client)
+    // Still in #acking if it had frames done: its `ack` then writes nothing (the socket is closed).
     if (!this.#served.size) {
       clearInterval(this.#heartbeat)
       this.#heartbeat = undefined
