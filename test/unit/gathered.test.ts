@@ -13,7 +13,8 @@ describe('Gathered', () => {
   test('gathers each item once per round, in the order they came, and unmarks them as it hands them over', () => {
     const gathered = new Gathered<'due', Item>('due')
     const [a, b, c] = [item('a'), item('b'), item('c')]
-    expect([gathered.add(b), gathered.add(a), gathered.add(b), gathered.add(c), gathered.add(a)]).toEqual([true, true, false, true, false])
+    const added = [b, a, b, c, a].map((each) => gathered.add(each))
+    expect(added).toEqual([true, true, false, true, false])
     expect(gathered.size).toBe(3)
     expect([a.due, b.due, c.due]).toEqual([true, true, true])
     const handed: string[] = []
