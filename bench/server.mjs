@@ -14,7 +14,7 @@
 //                                       profile's samples between the window's two CPU readings) and where it
 //                                       spent its CPU (--cpu-prof; after `SOURCEMAP=1 npm run build`, by src/ line)
 import { fork } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -244,35 +244,62 @@ const RELAY_BARS = {
   'politely SSE + POST': { rate: { 2: 0.5, 32: 0.8 } },
 }
 const labelOf = (contender, window) => `${contender.name.replace(/\W+/g, '-')}-w${window}`
-/** Per label, the saturated window's [start, end] on the server's clock (µs): the GC share is read within it. */
-const measuredWindows = new Map()
 
-/** One contender at one window, in a server process of its own (so peak RSS and the profile are that window's). */
-async function relay(contender, window, light) {
-  const server = await startServer(contender.server, labelOf(contender, window), contender.options)
+/**
+ * One contender at one window, in a server process of its own (so peak RSS and the profile are
+ * that window's). With PROFILE, each round has its profile, and the result carries its own round's
+ * GC share and profile: a row is one round, every column of it.
+ */
+async function relay(contender, window, light, round) {
+  const label = `${labelOf(contender, window)}-r${round}`
+  const server = await startServer(contender.server, label, contender.options)
+  let result
   try {
     const connect = contender.connect ?? ((...args) => wsPeer(contender.protocol, ...args))
-    const result = await runRelay({ servers: [server], connect, window, light })
-    measuredWindows.set(labelOf(contender, window), result.clocks[0])
-    const frame = JSON.stringify(PROTOCOLS[contender.protocol].message('a0', 'room0', 'b0', stamp())).length
-    return { name: contender.name, window, frame, ...result }
+    result = await runRelay({ servers: [server], connect, window, light })
   } finally {
     await server.stop()
   }
+  const frame = JSON.stringify(PROTOCOLS[contender.protocol].message('a0', 'room0', 'b0', stamp())).length
+  // The profile is written as the server exits; its GC share is read within the saturated window.
+  const profiled = PROFILE ? { profile: label, profileGc: gcShare(readProfile(label), result.clocks[0]) } : {}
+  return { name: contender.name, window, frame, ...result, ...profiled }
 }
 
-/** `a / b` of one measure, with its bar (at least or at most) if there is one; * if a client process capped a msg/s. */
-function versus(a, b, measure, bar, atLeast) {
-  if (!a || !b) return '–'
-  const ratio = measure(a) / measure(b)
-  const capped = atLeast && (a.clientCpu > 0.95 || b.clientCpu > 0.95) ? '*' : ''
-  if (bar === undefined) return `${ratio.toFixed(2)}×${capped}`
+const median = (values) => {
+  const sorted = [...values].sort((x, y) => x - y)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/**
+ * `a / b` of one measure, each round's `a` over the same round's `b` (they ran minutes apart at
+ * most, so a machine that speeds up or slows down over the run moves both): the median over the
+ * rounds, their range after it, and the bar (at least or at most) if there is one, judged on the
+ * median. * if a client process capped a msg/s in most rounds.
+ */
+function versus(pairs, measure, bar, atLeast) {
+  if (!pairs.length) return '–'
+  const ratios = pairs.map(([a, b]) => measure(a) / measure(b))
+  const ratio = median(ratios)
+  const cappedRounds = pairs.filter(([a, b]) => a.clientCpu > 0.95 || b.clientCpu > 0.95).length
+  const capped = atLeast && 2 * cappedRounds > pairs.length ? '*' : ''
+  const range = ratios.length > 1 ? ` [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]` : ''
+  if (bar === undefined) return `${ratio.toFixed(2)}×${capped}${range}`
   const met = atLeast ? ratio >= bar : ratio <= bar
-  return `${ratio.toFixed(2)}×${capped} (${atLeast ? '≥' : '≤'} ${bar}: ${met ? 'met' : 'NOT met'})`
+  return `${ratio.toFixed(2)}×${capped}${range} (${atLeast ? '≥' : '≤'} ${bar}: ${met ? 'met' : 'NOT met'})`
 }
 
-function printRatios(results) {
-  const find = (name, window) => results.find((r) => r.name === name && r.window === window)
+/** Per round, the results of `name` and `other` at `window` (rounds where both ran). */
+const pairsOf = (rounds, name, other, window) =>
+  rounds
+    .map((round) => [
+      round.find((r) => r?.name === name && r.window === window),
+      round.find((r) => r?.name === other && r.window === window),
+    ])
+    .filter(([a, b]) => a && b)
+
+function printRatios(rounds) {
   const rows = [['', ...WINDOWS.flatMap((window) => [`msg/s at ${window}`, `µs CPU/msg at ${window}`, `GC pauses at ${window}`])]]
   for (const [name, other] of [
     ['politely WebSocket', 'PeerJS server'],
@@ -284,17 +311,18 @@ function printRatios(results) {
     rows.push([
       `${name} / ${other.replace(' server', '')}`,
       ...WINDOWS.flatMap((window) => {
-        const [a, b] = [find(name, window), find(other, window)]
+        const pairs = pairsOf(rounds, name, other, window)
         return [
-          versus(a, b, (r) => r.rate, bars.rate?.[window], true),
-          versus(a, b, (r) => r.serverUs, bars.cpu, false),
-          versus(a, b, (r) => r.gcShare, bars.gc, false),
+          versus(pairs, (r) => r.rate, bars.rate?.[window], true),
+          versus(pairs, (r) => r.serverUs, bars.cpu, false),
+          versus(pairs, (r) => r.gcShare, bars.gc, false),
         ]
       }),
     ])
   }
   printTable(rows)
-  console.log(`   (msg/s: higher is better; µs CPU/msg and GC pauses (their share of server CPU): lower is better; * a client process near 100% CPU capped that ratio's msg/s)
+  console.log(`   Each ratio: the median over the rounds of one round's politely over the same round's other [lowest–highest].
+   (msg/s: higher is better; µs CPU/msg and GC pauses (their share of server CPU): lower is better; * a client process near 100% CPU capped that ratio's msg/s)
    The floor row is a relay that forwards frames unread (bench/server-runner.mjs): no Node WebSocket server does less per message.`)
 }
 
@@ -309,12 +337,15 @@ async function compare() {
 `)
   const runs = CONTENDERS.flatMap((contender) => WINDOWS.map((window, w) => ({ contender, window, light: w === 0 })))
   const results = runs.map(() => undefined)
+  const rounds = []
   for (let round = 0; round < ROUNDS; round++) {
+    rounds.push(runs.map(() => undefined))
     // Rotated order, so no contender always runs right after the same one.
     for (let k = 0; k < runs.length; k++) {
       const index = (k + round * WINDOWS.length) % runs.length
       const { contender, window, light } = runs[index]
-      const result = await relay(contender, window, light)
+      const result = await relay(contender, window, light, round)
+      rounds[round][index] = result
       if (!results[index] || result.rate > results[index].rate) results[index] = result
     }
   }
@@ -344,7 +375,11 @@ async function compare() {
   ]
   printTable(rows)
   console.log()
-  printRatios(results)
+  printRatios(rounds)
+  // Every round's every row, for a look past the medians.
+  const roundsFile = join(os.tmpdir(), `politely-bench-rounds-${process.pid}.json`)
+  writeFileSync(roundsFile, JSON.stringify(rounds.map((round) => round.map(({ samples, clocks, ...row }) => row))))
+  console.log(`   every round's rows: ${roundsFile}`)
   console.log(`
    Best of ${ROUNDS} round(s) per row. CPU columns are % of one core over the measured window: a server near 100% is
    the bottleneck; a client near 100% (msg/s marked *), or other CPU well above 0 (${os.cpus().length} cores here), limited that row.
@@ -353,6 +388,7 @@ async function compare() {
    GC pauses: the time the server's main thread spent in garbage collection, as V8 reports each pause
    (a PerformanceObserver in bench/server-runner.mjs), over its CPU time in the measured window.
 `)
+  return { results, rounds }
 }
 
 // ---- profiles -------------------------------------------------------------------------------
@@ -380,19 +416,22 @@ function gcShare(profile, [from, to]) {
   return gc / Math.max(1, busy)
 }
 
-function printGcShares() {
-  const share = (contender, window) =>
-    gcShare(readProfile(labelOf(contender, window)), measuredWindows.get(labelOf(contender, window)))
+function printGcShares(results, rounds) {
+  const share = (contender, window) => results.find((r) => r.name === contender.name && r.window === window)?.profileGc
   printTable([
-    ['GC share of busy CPU (saturated window)', ...WINDOWS.map((window) => `window ${window}`)],
-    ...CONTENDERS.map((contender) => [contender.name, ...WINDOWS.map((window) => percent(share(contender, window)))]),
+    ["GC share of busy CPU (saturated window, the row's round)", ...WINDOWS.map((window) => `window ${window}`)],
+    ...CONTENDERS.map((contender) => [
+      contender.name,
+      ...WINDOWS.map((window) => `${(100 * (share(contender, window) ?? Number.NaN)).toFixed(1)}%`),
+    ]),
   ])
   const [ws, peerjs] = [ALL[0], ALL[2]]
   if (CONTENDERS.includes(ws) && CONTENDERS.includes(peerjs))
     for (const window of WINDOWS) {
-      const [mine, theirs] = [share(ws, window), share(peerjs, window)]
+      const pairs = pairsOf(rounds, ws.name, peerjs.name, window)
+      const each = pairs.map(([a, b]) => `${(100 * a.profileGc).toFixed(1)} vs ${(100 * b.profileGc).toFixed(1)}`).join(', ')
       console.log(
-        `   window ${window}: politely WebSocket ${(100 * mine).toFixed(1)}%, PeerJS ${(100 * theirs).toFixed(1)}% (bar ≤ PeerJS's: ${mine <= theirs ? 'met' : 'NOT met'})`,
+        `   window ${window}, politely WebSocket / PeerJS by round: ${each} % → ${versus(pairs, (r) => r.profileGc, 1, false)}`,
       )
     }
   console.log()
@@ -463,12 +502,12 @@ console.log(
     .join(' ')}, 127.0.0.1 only\n`,
 )
 if (HELD_COUNTS.length) await holdConnections()
-if (CONTENDERS.length) await compare()
+const { results, rounds } = CONTENDERS.length ? await compare() : { results: [], rounds: [] }
 if (PROFILE) {
   console.log(`3. CPU profiles (${profileDir})`)
-  printGcShares()
+  printGcShares(results, rounds)
   // Top functions at the largest window, where the relay's own work weighs most.
-  for (const contender of CONTENDERS) hotSpots(labelOf(contender, Math.max(...WINDOWS)))
+  for (const r of results) if (r.window === Math.max(...WINDOWS)) hotSpots(r.profile)
   // Measured here: `perf record` puts writev (with the kernel's loopback TCP) at ~20% of the politely server's CPU
   // where --cpu-prof shows ~50%; the ranking of politely's own functions agrees.
   console.log('   (--cpu-prof over-weights writev on this machine; `perf record` saw about half as much)')
