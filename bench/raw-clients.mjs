@@ -2,7 +2,8 @@
 // they load, so they must cost far less per message than any server does, or they, not the
 // server, set the msg/s: with `ws` and node:http clients the client process ran at 100 % of a
 // core before any server did. Every contender gets the same clients: a WebSocket that masks
-// with a zero key (so masking is free) and reads frames in place, and for politely's SSE route
+// with a zero key (so masking is free), serializes a message's frame once and then only writes
+// each send time into a copy of it, and reads frames in place; and for politely's SSE route
 // a keep-alive socket that writes each POST as one string and reads the event stream as text.
 // Both find the SDP in what they receive by its `"sdp":"` key, without parsing the frame.
 import { randomBytes } from 'node:crypto'
@@ -23,7 +24,8 @@ function sdpIn(text) {
 function maskedText(text) {
   const length = Buffer.byteLength(text)
   const size = length < 126 ? 2 : length < 0x10000 ? 4 : 10
-  const frame = Buffer.alloc(size + 4 + length)
+  const frame = Buffer.allocUnsafe(size + 4 + length)
+  frame.fill(0, size, size + 4) // the mask key: zeros
   frame[0] = 0x81
   if (size === 2) frame[1] = 0x80 | length
   else if (size === 4) {
@@ -38,6 +40,33 @@ function maskedText(text) {
   return frame
 }
 const PONG = Buffer.from([0x8a, 0x80, 0, 0, 0, 0])
+
+/** An SDP's leading characters that change from message to message: its send time (relay.mjs's `stamp()`). */
+const TIME_CHARS = 16
+
+/**
+ * Frames of `message` (holding `sdp`) for SDPs that differ from it only in their send time: its
+ * frame serialized once, around the time, whose characters (digits, a point, spaces) JSON never
+ * escapes. A client that ran JSON.stringify over a 1000-character SDP for every message spent
+ * more CPU per message than the server it loaded.
+ */
+function sdpFrame(message, sdp) {
+  const body = sdp.slice(TIME_CHARS)
+  const marker = '~'.repeat(TIME_CHARS)
+  const text = JSON.stringify(message).replace(JSON.stringify(sdp).slice(1, -1), marker + JSON.stringify(body).slice(1, -1))
+  const frame = maskedText(text)
+  const at = frame.indexOf(marker)
+  if (at < 0 || frame.indexOf(marker, at + 1) >= 0) throw new Error('bench: the SDP is not once in its message')
+  return {
+    body,
+    with: (stamped) => {
+      const copy = Buffer.allocUnsafe(frame.length)
+      frame.copy(copy)
+      copy.write(stamped.slice(0, TIME_CHARS), at, 'latin1')
+      return copy
+    },
+  }
+}
 
 /**
  * What a protocol's frame says to a raw client: 'ready' (it is in), an SDP for it, `false` (an
@@ -72,9 +101,15 @@ export function rawWsPeer(name, protocol, port, room, id, deliver, fail) {
     const send = (text) => {
       socket.write(maskedText(text))
     }
+    const sdpFrames = new Map()
     const peer = {
       id,
-      send: (to, sdp) => send(JSON.stringify(protocol.message(id, room, to, sdp))),
+      send: (to, sdp) => {
+        let frames = sdpFrames.get(to)
+        if (frames?.body !== sdp.slice(TIME_CHARS))
+          sdpFrames.set(to, (frames = sdpFrame(protocol.message(id, room, to, sdp), sdp)))
+        socket.write(frames.with(sdp))
+      },
       close: () => socket.destroy(),
     }
     let upgraded = false
